@@ -1,0 +1,93 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let package = Package(
+    name: "commerce",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "commerce", targets: ["commerce"]),
+        .library(name: "CommerceAPI", targets: ["CommerceAPI"]),
+        .library(name: "RedisClient", targets: ["RedisClient"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // hiredis from Debian's libhiredis-dev. No `pkgConfig:` on purpose: hiredis.pc adds
+        // -D_FILE_OFFSET_BITS=64, which SwiftPM rejects; the modulemap links the library itself.
+        .systemLibrary(
+            name: "CHiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
+        .target(
+            name: "RedisClient",
+            dependencies: [
+                "CHiredis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "CommerceStore",
+            dependencies: [
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(name: "CouponGate", dependencies: ["RedisClient"]),
+        .target(name: "Ranking", dependencies: ["RedisClient"]),
+        .target(
+            name: "CommerceAPI",
+            dependencies: [
+                "RedisClient", "CommerceStore", "CouponGate", "Ranking",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "commerce",
+            dependencies: [
+                "CommerceAPI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "RedisBench",
+            dependencies: [
+                "RedisClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/RedisBench"
+        ),
+        // Starts and stops real redis-server processes for the tests (by PID, on free ports).
+        .target(
+            name: "TestSupport",
+            dependencies: ["RedisClient", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Tests/TestSupport"
+        ),
+        .testTarget(
+            name: "RedisClientTests",
+            dependencies: ["RedisClient", "TestSupport", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .testTarget(name: "CommerceStoreTests", dependencies: ["CommerceStore", "TestSupport"]),
+        .testTarget(name: "CouponGateTests", dependencies: ["CouponGate", "TestSupport"]),
+        .testTarget(name: "RankingTests", dependencies: ["Ranking"]),
+        .testTarget(
+            name: "CommerceAPITests",
+            dependencies: [
+                "CommerceAPI", "TestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

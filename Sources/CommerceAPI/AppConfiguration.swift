@@ -1,0 +1,34 @@
+import Foundation
+import Logging
+import RedisClient
+
+/// Everything `commerce serve` needs to know, already validated.
+public struct AppConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    public var databasePath: String
+    public var redis: RedisConfiguration
+    /// The zone whose calendar days the sales ranking counts in.
+    public var timeZone: TimeZone
+    /// Requests per group-commit transaction; 1 turns group commit off.
+    public var maxWriteBatch: Int
+    public var logLevel: Logger.Level
+
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 8080,
+        databasePath: String,
+        redis: RedisConfiguration,
+        timeZone: TimeZone = TimeZone(identifier: "UTC")!,
+        maxWriteBatch: Int = 512,
+        logLevel: Logger.Level = .info
+    ) {
+        self.host = host
+        self.port = port
+        self.databasePath = databasePath
+        self.redis = redis
+        self.timeZone = timeZone
+        self.maxWriteBatch = maxWriteBatch
+        self.logLevel = logLevel
+    }
+}

@@ -1,0 +1,44 @@
+import CommerceStore
+import Hummingbird
+import RedisClient
+
+/// `/health/live` (the process runs) and `/health/ready` (its dependencies answer).
+struct HealthController {
+    let database: CommerceDatabase
+    let redis: RedisClient
+
+    func addRoutes(to router: Router<CommerceRequestContext>) {
+        router.get("/health/live") { _, _ in
+            ["status": "ok"]
+        }
+        router.get("/health/ready") { _, _ in
+            try await ready()
+        }
+    }
+
+    private func ready() async throws -> [String: String] {
+        async let sqliteUp = database.isReachable()
+        async let redisError = redisFailure()
+        var checks = ["sqlite": await sqliteUp ? "ok" : "unreachable"]
+        if let error = await redisError { checks["redis"] = error } else { checks["redis"] = "ok" }
+        let failed = checks.filter { $0.value != "ok" }.keys.sorted()
+        guard failed.isEmpty else {
+            var problem = Problem.serviceUnavailable("not ready: \(failed.joined(separator: ", ")) unreachable")
+            problem.extensions["checks"] = checks
+            throw problem
+        }
+        return ["status": "ok", "sqlite": "ok", "redis": "ok"]
+    }
+
+    /// Why Redis is not answering PING, or nil when it is.
+    private func redisFailure() async -> String? {
+        do {
+            try await redis.send("PING")
+            return nil
+        } catch let error as RedisError {
+            return "unreachable (\(error.code))"
+        } catch {
+            return "unreachable"
+        }
+    }
+}

@@ -1,0 +1,46 @@
+import Foundation
+import Hummingbird
+
+/// JSON request bodies: decoded with a body limit, and with decoding failures explained in
+/// terms of the field a client got wrong.
+enum JSONBody {
+    static func decode<T: Decodable>(_ type: T.Type, from request: Request, context: some RequestContext) async throws -> T {
+        let body = try await request.body.collect(upTo: context.maxUploadSize)
+        do {
+            return try JSONDecoder().decode(T.self, from: body)
+        } catch let error as DecodingError {
+            throw Problem.invalidRequest(describe(error))
+        }
+    }
+
+    /// A sentence naming the field at fault, e.g. "`amount`: expected an integer".
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ codingPath: [any CodingKey]) -> String {
+            let names = codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
+            return names.isEmpty ? "body" : names.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return "`\(path(context.codingPath + [key]))`: is required"
+        case .typeMismatch(let type, let context):
+            return "`\(path(context.codingPath))`: expected \(describe(type))"
+        case .valueNotFound(let type, let context):
+            return "`\(path(context.codingPath))`: expected \(describe(type)), found null"
+        case .dataCorrupted(let context):
+            return context.codingPath.isEmpty
+                ? "the body is not valid JSON"
+                : "`\(path(context.codingPath))`: \(context.debugDescription)"
+        @unknown default:
+            return "the body does not match the expected JSON"
+        }
+    }
+
+    private static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is any BinaryInteger.Type: return "an integer"
+        case is String.Type: return "a string"
+        case is Bool.Type: return "a boolean"
+        default: return type is any Collection.Type ? "an array" : "an object"
+        }
+    }
+}

@@ -1,0 +1,156 @@
+import GRDB
+import ServiceLifecycle
+import Synchronization
+
+/// Commits concurrent write requests together: one transaction (one fsync under
+/// `synchronous=FULL`) for everything that arrived while the previous commit was running, each
+/// request in its own SAVEPOINT so a request that throws rolls back only itself.
+///
+/// A caller gets its result only after the transaction holding its work has committed, so a
+/// returned value is durable. Runs as a `Service`: on graceful shutdown it commits what is
+/// queued, then refuses new writes with ``StoreError/Code/closed``.
+public final class GroupCommitWriter: Service, Sendable {
+    /// One request: runs its work inside the batch and says how to answer its caller afterwards.
+    private struct Request: Sendable {
+        let apply: @Sendable (Database) throws -> @Sendable () -> Void
+        let fail: @Sendable (any Error) -> Void
+    }
+
+    private enum Outcome: Sendable {
+        case succeeded(@Sendable () -> Void)
+        case failed(@Sendable (any Error) -> Void, any Error)
+    }
+
+    private struct State: Sendable {
+        var queue: [Request] = []
+        var wakeUp: CheckedContinuation<Void, Never>?
+        var stopping = false
+    }
+
+    private let database: DatabasePool
+    private let maxBatch: Int
+    private let state = Mutex(State())
+    private let transactions = Atomic<Int>(0)
+
+    /// Transactions committed so far (each holding one or more requests).
+    public var committedTransactions: Int { transactions.load(ordering: .relaxed) }
+
+    /// - Parameter maxBatch: the most requests one transaction holds; 1 turns group commit off
+    ///   (one transaction per request), which is there to measure what batching buys.
+    public init(database: DatabasePool, maxBatch: Int = 512) {
+        self.database = database
+        self.maxBatch = max(1, maxBatch)
+    }
+
+    /// Runs `work` inside the next group transaction and returns its result once that committed.
+    /// Whatever `work` throws is rethrown and undoes only `work`'s own changes.
+    public func write<T: Sendable>(_ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let request = Request(
+                apply: { db in
+                    let value = try work(db)
+                    return { continuation.resume(returning: value) }
+                },
+                fail: { continuation.resume(throwing: $0) })
+            let accepted = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
+                guard !state.stopping else { return (false, nil) }
+                state.queue.append(request)
+                defer { state.wakeUp = nil }
+                return (true, state.wakeUp)
+            }
+            if !accepted.0 {
+                request.fail(StoreError(.closed, "the database writer has shut down"))
+            }
+            accepted.1?.resume()
+        }
+    }
+
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            while let batch = await nextBatch() {
+                await commit(batch)
+            }
+        } onGracefulShutdown: {
+            self.stop()
+        }
+    }
+
+    /// Stops taking new writes; `run()` returns after committing what is already queued.
+    public func stop() {
+        let waiter = state.withLock { state in
+            state.stopping = true
+            defer { state.wakeUp = nil }
+            return state.wakeUp
+        }
+        waiter?.resume()
+    }
+
+    /// The queued requests (at most `maxBatch`), waiting for one if there are none; nil once
+    /// stopped with nothing left.
+    private func nextBatch() async -> [Request]? {
+        while true {
+            enum Step { case batch([Request]), done, wait }
+            let step: Step = state.withLock { state in
+                if !state.queue.isEmpty {
+                    let count = min(maxBatch, state.queue.count)
+                    let batch = Array(state.queue.prefix(count))
+                    state.queue.removeFirst(count)
+                    return .batch(batch)
+                }
+                return state.stopping ? .done : .wait
+            }
+            switch step {
+            case .batch(let batch): return batch
+            case .done: return nil
+            case .wait:
+                await withCheckedContinuation { continuation in
+                    let resumeNow = state.withLock { state in
+                        guard state.queue.isEmpty && !state.stopping else { return true }
+                        state.wakeUp = continuation
+                        return false
+                    }
+                    if resumeNow { continuation.resume() }
+                }
+            }
+        }
+    }
+
+    private func commit(_ batch: [Request]) async {
+        let outcomes: [Outcome]
+        do {
+            outcomes = try await database.writeWithoutTransaction { db in
+                var outcomes: [Outcome] = []
+                outcomes.reserveCapacity(batch.count)
+                try db.inTransaction(.immediate) {
+                    for request in batch {
+                        do {
+                            var answer: (@Sendable () -> Void)?
+                            try db.inSavepoint {
+                                answer = try request.apply(db)
+                                return .commit
+                            }
+                            outcomes.append(.succeeded(answer!))
+                        } catch {
+                            // Some errors (disk full, I/O) make SQLite roll back the whole
+                            // transaction: then no request in this batch can commit.
+                            guard db.isInsideTransaction else { throw error }
+                            outcomes.append(.failed(request.fail, error))
+                        }
+                    }
+                    return .commit
+                }
+                return outcomes
+            }
+        } catch {
+            for request in batch { request.fail(error) }
+            return
+        }
+        transactions.add(1, ordering: .relaxed)
+        for outcome in outcomes {
+            switch outcome {
+            case .succeeded(let answer): answer()
+            case .failed(let fail, let error): fail(error)
+            }
+        }
+    }
+}

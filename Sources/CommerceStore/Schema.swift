@@ -1,0 +1,116 @@
+import GRDB
+
+/// The database schema as named, ordered migrations. A migration that has shipped never changes:
+/// later changes are new migrations appended here.
+///
+/// Money is INTEGER won; times are INTEGER milliseconds since the Unix epoch (UTC); soft deletes
+/// use `deleted_at`.
+enum Schema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: core tables", migrate: createCoreTables)
+        return migrator
+    }
+
+    private static func createCoreTables(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE users (
+                id          INTEGER PRIMARY KEY CHECK (id > 0),
+                created_at  INTEGER NOT NULL
+            );
+
+            CREATE TABLE items (
+                id          INTEGER PRIMARY KEY AUTOINCREMENT,
+                name        TEXT    NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+                price       INTEGER NOT NULL CHECK (price BETWEEN 0 AND 1000000000),
+                stock       INTEGER NOT NULL CHECK (stock BETWEEN 0 AND 1000000000),
+                created_at  INTEGER NOT NULL,
+                updated_at  INTEGER NOT NULL,
+                deleted_at  INTEGER
+            );
+
+            CREATE TABLE user_point (
+                user_id     INTEGER PRIMARY KEY REFERENCES users(id),
+                balance     INTEGER NOT NULL CHECK (balance BETWEEN 0 AND 10000000000000),
+                updated_at  INTEGER NOT NULL
+            );
+
+            CREATE TABLE point_history (
+                id            INTEGER PRIMARY KEY AUTOINCREMENT,
+                user_id       INTEGER NOT NULL REFERENCES users(id),
+                kind          TEXT    NOT NULL CHECK (kind IN ('CHARGE', 'USE', 'REFUND')),
+                amount        INTEGER NOT NULL,
+                balance_after INTEGER NOT NULL CHECK (balance_after >= 0),
+                order_id      INTEGER REFERENCES orders(id),
+                created_at    INTEGER NOT NULL
+            );
+            CREATE INDEX point_history_by_user ON point_history(user_id, id);
+
+            CREATE TABLE coupons (
+                id             INTEGER PRIMARY KEY AUTOINCREMENT,
+                name           TEXT    NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+                discount_type  TEXT    NOT NULL CHECK (discount_type IN ('FIXED', 'PERCENT')),
+                discount_value INTEGER NOT NULL CHECK (discount_value > 0),
+                stock          INTEGER NOT NULL CHECK (stock BETWEEN 0 AND 1000000000),
+                valid_from     INTEGER NOT NULL,
+                valid_until    INTEGER NOT NULL CHECK (valid_until > valid_from),
+                created_at     INTEGER NOT NULL
+            );
+
+            CREATE TABLE user_coupons (
+                id         INTEGER PRIMARY KEY AUTOINCREMENT,
+                user_id    INTEGER NOT NULL CHECK (user_id > 0),
+                coupon_id  INTEGER NOT NULL REFERENCES coupons(id),
+                issued_at  INTEGER NOT NULL,
+                used_at    INTEGER,
+                order_id   INTEGER REFERENCES orders(id),
+                UNIQUE (user_id, coupon_id)
+            );
+            CREATE INDEX user_coupons_by_coupon ON user_coupons(coupon_id, user_id);
+
+            CREATE TABLE orders (
+                id            INTEGER PRIMARY KEY AUTOINCREMENT,
+                user_id       INTEGER NOT NULL REFERENCES users(id),
+                status        TEXT    NOT NULL CHECK (status IN ('PAID')),
+                subtotal      INTEGER NOT NULL CHECK (subtotal >= 0),
+                discount      INTEGER NOT NULL CHECK (discount >= 0),
+                total         INTEGER NOT NULL CHECK (total >= 0),
+                coupon_id     INTEGER REFERENCES coupons(id),
+                balance_after INTEGER NOT NULL CHECK (balance_after >= 0),
+                ordered_at    INTEGER NOT NULL
+            );
+            CREATE INDEX orders_by_user ON orders(user_id, id);
+            CREATE INDEX orders_by_time ON orders(ordered_at);
+
+            CREATE TABLE order_items (
+                order_id    INTEGER NOT NULL REFERENCES orders(id),
+                item_id     INTEGER NOT NULL REFERENCES items(id),
+                name        TEXT    NOT NULL,
+                quantity    INTEGER NOT NULL CHECK (quantity BETWEEN 1 AND 1000),
+                unit_price  INTEGER NOT NULL CHECK (unit_price >= 0),
+                line_total  INTEGER NOT NULL CHECK (line_total >= 0),
+                PRIMARY KEY (order_id, item_id)
+            ) WITHOUT ROWID;
+
+            CREATE TABLE outbox (
+                id          INTEGER PRIMARY KEY AUTOINCREMENT,
+                order_id    INTEGER NOT NULL REFERENCES orders(id),
+                payload     TEXT    NOT NULL,
+                created_at  INTEGER NOT NULL,
+                sent_at     INTEGER
+            );
+            CREATE INDEX outbox_unsent ON outbox(id) WHERE sent_at IS NULL;
+
+            CREATE TABLE idempotency_keys (
+                user_id        INTEGER NOT NULL,
+                key            TEXT    NOT NULL CHECK (length(key) BETWEEN 1 AND 200),
+                request_hash   TEXT    NOT NULL,
+                response_status INTEGER NOT NULL,
+                response_body  BLOB    NOT NULL,
+                created_at     INTEGER NOT NULL,
+                PRIMARY KEY (user_id, key)
+            ) WITHOUT ROWID;
+            CREATE INDEX idempotency_keys_by_age ON idempotency_keys(created_at);
+            """)
+    }
+}

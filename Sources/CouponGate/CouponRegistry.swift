@@ -1,0 +1,43 @@
+import RedisClient
+
+/// What the gate needs to know of a coupon to decide an issuance on its own.
+public struct CouponTerms: Sendable, Hashable {
+    public var couponID: Int64
+    public var stock: Int64
+    /// Issue window, milliseconds since the Unix epoch.
+    public var validFrom: Int64
+    public var validUntil: Int64
+
+    public init(couponID: Int64, stock: Int64, validFrom: Int64, validUntil: Int64) {
+        self.couponID = couponID
+        self.stock = stock
+        self.validFrom = validFrom
+        self.validUntil = validUntil
+    }
+}
+
+/// Publishes coupons to Redis, where the gate decides issuances.
+public struct CouponRegistry: Sendable {
+    private let redis: RedisClient
+
+    public init(redis: RedisClient) {
+        self.redis = redis
+    }
+
+    /// Writes the coupon's terms and, unless Redis already counts this coupon, its remaining
+    /// stock (`stock - alreadyIssued`). A live count is never overwritten: after a fault the
+    /// reconcile job is what corrects it. One script, so the gate never sees terms without stock.
+    public func publish(_ terms: CouponTerms, alreadyIssued issued: Int64 = 0) async throws {
+        let keys = CouponKeys(couponID: terms.couponID)
+        try await redis.run(Self.publishScript, keys: [RedisArgument(keys.meta), RedisArgument(keys.remaining)], args: [
+            RedisArgument(terms.validFrom), RedisArgument(terms.validUntil),
+            RedisArgument(terms.stock), RedisArgument(max(0, terms.stock - issued)),
+        ])
+    }
+
+    static let publishScript = RedisScript(name: "coupon-publish", source: """
+        redis.call('HSET', KEYS[1], 'valid_from', ARGV[1], 'valid_until', ARGV[2], 'stock', ARGV[3])
+        redis.call('SET', KEYS[2], ARGV[4], 'NX')
+        return 1
+        """)
+}

@@ -1,0 +1,118 @@
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+/// An async Redis client: concurrent callers' commands are pipelined over a small pool of
+/// connections, and replies are matched to callers in order.
+///
+/// Connections open lazily on first use and reopen after Redis restarts. While Redis is
+/// unreachable, calls fail fast with a ``RedisError`` whose ``RedisError/isUnavailable`` is true;
+/// a command without a reply within ``RedisConfiguration/commandTimeout`` fails with `.timeout`.
+///
+/// As a `Service` it closes its connections on graceful shutdown; it works without being run.
+public final class RedisClient: Service, Sendable {
+    public let configuration: RedisConfiguration
+    private let eventLoopGroup: any EventLoopGroup
+    private let logger: Logger
+    private let slots: [ConnectionSlot]
+    private let nextSlot = Atomic<Int>(0)
+
+    public init(
+        configuration: RedisConfiguration,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "redis")
+    ) {
+        self.configuration = configuration
+        self.eventLoopGroup = eventLoopGroup
+        self.logger = logger
+        self.slots = (0..<max(1, configuration.poolSize)).map { _ in ConnectionSlot() }
+    }
+
+    /// Sends one command and returns its reply; an error reply is thrown as `.server`.
+    @discardableResult
+    public func send(_ command: RedisCommand) async throws -> RedisReply {
+        let slot = slots[nextSlot.wrappingAdd(1, ordering: .relaxed).oldValue % slots.count]
+        let connection = try await slot.connection(backoff: configuration.reconnectBackoff) { self.connect() }
+        let reply = try await connection.send(command, timeout: configuration.commandTimeout)
+        if case .error(let message) = reply {
+            throw RedisError(.server, message)
+        }
+        return reply
+    }
+
+    /// Sends `arguments` as one command, e.g. `send("SET", key, value)`.
+    @discardableResult
+    public func send(_ arguments: RedisArgument...) async throws -> RedisReply {
+        try await send(RedisCommand(arguments))
+    }
+
+    /// Closes every connection; later calls fail with `.clientClosed`.
+    public func shutdown() {
+        for slot in slots { slot.close() }
+    }
+
+    public func run() async throws {
+        try? await gracefulShutdown()
+        shutdown()
+    }
+
+    private func connect() -> EventLoopFuture<RedisConnection> {
+        let configuration = self.configuration
+        let logger = self.logger
+        let eventLoop = eventLoopGroup.any()
+        let bootstrap = ClientBootstrap(group: eventLoop)
+            .connectTimeout(configuration.connectTimeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        RedisChannelHandler(commandTimeout: configuration.commandTimeout))
+                }
+            }
+        // An IP literal needs no resolver round trip (which, on a busy machine, queues behind
+        // other blocking work); names still go through the system resolver.
+        let channel = if let address = try? SocketAddress(ipAddress: configuration.host, port: configuration.port) {
+            bootstrap.connect(to: address)
+        } else {
+            bootstrap.connect(host: configuration.host, port: configuration.port)
+        }
+        let connected = channel
+            .flatMapThrowing { channel in
+                let handler = try channel.pipeline.syncOperations.handler(type: RedisChannelHandler.self)
+                return RedisConnection(channel: channel, handler: NIOLoopBound(handler, eventLoop: channel.eventLoop))
+            }
+            .flatMapError { error in
+                eventLoop.makeFailedFuture(RedisError(
+                    .connectionFailed, "cannot connect to \(configuration.host):\(configuration.port): \(error)"))
+            }
+        let promise = eventLoop.makePromise(of: RedisConnection.self)
+        promise.completeWithTask {
+            let connection = try await connected.get()
+            do {
+                try await Self.prepare(connection, configuration)
+            } catch {
+                connection.close()
+                throw RedisError(.connectionFailed, "Redis refused the connection set-up: \(error)")
+            }
+            logger.debug("redis connected", metadata: ["host": "\(configuration.host)", "port": "\(configuration.port)"])
+            return connection
+        }
+        return promise.futureResult
+    }
+
+    /// AUTH and SELECT, before the connection is handed to callers.
+    private static func prepare(_ connection: RedisConnection, _ configuration: RedisConfiguration) async throws {
+        func check(_ command: RedisCommand) async throws {
+            let reply = try await connection.send(command, timeout: configuration.commandTimeout)
+            if case .error(let message) = reply { throw RedisError(.server, message) }
+        }
+        if let password = configuration.password {
+            try await check(RedisCommand("AUTH", RedisArgument(password)))
+        }
+        if configuration.database != 0 {
+            try await check(RedisCommand("SELECT", RedisArgument(configuration.database)))
+        }
+    }
+}

@@ -1,0 +1,53 @@
+import NIOCore
+import Synchronization
+
+/// One TCP connection to Redis that any number of tasks share: their commands are pipelined.
+///
+/// Callers on any thread put commands into `outbox`; the first one to find it empty schedules a
+/// single drain on the event loop, which writes everything that arrived meanwhile in one flush.
+/// Under load that turns many concurrent callers into one syscall and one Redis read.
+final class RedisConnection: Sendable {
+    private struct Outbox: Sendable {
+        var commands: [OutgoingCommand] = []
+        var drainScheduled = false
+    }
+
+    let channel: any Channel
+    private let handler: NIOLoopBound<RedisChannelHandler>
+    private let outbox = Mutex(Outbox())
+
+    init(channel: any Channel, handler: NIOLoopBound<RedisChannelHandler>) {
+        self.channel = channel
+        self.handler = handler
+    }
+
+    var isActive: Bool { channel.isActive }
+
+    func send(_ command: RedisCommand, timeout: TimeAmount) async throws -> RedisReply {
+        try await withCheckedThrowingContinuation { continuation in
+            let outgoing = OutgoingCommand(bytes: command.encoded, deadline: .now() + timeout, continuation: continuation)
+            let mustSchedule = outbox.withLock { outbox in
+                outbox.commands.append(outgoing)
+                defer { outbox.drainScheduled = true }
+                return !outbox.drainScheduled
+            }
+            if mustSchedule {
+                channel.eventLoop.execute { self.drain() }
+            }
+        }
+    }
+
+    func close() {
+        channel.close(promise: nil)
+    }
+
+    private func drain() {
+        let batch = outbox.withLock { outbox in
+            outbox.drainScheduled = false
+            let taken = outbox.commands
+            outbox.commands = []
+            return taken
+        }
+        if !batch.isEmpty { handler.value.write(batch) }
+    }
+}

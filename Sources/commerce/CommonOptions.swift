@@ -1,0 +1,36 @@
+import ArgumentParser
+import Foundation
+import RedisClient
+
+/// Resolves an option: the flag if given, else `COMMERCE_<NAME>` from the environment, else the
+/// default. A malformed environment value is an error, not silently the default.
+func resolve<T: ExpressibleByArgument>(_ flag: T?, env name: String, default value: T) throws -> T {
+    if let flag { return flag }
+    guard let text = ProcessInfo.processInfo.environment[name], !text.isEmpty else { return value }
+    guard let parsed = T(argument: text) else {
+        throw ValidationError("\(name)=\(text) is not a valid value")
+    }
+    return parsed
+}
+
+/// `--db` and `--redis`, shared by every command that touches the two stores.
+struct StoreOptions: ParsableArguments {
+    @Option(name: .customLong("db"), help: "SQLite database file; created if missing. (env: COMMERCE_DB, default: ./var/commerce.sqlite)")
+    var databasePath: String?
+
+    @Option(help: "Redis URL redis://[:password@]host:port/db. (env: COMMERCE_REDIS, default: redis://127.0.0.1:6379/0)")
+    var redis: String?
+
+    func resolvedDatabasePath() throws -> String {
+        try resolve(databasePath, env: "COMMERCE_DB", default: "./var/commerce.sqlite")
+    }
+
+    func resolvedRedis() throws -> RedisConfiguration {
+        let url = try resolve(redis, env: "COMMERCE_REDIS", default: "redis://127.0.0.1:6379/0")
+        do {
+            return try RedisConfiguration(url: url)
+        } catch {
+            throw ValidationError(error.message)
+        }
+    }
+}

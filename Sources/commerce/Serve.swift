@@ -1,0 +1,54 @@
+import ArgumentParser
+import CommerceAPI
+import Foundation
+import Hummingbird
+import Logging
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the HTTP service.",
+        discussion: "SIGTERM or SIGINT stops it gracefully: in-flight requests finish and pending writes are committed."
+    )
+
+    @Option(help: "Address to listen on. (env: COMMERCE_HOST, default: 127.0.0.1)")
+    var host: String?
+
+    @Option(help: "Port to listen on. (env: COMMERCE_PORT, default: 8080)")
+    var port: Int?
+
+    @OptionGroup var stores: StoreOptions
+
+    @Option(help: "Time zone whose calendar days the sales ranking counts, e.g. Asia/Seoul. (env: COMMERCE_TIMEZONE, default: UTC)")
+    var timezone: String?
+
+    @Option(help: "Most write requests committed in one SQLite transaction; 1 turns group commit off. (env: COMMERCE_WRITE_BATCH, default: 512)")
+    var writeBatch: Int?
+
+    @Option(help: "trace, debug, info (one line per request), notice, warning, error or critical. (env: COMMERCE_LOG_LEVEL, default: info)")
+    var logLevel: String?
+
+    func run() async throws {
+        let host = try resolve(host, env: "COMMERCE_HOST", default: "127.0.0.1")
+        let port = try resolve(port, env: "COMMERCE_PORT", default: 8080)
+        guard (1...65535).contains(port) else { throw ValidationError("--port must be 1...65535") }
+        let zoneName = try resolve(timezone, env: "COMMERCE_TIMEZONE", default: "UTC")
+        guard let zone = TimeZone(identifier: zoneName) else {
+            throw ValidationError("--timezone \(zoneName) is not a known time zone (try Asia/Seoul or UTC)")
+        }
+        let writeBatch = try resolve(writeBatch, env: "COMMERCE_WRITE_BATCH", default: 512)
+        guard writeBatch >= 1 else { throw ValidationError("--write-batch must be at least 1") }
+        let levelName = try resolve(logLevel, env: "COMMERCE_LOG_LEVEL", default: "info")
+        guard let level = Logger.Level(rawValue: levelName) else {
+            throw ValidationError("--log-level \(levelName) is not one of trace, debug, info, notice, warning, error, critical")
+        }
+
+        let configuration = AppConfiguration(
+            host: host, port: port,
+            databasePath: try stores.resolvedDatabasePath(),
+            redis: try stores.resolvedRedis(),
+            timeZone: zone, maxWriteBatch: writeBatch, logLevel: level
+        )
+        let app = try await buildApplication(configuration)
+        try await app.runService()
+    }
+}

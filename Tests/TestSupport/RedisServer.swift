@@ -1,0 +1,157 @@
+import Foundation
+import NIOCore
+import RedisClient
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real `redis-server` for one test: its own free loopback port and temporary directory,
+/// started daemonized (so it is nobody's zombie) and stopped by the PID it wrote.
+public final class RedisServer: Sendable {
+    public let port: Int
+    public let directory: URL
+
+    public var url: String { "redis://127.0.0.1:\(port)/0" }
+
+    private init(port: Int, directory: URL) {
+        self.port = port
+        self.directory = directory
+    }
+
+    /// Runs `body` with a fresh server, stopping it afterwards whatever happens.
+    public static func with<T>(_ body: (RedisServer) async throws -> T) async throws -> T {
+        let server = try await start()
+        do {
+            let result = try await body(server)
+            server.stop()
+            server.removeFiles()
+            return result
+        } catch {
+            server.stop()
+            server.removeFiles()
+            throw error
+        }
+    }
+
+    /// Starts a server on a free port (trying a few, since another process may take a port
+    /// between our probe and Redis binding it).
+    public static func start() async throws -> RedisServer {
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("commerce-redis-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var lastError: (any Error)?
+        for _ in 0..<5 {
+            let server = RedisServer(port: try freePort(), directory: directory)
+            do {
+                try await server.restart()
+                return server
+            } catch {
+                lastError = error
+                server.stop()
+            }
+        }
+        throw lastError!
+    }
+
+    /// A client for this server with short timeouts, so failure tests stay fast.
+    public func client(commandTimeout: TimeAmount = .milliseconds(500), poolSize: Int = 4) -> RedisClient {
+        RedisClient(configuration: RedisConfiguration(
+            host: "127.0.0.1", port: port, poolSize: poolSize, commandTimeout: commandTimeout))
+    }
+
+    /// Starts (again) on the same port and directory and waits until it answers PING.
+    public func restart() async throws {
+        let arguments = [
+            Self.executable(),
+            "--port", "\(port)", "--bind", "127.0.0.1", "--dir", directory.path,
+            "--daemonize", "yes", "--pidfile", pidFile.path, "--logfile", "redis.log",
+            "--save", "", "--appendonly", "no", "--enable-debug-command", "local",
+        ]
+        try Self.runToCompletion(arguments)
+        let probe = client(commandTimeout: .milliseconds(200), poolSize: 1)
+        defer { probe.shutdown() }
+        for _ in 0..<100 {
+            if (try? await probe.send("PING"))?.string == "PONG", pid != nil { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw TestSupportError("redis-server did not start on port \(port); see \(directory.path)/redis.log")
+    }
+
+    /// Stops the server by its PID (SIGKILL after 5 s) and waits until it has gone.
+    public func stop() {
+        guard let pid else { return }
+        kill(pid, SIGTERM)
+        for attempt in 0..<500 {
+            if !Self.isRunning(pid) { break }
+            if attempt == 100 { kill(pid, SIGKILL) }
+            usleep(10_000)
+        }
+        try? FileManager.default.removeItem(at: pidFile)
+    }
+
+    /// Runs a program and waits for it (redis-server with --daemonize exits once it has forked).
+    /// posix_spawn and waitpid rather than Foundation's Process, whose exit monitoring does not
+    /// work from a test's concurrency threads.
+    private static func runToCompletion(_ arguments: [String]) throws {
+        var cArguments = arguments.map { strdup($0) } + [nil]
+        defer { for argument in cArguments { free(argument) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, arguments[0], nil, nil, &cArguments, environ)
+        guard spawned == 0 else { throw TestSupportError("cannot run \(arguments[0]): error \(spawned)") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+    }
+
+    /// Whether `pid` is alive. A daemonized server's parent is PID 1, which in a container may
+    /// never reap it, so an exited server can linger as a zombie: that counts as stopped.
+    private static func isRunning(_ pid: pid_t) -> Bool {
+        guard kill(pid, 0) == 0 else { return false }
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return true }
+        return !stat[stat.index(after: close)...].hasPrefix(" Z")
+    }
+
+    private var pidFile: URL { directory.appendingPathComponent("redis.pid") }
+
+    private var pid: pid_t? {
+        guard let text = try? String(contentsOf: pidFile, encoding: .utf8) else { return nil }
+        return pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    private func removeFiles() {
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    private static func executable() -> String {
+        if let path = ProcessInfo.processInfo.environment["REDIS_SERVER"] { return path }
+        for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":") + ["/usr/bin", "/usr/sbin"] {
+            let candidate = "\(directory)/redis-server"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return "/usr/bin/redis-server"
+    }
+}
+
+/// A port the kernel considers free right now on 127.0.0.1.
+public func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw TestSupportError("socket() failed") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Bool in
+            bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+        }
+    }
+    guard bound else { throw TestSupportError("could not find a free port") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+public struct TestSupportError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
