@@ -8,6 +8,8 @@ import RedisClient
 /// Idempotent: a second run finds the demo rows and adds nothing.
 public enum DemoData {
     public struct Summary: Sendable {
+        /// False when the database already had data, so nothing was added.
+        public var added: Bool
         public var items: Int
         public var coupons: Int
         public var users: Int
@@ -31,7 +33,7 @@ public enum DemoData {
 
     public static func seed(database: CommerceDatabase, redis: RedisClient, now: Date = Date()) async throws -> Summary {
         let nowMs = Int64(now.timeIntervalSince1970 * 1000)
-        let published = try await database.pool.write { db -> [(CouponTerms, Int64)] in
+        let (added, published) = try await database.pool.write { db -> (Bool, [(CouponTerms, Int64)]) in
             let alreadySeeded = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM items") ?? 0 > 0
             if !alreadySeeded {
                 for item in items {
@@ -56,7 +58,7 @@ public enum DemoData {
                         """, arguments: [user, startingBalance, startingBalance, nowMs])
                 }
             }
-            return try Row.fetchAll(db, sql: """
+            let coupons = try Row.fetchAll(db, sql: """
                 SELECT c.id, c.stock, c.valid_from, c.valid_until,
                        (SELECT COUNT(*) FROM user_coupons u WHERE u.coupon_id = c.id) AS issued
                 FROM coupons c
@@ -65,11 +67,12 @@ public enum DemoData {
                              validFrom: row["valid_from"], validUntil: row["valid_until"]),
                  row["issued"] as Int64)
             }
+            return (!alreadySeeded, coupons)
         }
         let registry = CouponRegistry(redis: redis)
         for (terms, issued) in published {
             try await registry.publish(terms, alreadyIssued: issued)
         }
-        return Summary(items: items.count, coupons: published.count, users: users.count)
+        return Summary(added: added, items: items.count, coupons: published.count, users: users.count)
     }
 }

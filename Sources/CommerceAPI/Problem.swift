@@ -35,7 +35,7 @@ public struct Problem: HTTPResponseError, Sendable, Equatable {
             "code": code,
         ]
         for (key, value) in extensions { body[key] = value }
-        let data = try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])
+        let data = try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys, .withoutEscapingSlashes])
         var fields = headers
         fields[.contentType] = "application/problem+json"
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))

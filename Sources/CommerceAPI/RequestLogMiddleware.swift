@@ -9,7 +9,12 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
         let start = NIODeadline.now()
         let response = try await next(request, context)
         let elapsed = Double((NIODeadline.now() - start).nanoseconds) / 1_000_000
-        let level: Logger.Level = response.status.code >= 500 ? .error : .info
+        // A 503 is a dependency being down (already logged where it was noticed), not a bug.
+        let level: Logger.Level = switch response.status.code {
+        case 503: .warning
+        case 500...: .error
+        default: .info
+        }
         context.logger.log(level: level, "\(request.method) \(request.uri.path) \(response.status.code)", metadata: [
             "ms": "\((elapsed * 100).rounded() / 100)",
         ])

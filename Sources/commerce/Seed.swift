@@ -22,6 +22,10 @@ struct Seed: AsyncParsableCommand {
         let redis = RedisClient(configuration: try stores.resolvedRedis())
         defer { redis.shutdown() }
         let summary = try await DemoData.seed(database: database, redis: redis)
-        print("demo data: \(summary.items) items, \(summary.coupons) coupons, users 1-\(summary.users)")
+        if summary.added {
+            print("demo data added: \(summary.items) items, \(summary.coupons) coupons, users 1-\(summary.users) with 100,000 points each")
+        } else {
+            print("demo data already present: nothing added; \(summary.coupons) coupons published to Redis")
+        }
     }
 }

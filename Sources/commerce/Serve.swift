@@ -50,5 +50,6 @@ struct Serve: AsyncParsableCommand {
         )
         let app = try await buildApplication(configuration)
         try await app.runService()
+        app.logger.info("stopped: requests drained, pending writes committed")
     }
 }

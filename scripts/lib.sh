@@ -1,0 +1,87 @@
+# Shared shell helpers for the project's scripts: sourced, not run.
+# Installs what is missing, finds free loopback ports, starts and stops our own redis-server
+# by PID (never the system service, never by name).
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# ensure_packages PKG...: apt-get installs the Debian packages that are not installed yet.
+ensure_packages() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  say "installing ${missing[*]} with apt-get"
+  $sudo apt-get update -qq
+  # RUNLEVEL=1 keeps invoke-rc.d from starting the system redis service: we run our own.
+  DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# free_port: prints a TCP port on 127.0.0.1 that nothing listens on.
+free_port() {
+  local port
+  for _ in $(seq 1 100); do
+    port=$(( RANDOM % 30000 + 20000 ))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return 0
+    fi
+  done
+  echo "no free port found" >&2
+  return 1
+}
+
+# start_redis DIR PORT [redis-server options...]: starts redis-server daemonized with its data,
+# log and pidfile in DIR, waits until it answers, prints its PID.
+start_redis() {
+  local dir=$1 port=$2
+  shift 2
+  mkdir -p "$dir"
+  dir=$(cd "$dir" && pwd)
+  stop_pidfile "$dir/redis.pid"
+  redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --daemonize yes \
+    --pidfile "$dir/redis.pid" --logfile redis.log "$@"
+  for _ in $(seq 1 100); do
+    if [ "$(redis-cli -p "$port" ping 2>/dev/null)" = "PONG" ] && [ -s "$dir/redis.pid" ]; then
+      cat "$dir/redis.pid"
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "redis-server did not start on port $port; see $dir/redis.log" >&2
+  return 1
+}
+
+# stop_pid PID: SIGTERM, then SIGKILL after 5 s; returns once the process is gone (a zombie
+# left for a PID 1 that does not reap counts as gone).
+stop_pid() {
+  local pid=$1
+  [ -n "$pid" ] || return 0
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for i in $(seq 1 100); do
+    if ! kill -0 "$pid" 2>/dev/null || grep -q '^[0-9]* ([^)]*) Z' "/proc/$pid/stat" 2>/dev/null; then
+      return 0
+    fi
+    [ "$i" -eq 50 ] && kill -KILL "$pid" 2>/dev/null
+    sleep 0.1
+  done
+}
+
+# stop_pidfile FILE: stops the process whose PID FILE holds, if it still runs.
+stop_pidfile() {
+  [ -s "$1" ] && stop_pid "$(cat "$1")"
+  rm -f "$1"
+}
+
+# ensure_swift: fails early with a clear message when the Swift toolchain is not on PATH.
+ensure_swift() {
+  if ! command -v swift >/dev/null; then
+    [ -x /opt/swift/usr/bin/swift ] && export PATH="/opt/swift/usr/bin:$PATH"
+  fi
+  command -v swift >/dev/null || { echo "swift is not on PATH: install the Swift 6.3 toolchain first" >&2; exit 1; }
+}
+
+# The system packages the build and the tests need.
+BUILD_PACKAGES=(redis-server redis-tools libhiredis-dev libsqlite3-dev pkg-config)
