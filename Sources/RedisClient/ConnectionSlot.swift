@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import Synchronization
 
@@ -13,6 +14,11 @@ final class ConnectionSlot: Sendable {
     }
 
     private let state = Mutex(State.idle)
+    private let logger: Logger
+
+    init(logger: Logger) {
+        self.logger = logger
+    }
 
     /// The open connection, opening one with `connect` if there is none.
     func connection(
@@ -21,6 +27,7 @@ final class ConnectionSlot: Sendable {
     ) async throws -> RedisConnection {
         enum Next { case use(RedisConnection), wait(EventLoopFuture<RedisConnection>), fail(RedisError) }
         var started: EventLoopFuture<RedisConnection>?
+        var wasFailing = false
         let next: Next = state.withLock { state in
             switch state {
             case .ready(let connection) where connection.isActive:
@@ -32,6 +39,7 @@ final class ConnectionSlot: Sendable {
             case .closed:
                 return .fail(RedisError(.clientClosed, "the Redis client was shut down"))
             default:
+                if case .failed = state { wasFailing = true }
                 let future = connect()
                 state = .connecting(future)
                 started = future
@@ -39,19 +47,28 @@ final class ConnectionSlot: Sendable {
             }
         }
         if let started {
+            let wasFailing = wasFailing
             started.whenComplete { [self] result in
-                self.state.withLock { state in
-                    guard case .connecting = state else {
-                        // Shut down while connecting: do not keep the new connection.
-                        if case .success(let connection) = result { connection.close() }
-                        return
-                    }
+                let kept = self.state.withLock { state -> Bool in
+                    guard case .connecting = state else { return false }
                     switch result {
                     case .success(let connection): state = .ready(connection)
                     case .failure(let error):
                         let redisError = error as? RedisError ?? RedisError(.connectionFailed, "\(error)")
                         state = .failed(redisError, retryAt: .now() + backoff)
                     }
+                    return true
+                }
+                switch result {
+                case .success(let connection) where !kept:
+                    connection.close()  // shut down while connecting: do not keep it
+                case .success where wasFailing:
+                    logger.notice("redis reachable again")
+                case .failure(let error) where kept && !wasFailing:
+                    // Logged once per outage, not once per retry.
+                    logger.warning("redis unreachable; calls fail fast until it is back", metadata: ["error": "\(error)"])
+                default:
+                    break
                 }
             }
         }

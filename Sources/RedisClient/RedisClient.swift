@@ -27,7 +27,7 @@ public final class RedisClient: Service, Sendable {
         self.configuration = configuration
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
-        self.slots = (0..<max(1, configuration.poolSize)).map { _ in ConnectionSlot() }
+        self.slots = (0..<max(1, configuration.poolSize)).map { _ in ConnectionSlot(logger: logger) }
     }
 
     /// Sends one command and returns its reply; an error reply is thrown as `.server`.
