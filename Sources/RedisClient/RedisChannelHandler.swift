@@ -47,8 +47,11 @@ final class RedisChannelHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        timeoutCheck = context.eventLoop.scheduleRepeatedTask(initialDelay: checkInterval, delay: checkInterval) {
-            [weak self] _ in self?.failIfOverdue()
+        // The task runs on this handler's event loop; it is cancelled in handlerRemoved, which
+        // also ends the reference it holds.
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        timeoutCheck = context.eventLoop.scheduleRepeatedTask(initialDelay: checkInterval, delay: checkInterval) { _ in
+            handler.value.failIfOverdue()
         }
     }
 

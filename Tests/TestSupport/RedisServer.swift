@@ -21,16 +21,11 @@ public final class RedisServer: Sendable {
     /// Runs `body` with a fresh server, stopping it afterwards whatever happens.
     public static func with<T>(_ body: (RedisServer) async throws -> T) async throws -> T {
         let server = try await start()
-        do {
-            let result = try await body(server)
+        defer {
             server.stop()
             server.removeFiles()
-            return result
-        } catch {
-            server.stop()
-            server.removeFiles()
-            throw error
         }
+        return try await body(server)
     }
 
     /// Starts a server on a free port (trying a few, since another process may take a port
