@@ -35,11 +35,7 @@ public final class RedisClient: Service, Sendable {
     public func send(_ command: RedisCommand) async throws -> RedisReply {
         let slot = slots[nextSlot.wrappingAdd(1, ordering: .relaxed).oldValue % slots.count]
         let connection = try await slot.connection(backoff: configuration.reconnectBackoff) { self.connect() }
-        let reply = try await connection.send(command, timeout: configuration.commandTimeout)
-        if case .error(let message) = reply {
-            throw RedisError(.server, message)
-        }
-        return reply
+        return try await connection.send(command, timeout: configuration.commandTimeout)
     }
 
     /// Sends `arguments` as one command, e.g. `send("SET", key, value)`.
@@ -104,15 +100,11 @@ public final class RedisClient: Service, Sendable {
 
     /// AUTH and SELECT, before the connection is handed to callers.
     private static func prepare(_ connection: RedisConnection, _ configuration: RedisConfiguration) async throws {
-        func check(_ command: RedisCommand) async throws {
-            let reply = try await connection.send(command, timeout: configuration.commandTimeout)
-            if case .error(let message) = reply { throw RedisError(.server, message) }
-        }
         if let password = configuration.password {
-            try await check(RedisCommand("AUTH", RedisArgument(password)))
+            try await connection.send(RedisCommand("AUTH", RedisArgument(password)), timeout: configuration.commandTimeout)
         }
         if configuration.database != 0 {
-            try await check(RedisCommand("SELECT", RedisArgument(configuration.database)))
+            try await connection.send(RedisCommand("SELECT", RedisArgument(configuration.database)), timeout: configuration.commandTimeout)
         }
     }
 }

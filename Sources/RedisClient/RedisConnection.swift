@@ -23,8 +23,10 @@ final class RedisConnection: Sendable {
 
     var isActive: Bool { channel.isActive }
 
+    /// Sends `command` and returns its reply; a top-level error reply is thrown as `.server`.
+    @discardableResult
     func send(_ command: RedisCommand, timeout: TimeAmount) async throws -> RedisReply {
-        try await withCheckedThrowingContinuation { continuation in
+        let reply = try await withCheckedThrowingContinuation { continuation in
             let outgoing = OutgoingCommand(bytes: command.encoded, deadline: .now() + timeout, continuation: continuation)
             let mustSchedule = outbox.withLock { outbox in
                 outbox.commands.append(outgoing)
@@ -35,6 +37,10 @@ final class RedisConnection: Sendable {
                 channel.eventLoop.execute { self.drain() }
             }
         }
+        if case .error(let message) = reply {
+            throw RedisError(.server, message)
+        }
+        return reply
     }
 
     func close() {
