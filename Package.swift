@@ -42,12 +42,16 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .target(name: "CouponGate", dependencies: ["RedisClient"]),
+        // scripts/lua compiled in as RedisScript constants (see Plugins/EmbedLuaScripts).
+        .executableTarget(name: "EmbedLua"),
+        .plugin(name: "EmbedLuaScripts", capability: .buildTool(), dependencies: ["EmbedLua"]),
+        .target(name: "LuaScripts", dependencies: ["RedisClient"], plugins: ["EmbedLuaScripts"]),
+        .target(name: "CouponGate", dependencies: ["RedisClient", "LuaScripts"]),
         .target(name: "Ranking", dependencies: ["RedisClient"]),
         .target(
             name: "CommerceAPI",
             dependencies: [
-                "RedisClient", "CommerceStore", "CouponGate", "Ranking",
+                "RedisClient", "CommerceStore", "CouponGate", "Ranking", "LuaScripts",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,3 +1,4 @@
+import LuaScripts
 import RedisClient
 
 /// What the gate needs to know of a coupon to decide an issuance on its own.
@@ -29,15 +30,9 @@ public struct CouponRegistry: Sendable {
     /// reconcile job is what corrects it. One script, so the gate never sees terms without stock.
     public func publish(_ terms: CouponTerms, alreadyIssued issued: Int64 = 0) async throws {
         let keys = CouponKeys(couponID: terms.couponID)
-        try await redis.run(Self.publishScript, keys: [RedisArgument(keys.meta), RedisArgument(keys.remaining)], args: [
+        try await redis.run(LuaScripts.couponPublish, keys: [RedisArgument(keys.meta), RedisArgument(keys.remaining)], args: [
             RedisArgument(terms.validFrom), RedisArgument(terms.validUntil),
             RedisArgument(terms.stock), RedisArgument(max(0, terms.stock - issued)),
         ])
     }
-
-    static let publishScript = RedisScript(name: "coupon-publish", source: """
-        redis.call('HSET', KEYS[1], 'valid_from', ARGV[1], 'valid_until', ARGV[2], 'stock', ARGV[3])
-        redis.call('SET', KEYS[2], ARGV[4], 'NX')
-        return 1
-        """)
 }
