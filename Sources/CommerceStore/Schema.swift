@@ -9,6 +9,11 @@ enum Schema {
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1: core tables", migrate: createCoreTables)
+        migrator.registerMigration("v2: outbox events built from the order when published") { db in
+            // Orders never change once paid, so the event can be built by the relay, off the
+            // single writer's hot path, instead of being encoded inside every order transaction.
+            try db.execute(sql: "ALTER TABLE outbox DROP COLUMN payload")
+        }
         return migrator
     }
 

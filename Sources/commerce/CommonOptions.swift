@@ -18,12 +18,21 @@ struct StoreOptions: ParsableArguments {
     @Option(name: .customLong("db"), help: "SQLite database file; created if missing. (env: COMMERCE_DB, default: ./var/commerce.sqlite)")
     var databasePath: String?
 
-    @Option(help: "Redis URL redis://[:password@]host:port/db. (env: COMMERCE_REDIS, default: redis://127.0.0.1:6379/0)")
-    var redis: String?
+    @OptionGroup var redisOption: RedisOption
 
     func resolvedDatabasePath() throws -> String {
         try resolve(databasePath, env: "COMMERCE_DB", default: "./var/commerce.sqlite")
     }
+
+    func resolvedRedis() throws -> RedisConfiguration {
+        try redisOption.resolvedRedis()
+    }
+}
+
+/// `--redis`, for commands that need Redis only.
+struct RedisOption: ParsableArguments {
+    @Option(help: "Redis URL redis://[:password@]host:port/db. (env: COMMERCE_REDIS, default: redis://127.0.0.1:6379/0)")
+    var redis: String?
 
     func resolvedRedis() throws -> RedisConfiguration {
         let url = try resolve(redis, env: "COMMERCE_REDIS", default: "redis://127.0.0.1:6379/0")

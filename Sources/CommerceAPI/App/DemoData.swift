@@ -37,9 +37,7 @@ public enum DemoData {
             let alreadySeeded = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM items") ?? 0 > 0
             if !alreadySeeded {
                 for item in items {
-                    try db.execute(sql: """
-                        INSERT INTO items (name, price, stock, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
-                        """, arguments: [item.name, item.price, item.stock, nowMs, nowMs])
+                    _ = try ItemCatalog.create(db, name: item.name, price: item.price, stock: item.stock, at: nowMs)
                 }
                 for coupon in coupons {
                     try db.execute(sql: """
@@ -49,13 +47,7 @@ public enum DemoData {
                                          nowMs - 3_600_000, nowMs + 30 * 86_400_000, nowMs])
                 }
                 for user in users {
-                    try db.execute(sql: "INSERT INTO users (id, created_at) VALUES (?, ?)", arguments: [user, nowMs])
-                    try db.execute(sql: "INSERT INTO user_point (user_id, balance, updated_at) VALUES (?, ?, ?)",
-                                   arguments: [user, startingBalance, nowMs])
-                    try db.execute(sql: """
-                        INSERT INTO point_history (user_id, kind, amount, balance_after, created_at)
-                        VALUES (?, 'CHARGE', ?, ?, ?)
-                        """, arguments: [user, startingBalance, startingBalance, nowMs])
+                    _ = try PointLedger.charge(db, userID: user, amount: startingBalance, at: nowMs)
                 }
             }
             let coupons = try Row.fetchAll(db, sql: """

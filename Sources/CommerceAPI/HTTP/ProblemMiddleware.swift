@@ -20,6 +20,8 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         switch error {
         case let problem as Problem:
             return problem
+        case let error as CommerceError:
+            return Problem(error)
         case let error as HTTPError:
             return problem(forStatus: error.status, message: error.body, request: request)
         case let error as any HTTPResponseError:

@@ -5,30 +5,34 @@ import RedisClient
 
 /// Builds the HTTP service: opens (and migrates) the database, connects Redis lazily, mounts
 /// every route behind the logging and problem+json middlewares, and registers the long-lived
-/// parts as services so SIGTERM drains requests, then commits pending writes, then closes Redis.
+/// parts as services. SIGTERM stops them in reverse order: the server drains its requests, the
+/// outbox relay stops, the writer commits what is queued, then Redis closes.
 public func buildApplication(_ configuration: AppConfiguration) async throws -> some ApplicationProtocol {
     var logger = Logger(label: "commerce")
     logger.logLevel = configuration.logLevel
     let database = try CommerceDatabase(path: configuration.databasePath, maxBatch: configuration.maxWriteBatch)
     let redis = RedisClient(configuration: configuration.redis, logger: logger)
+    let dependencies = AppDependencies(database: database, redis: redis)
 
-    let router = buildRouter(database: database, redis: redis)
     var app = Application(
-        router: router,
+        router: buildRouter(dependencies),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "commerce"),
         logger: logger
     )
-    // Shut down in reverse order: the server drains first, then the writer commits, then Redis closes.
-    app.addServices(redis, database.writer)
+    app.addServices(redis, database.writer, OutboxRelay(database: database, redis: redis, logger: logger))
     return app
 }
 
 /// The router with every route and middleware; separate from ``buildApplication(_:)`` so tests
-/// can drive it with their own database and Redis.
-public func buildRouter(database: CommerceDatabase, redis: RedisClient) -> Router<CommerceRequestContext> {
+/// can drive it with their own stores and clock.
+public func buildRouter(_ dependencies: AppDependencies) -> Router<CommerceRequestContext> {
     let router = Router(context: CommerceRequestContext.self)
     router.add(middleware: RequestLogMiddleware())
     router.add(middleware: ProblemMiddleware())
-    HealthController(database: database, redis: redis).addRoutes(to: router)
+    HealthController(database: dependencies.database, redis: dependencies.redis).addRoutes(to: router)
+    PointsController(dependencies: dependencies).addRoutes(to: router)
+    ItemsController(dependencies: dependencies).addRoutes(to: router)
+    AdminItemsController(dependencies: dependencies).addRoutes(to: router)
+    OrdersController(dependencies: dependencies).addRoutes(to: router)
     return router
 }

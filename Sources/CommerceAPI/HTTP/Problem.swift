@@ -1,3 +1,4 @@
+import CommerceStore
 import Foundation
 import Hummingbird
 
@@ -26,7 +27,20 @@ public struct Problem: HTTPResponseError, Sendable, Equatable {
         Problem(.serviceUnavailable, code: "SERVICE_UNAVAILABLE", detail: detail)
     }
 
+    /// The problem a business-rule refusal is answered with: 404 for the `*_NOT_FOUND` codes,
+    /// 409 for every other rule.
+    public init(_ error: CommerceError) {
+        self.init(error.code.isNotFound ? .notFound : .conflict, code: error.code.name, detail: error.message)
+    }
+
     public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var fields = headers
+        fields[.contentType] = "application/problem+json"
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: try body())))
+    }
+
+    /// The problem+json document.
+    func body() throws -> [UInt8] {
         var body: [String: any Sendable] = [
             "type": "about:blank",
             "title": status.reasonPhrase,
@@ -35,9 +49,6 @@ public struct Problem: HTTPResponseError, Sendable, Equatable {
             "code": code,
         ]
         for (key, value) in extensions { body[key] = value }
-        let data = try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys, .withoutEscapingSlashes])
-        var fields = headers
-        fields[.contentType] = "application/problem+json"
-        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return Array(try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys, .withoutEscapingSlashes]))
     }
 }

@@ -1,0 +1,54 @@
+import CommerceStore
+import Hummingbird
+
+/// `POST /admin/items`, `PATCH /admin/items/{item_id}`, `DELETE /admin/items/{item_id}`.
+struct AdminItemsController {
+    let dependencies: AppDependencies
+
+    struct CreateBody: Decodable, Sendable {
+        var name: String
+        var price: Int64
+        var stock: Int64
+    }
+
+    struct PatchBody: Decodable, Sendable {
+        var name: String?
+        var price: Int64?
+        var stock: Int64?
+    }
+
+    func addRoutes(to router: Router<CommerceRequestContext>) {
+        router.post("/admin/items") { request, context in
+            let body = try await JSONBody.decode(CreateBody.self, from: request, context: context)
+            let name = try Field.name(body.name, "name")
+            let price = try Field.integer(body.price, in: Field.price, "price")
+            let stock = try Field.integer(body.stock, in: Field.stock, "stock")
+            let now = dependencies.now()
+            let item = try await dependencies.database.write {
+                try ItemCatalog.create($0, name: name, price: price, stock: stock, at: now)
+            }
+            return try JSONResponse.response(status: .created, item)
+        }
+        router.patch("/admin/items/{item_id}") { request, context in
+            let itemID = try context.pathID("item_id")
+            let body = try await JSONBody.decode(PatchBody.self, from: request, context: context)
+            guard body.name != nil || body.price != nil || body.stock != nil else {
+                throw Problem.invalidRequest("`name`, `price`, `stock`: give at least one to change")
+            }
+            let name = try body.name.map { try Field.name($0, "name") }
+            let price = try body.price.map { try Field.integer($0, in: Field.price, "price") }
+            let stock = try body.stock.map { try Field.integer($0, in: Field.stock, "stock") }
+            let now = dependencies.now()
+            let item = try await dependencies.database.write {
+                try ItemCatalog.update($0, itemID: itemID, name: name, price: price, stock: stock, at: now)
+            }
+            return try JSONResponse.response(status: .ok, item)
+        }
+        router.delete("/admin/items/{item_id}") { _, context in
+            let itemID = try context.pathID("item_id")
+            let now = dependencies.now()
+            try await dependencies.database.write { try ItemCatalog.delete($0, itemID: itemID, at: now) }
+            return Response(status: .noContent)
+        }
+    }
+}

@@ -1,0 +1,50 @@
+import CommerceStore
+import Hummingbird
+
+/// The public catalogue: `GET /items` (keyset pages) and `GET /items/{item_id}`.
+struct ItemsController {
+    let dependencies: AppDependencies
+
+    /// One page of the listing; `next_cursor` is null on the last page.
+    struct Page: Encodable, Sendable {
+        var items: [Item]
+        var nextCursor: String?
+
+        enum CodingKeys: String, CodingKey { case items, nextCursor = "next_cursor" }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(items, forKey: .items)
+            try container.encode(nextCursor, forKey: .nextCursor)
+        }
+    }
+
+    func addRoutes(to router: Router<CommerceRequestContext>) {
+        router.get("/items") { request, _ in
+            let limit = try request.queryLimit()
+            let afterID = try Self.cursor(request)
+            // One extra row tells whether another page follows, without a COUNT.
+            let rows = try await dependencies.database.read { try ItemCatalog.page($0, afterID: afterID, limit: limit + 1) }
+            let items = Array(rows.prefix(limit))
+            let next = rows.count > limit ? items.last.map { String($0.itemID) } : nil
+            return try JSONResponse.response(status: .ok, Page(items: items, nextCursor: next))
+        }
+        router.get("/items/{item_id}") { _, context in
+            let itemID = try context.pathID("item_id")
+            guard let item = try await dependencies.database.read({ try ItemCatalog.find($0, itemID: itemID) }) else {
+                throw ItemCatalog.notFound(itemID)
+            }
+            return try JSONResponse.response(status: .ok, item)
+        }
+    }
+
+    /// The cursor is the last item id of the previous page (keyset pagination: stable while
+    /// items are added or deleted); absent means the first page.
+    private static func cursor(_ request: Request) throws -> Int64 {
+        guard let text = request.uri.queryParameters["cursor"] else { return 0 }
+        guard let value = Int64(text), value >= 0 else {
+            throw Problem.invalidRequest("`cursor`: is not a cursor this service returned")
+        }
+        return value
+    }
+}

@@ -1,0 +1,54 @@
+import CommerceStore
+import Hummingbird
+
+/// `POST /orders`, `GET /orders/{order_id}`, `GET /orders?user_id=`.
+struct OrdersController {
+    let dependencies: AppDependencies
+
+    struct OrderList: Encodable, Sendable {
+        var orders: [Order]
+    }
+
+    func addRoutes(to router: Router<CommerceRequestContext>) {
+        router.post("/orders") { request, context in
+            let order = try Self.validated(try await JSONBody.decode(OrderRequest.self, from: request, context: context))
+            let now = dependencies.now()
+            return try await dependencies.idempotentWrite.perform(
+                key: try IdempotentWrite.key(of: request), userID: order.userID, fingerprint: order, status: .created
+            ) { db in
+                try OrderBook.place(db, order, at: now)
+            }.response
+        }
+        router.get("/orders/{order_id}") { _, context in
+            let orderID = try context.pathID("order_id")
+            guard let order = try await dependencies.database.read({ try OrderBook.find($0, orderID: orderID) }) else {
+                throw CommerceError(.orderNotFound, "order \(orderID) does not exist")
+            }
+            return try JSONResponse.response(status: .ok, order)
+        }
+        router.get("/orders") { request, _ in
+            let userID = try request.queryID("user_id")
+            let limit = try request.queryLimit()
+            let orders = try await dependencies.database.read { try OrderBook.list($0, userID: userID, limit: limit) }
+            return try JSONResponse.response(status: .ok, OrderList(orders: orders))
+        }
+    }
+
+    /// 1 to 50 lines, each quantity 1 to 1000, no item twice; ids positive.
+    static func validated(_ order: OrderRequest) throws -> OrderRequest {
+        _ = try Field.id(order.userID, "user_id")
+        guard (1...50).contains(order.lines.count) else {
+            throw Problem.invalidRequest("`items`: must hold 1 to 50 lines")
+        }
+        var seen = Set<Int64>()
+        for (index, line) in order.lines.enumerated() {
+            _ = try Field.id(line.itemID, "items[\(index)].item_id")
+            _ = try Field.integer(line.quantity, in: 1...1000, "items[\(index)].quantity")
+            guard seen.insert(line.itemID).inserted else {
+                throw Problem.invalidRequest("`items[\(index)].item_id`: item \(line.itemID) appears twice")
+            }
+        }
+        if let couponID = order.couponID { _ = try Field.id(couponID, "coupon_id") }
+        return order
+    }
+}

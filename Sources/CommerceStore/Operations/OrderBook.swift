@@ -1,0 +1,143 @@
+import GRDB
+
+/// What a user asks to buy: validated lines (1...50, no item twice) and an optional coupon.
+public struct OrderRequest: Sendable, Hashable, Codable {
+    public struct Line: Sendable, Hashable, Codable {
+        public var itemID: Int64
+        public var quantity: Int64
+
+        public init(itemID: Int64, quantity: Int64) {
+            self.itemID = itemID
+            self.quantity = quantity
+        }
+
+        enum CodingKeys: String, CodingKey { case itemID = "item_id", quantity }
+    }
+
+    public var userID: Int64
+    public var lines: [Line]
+    public var couponID: Int64?
+
+    public init(userID: Int64, lines: [Line], couponID: Int64?) {
+        self.userID = userID
+        self.lines = lines
+        self.couponID = couponID
+    }
+
+    enum CodingKeys: String, CodingKey { case userID = "user_id", lines = "items", couponID = "coupon_id" }
+}
+
+/// Placing and reading orders.
+public enum OrderBook {
+    /// Places a paid order inside the caller's transaction: stock decrements, the coupon's use,
+    /// the balance decrement with its `USE` entry, the order and its lines, and the outbox row
+    /// that publishes it. Throws a ``CommerceError`` (and the caller's savepoint undoes whatever
+    /// was done) when an item is missing, short of stock, the coupon is unusable or the balance
+    /// too small.
+    public static func place(_ db: Database, _ request: OrderRequest, at now: Int64) throws -> Order {
+        // Lines in item id order: the order in which they are stored and read back.
+        let lines = try price(db, request.lines.sorted { $0.itemID < $1.itemID })
+        let subtotal = lines.reduce(0) { $0 + $1.lineTotal }
+        let coupon = try request.couponID.map { try CouponUse.find(db, userID: request.userID, couponID: $0, at: now) }
+        let discount = coupon?.discount(on: subtotal) ?? 0
+        let total = subtotal - discount
+
+        for line in lines {
+            let statement = try db.cachedStatement(sql: """
+                UPDATE items SET stock = stock - ?1, updated_at = ?2 WHERE id = ?3 AND stock >= ?1
+                """)
+            try statement.execute(arguments: [line.quantity, now, line.itemID])
+            guard db.changesCount == 1 else { throw shortOfStock([line.itemID]) }
+        }
+        if total == 0 { try PointLedger.ensureUser(db, userID: request.userID, at: now) }
+        let insertOrder = try db.cachedStatement(sql: """
+            INSERT INTO orders (user_id, status, subtotal, discount, total, coupon_id, balance_after, ordered_at)
+            VALUES (?, 'PAID', ?, ?, ?, ?, 0, ?)
+            """)
+        // The balance is taken after the row exists (the ledger entry refers to it) and written
+        // back below; a failure on the way rolls the whole order back.
+        try insertOrder.execute(arguments: [request.userID, subtotal, discount, total, request.couponID, now])
+        let orderID = db.lastInsertedRowID
+        let balanceAfter = total > 0
+            ? try PointLedger.use(db, userID: request.userID, amount: total, orderID: orderID, at: now)
+            : try PointLedger.balance(db, userID: request.userID).balance
+        try db.cachedStatement(sql: "UPDATE orders SET balance_after = ? WHERE id = ?")
+            .execute(arguments: [balanceAfter, orderID])
+        let insertLine = try db.cachedStatement(sql: """
+            INSERT INTO order_items (order_id, item_id, name, quantity, unit_price, line_total) VALUES (?, ?, ?, ?, ?, ?)
+            """)
+        for line in lines {
+            try insertLine.execute(arguments: [orderID, line.itemID, line.name, line.quantity, line.unitPrice, line.lineTotal])
+        }
+        try coupon?.markUsed(db, orderID: orderID, at: now)
+        try Outbox.enqueue(db, orderID: orderID, at: now)
+        return Order(orderID: orderID, userID: request.userID, status: .paid, items: lines, subtotal: subtotal,
+                     discount: discount, total: total, couponID: request.couponID, balanceAfter: balanceAfter,
+                     orderedAt: Timestamp(milliseconds: now))
+    }
+
+    /// The order with this id, or nil.
+    public static func find(_ db: Database, orderID: Int64) throws -> Order? {
+        try orders(db, ids: [orderID]).first
+    }
+
+    /// The user's latest `limit` orders, newest first.
+    public static func list(_ db: Database, userID: Int64, limit: Int) throws -> [Order] {
+        let ids = try Int64.fetchAll(db, sql: "SELECT id FROM orders WHERE user_id = ? ORDER BY id DESC LIMIT ?",
+                                     arguments: [userID, limit])
+        return try orders(db, ids: ids)
+    }
+
+    /// The orders with these ids, in the order of `ids` (missing ones left out), with their lines:
+    /// two queries however many orders.
+    public static func orders(_ db: Database, ids: [Int64]) throws -> [Order] {
+        guard !ids.isEmpty else { return [] }
+        let placeholders = databaseQuestionMarks(count: ids.count)
+        var lines: [Int64: [OrderLine]] = [:]
+        for row in try Row.fetchAll(db, sql: """
+            SELECT order_id, item_id, name, quantity, unit_price, line_total FROM order_items
+            WHERE order_id IN (\(placeholders)) ORDER BY order_id, item_id
+            """, arguments: StatementArguments(ids)) {
+            lines[row[0], default: []].append(
+                OrderLine(itemID: row[1], name: row[2], quantity: row[3], unitPrice: row[4], lineTotal: row[5]))
+        }
+        var orders: [Int64: Order] = [:]
+        for row in try Row.fetchAll(db, sql: """
+            SELECT id, user_id, subtotal, discount, total, coupon_id, balance_after, ordered_at FROM orders
+            WHERE id IN (\(placeholders))
+            """, arguments: StatementArguments(ids)) {
+            let id: Int64 = row[0]
+            orders[id] = Order(orderID: id, userID: row[1], status: .paid, items: lines[id] ?? [], subtotal: row[2],
+                               discount: row[3], total: row[4], couponID: row[5], balanceAfter: row[6],
+                               orderedAt: Timestamp(milliseconds: row[7]))
+        }
+        return ids.compactMap { orders[$0] }
+    }
+
+    /// Each line priced from its live item; `ITEM_NOT_FOUND` naming every missing item, then
+    /// `INSUFFICIENT_STOCK` naming every item short of stock.
+    private static func price(_ db: Database, _ requested: [OrderRequest.Line]) throws -> [OrderLine] {
+        var lines: [OrderLine] = []
+        var missing: [Int64] = []
+        var short: [Int64] = []
+        for line in requested {
+            guard let item = try ItemCatalog.find(db, itemID: line.itemID) else {
+                missing.append(line.itemID)
+                continue
+            }
+            if item.stock < line.quantity { short.append(item.itemID) }
+            lines.append(OrderLine(itemID: item.itemID, name: item.name, quantity: line.quantity,
+                                   unitPrice: item.price, lineTotal: item.price * line.quantity))
+        }
+        if !missing.isEmpty {
+            throw CommerceError(.itemNotFound, "no such item: \(missing.map(String.init).joined(separator: ", "))")
+        }
+        if !short.isEmpty { throw shortOfStock(short) }
+        return lines
+    }
+
+    private static func shortOfStock(_ itemIDs: [Int64]) -> CommerceError {
+        CommerceError(.insufficientStock,
+                      "not enough stock for item \(itemIDs.map(String.init).joined(separator: ", "))")
+    }
+}
