@@ -91,8 +91,9 @@ let package = Package(
         .testTarget(
             name: "CommerceAPITests",
             dependencies: [
-                "CommerceAPI", "TestSupport",
+                "CommerceAPI", "CommerceStore", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
     ],

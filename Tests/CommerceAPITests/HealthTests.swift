@@ -7,41 +7,19 @@ import TestSupport
 import CommerceStore
 import RedisClient
 
-/// Runs `body` against the real router over a real SQLite file and a real Redis.
-func withTestApp<T>(
-    extraRoutes: (Router<CommerceRequestContext>) -> Void = { _ in },
-    _ body: @escaping @Sendable (any TestClientProtocol, RedisServer) async throws -> T
-) async throws -> T {
-    try await RedisServer.with { server async throws in
-        try await withTemporaryDirectory { directory async throws in
-            let database = try CommerceDatabase(path: directory.appendingPathComponent("c.sqlite").path)
-            let redis = server.client()
-            defer { redis.shutdown() }
-            let router = buildRouter(database: database, redis: redis)
-            extraRoutes(router)
-            var app = Application(router: router)
-            app.addServices(database.writer)
-            return try await app.test(.router) { client in try await body(client, server) }
-        }
-    }
-}
-
-func json(_ buffer: ByteBuffer) throws -> [String: Any] {
-    try JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any] ?? [:]
-}
-
 @Suite struct HealthTests {
     @Test func liveIsAlways200() async throws {
-        try await withTestApp { client, server async throws in
-            server.stop()
-            try await client.execute(uri: "/health/live", method: .get) { response in
+        try await withTestApp { app async throws in
+            app.redisServer.stop()
+            try await app.client.execute(uri: "/health/live", method: .get) { response in
                 #expect(response.status == .ok)
             }
         }
     }
 
     @Test func readyNamesRedisWhenItIsDownAndRecoversWhenItIsBack() async throws {
-        try await withTestApp { client, server async throws in
+        try await withTestApp { app async throws in
+            let client = app.client, server = app.redisServer
             try await client.execute(uri: "/health/ready", method: .get) { response in
                 #expect(response.status == .ok)
             }
@@ -79,7 +57,8 @@ func json(_ buffer: ByteBuffer) throws -> [String: Any] {
     }
 
     @Test func unknownRouteIsProblemJSON404() async throws {
-        try await withTestApp { client, _ async throws in
+        try await withTestApp { app async throws in
+            let client = app.client
             try await client.execute(uri: "/nope", method: .get) { response in
                 #expect(response.status == .notFound)
                 #expect(response.headers[.contentType] == "application/problem+json")
@@ -92,7 +71,8 @@ func json(_ buffer: ByteBuffer) throws -> [String: Any] {
     }
 
     @Test func malformedBodiesAre400NamingTheField() async throws {
-        try await withTestApp(extraRoutes: Self.echoRoute) { client, _ async throws in
+        try await withTestApp(extraRoutes: Self.echoRoute) { app async throws in
+            let client = app.client
             let cases: [(String, String)] = [
                 (#"{"user_id": 1, "amount": "ten"}"#, "`amount`"),
                 (#"{"user_id": 1}"#, "`amount`"),
@@ -114,7 +94,8 @@ func json(_ buffer: ByteBuffer) throws -> [String: Any] {
     }
 
     @Test func bodiesOver64KiBAre413() async throws {
-        try await withTestApp(extraRoutes: Self.echoRoute) { client, _ async throws in
+        try await withTestApp(extraRoutes: Self.echoRoute) { app async throws in
+            let client = app.client
             let padding = String(repeating: " ", count: 64 * 1024)
             try await client.execute(uri: "/test/echo", method: .post, body: ByteBuffer(string: #"{"user_id": 1, "amount": 5}"# + padding)) { response in
                 #expect(response.status == .contentTooLarge)

@@ -9,7 +9,30 @@ enum JSONBody {
         do {
             return try JSONDecoder().decode(T.self, from: body)
         } catch let error as DecodingError {
+            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty,
+               let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) {
+                // Foundation reports a number that is not a 64-bit integer (1.5, 1e30) as invalid
+                // JSON without a path; every number in this API is an integer, so find it.
+                throw Problem.invalidRequest(nonInteger(in: object).map { "`\($0)`: expected an integer" }
+                                             ?? "the body does not match the expected JSON")
+            }
             throw Problem.invalidRequest(describe(error))
+        }
+    }
+
+    /// The path of the first number in `value` that is not a 64-bit integer.
+    private static func nonInteger(in value: Any, path: String = "") -> String? {
+        switch value {
+        case let object as [String: Any]:
+            return object.keys.sorted().lazy.compactMap { key in
+                nonInteger(in: object[key]!, path: path.isEmpty ? key : "\(path).\(key)")
+            }.first
+        case let array as [Any]:
+            return array.indices.lazy.compactMap { nonInteger(in: array[$0], path: "\(path)[\($0)]") }.first
+        case let number as NSNumber where !(value is Bool):
+            return Int64(exactly: number.doubleValue) == nil || number.doubleValue.rounded() != number.doubleValue ? path : nil
+        default:
+            return nil
         }
     }
 

@@ -49,20 +49,22 @@ public enum OrderBook {
             try statement.execute(arguments: [line.quantity, now, line.itemID])
             guard db.changesCount == 1 else { throw shortOfStock([line.itemID]) }
         }
-        if total == 0 { try PointLedger.ensureUser(db, userID: request.userID, at: now) }
-        let insertOrder = try db.cachedStatement(sql: """
+        let balanceAfter: Int64
+        if total > 0 {
+            balanceAfter = try PointLedger.debit(db, userID: request.userID, amount: total, at: now)
+        } else {
+            // A free order (a coupon covering everything) moves no points and needs no balance.
+            try PointLedger.ensureUser(db, userID: request.userID, at: now)
+            balanceAfter = try PointLedger.balance(db, userID: request.userID).balance
+        }
+        try db.cachedStatement(sql: """
             INSERT INTO orders (user_id, status, subtotal, discount, total, coupon_id, balance_after, ordered_at)
-            VALUES (?, 'PAID', ?, ?, ?, ?, 0, ?)
-            """)
-        // The balance is taken after the row exists (the ledger entry refers to it) and written
-        // back below; a failure on the way rolls the whole order back.
-        try insertOrder.execute(arguments: [request.userID, subtotal, discount, total, request.couponID, now])
+            VALUES (?, 'PAID', ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [request.userID, subtotal, discount, total, request.couponID, balanceAfter, now])
         let orderID = db.lastInsertedRowID
-        let balanceAfter = total > 0
-            ? try PointLedger.use(db, userID: request.userID, amount: total, orderID: orderID, at: now)
-            : try PointLedger.balance(db, userID: request.userID).balance
-        try db.cachedStatement(sql: "UPDATE orders SET balance_after = ? WHERE id = ?")
-            .execute(arguments: [balanceAfter, orderID])
+        if total > 0 {
+            try PointLedger.recordUse(db, userID: request.userID, amount: total, balanceAfter: balanceAfter, orderID: orderID, at: now)
+        }
         let insertLine = try db.cachedStatement(sql: """
             INSERT INTO order_items (order_id, item_id, name, quantity, unit_price, line_total) VALUES (?, ?, ?, ?, ?, ?)
             """)

@@ -24,9 +24,11 @@ public enum PointLedger {
         return PointBalance(userID: userID, balance: balance)
     }
 
-    /// Takes `amount` (> 0) from the balance for an order and records a `USE` entry; returns the
-    /// balance after. `INSUFFICIENT_BALANCE` when the balance is smaller (or the user has none).
-    static func use(_ db: Database, userID: Int64, amount: Int64, orderID: Int64, at now: Int64) throws -> Int64 {
+    /// Takes `amount` (> 0) from the balance for an order; returns the balance after.
+    /// `INSUFFICIENT_BALANCE` when the balance is smaller (or the user has none). The caller
+    /// records the `USE` entry with ``recordUse(_:userID:amount:balanceAfter:orderID:at:)`` once
+    /// the order row exists, in the same transaction.
+    static func debit(_ db: Database, userID: Int64, amount: Int64, at now: Int64) throws -> Int64 {
         let statement = try db.cachedStatement(sql: """
             UPDATE user_point SET balance = balance - ?1, updated_at = ?2 WHERE user_id = ?3 AND balance >= ?1
             RETURNING balance
@@ -35,8 +37,11 @@ public enum PointLedger {
             let current = try self.balance(db, userID: userID).balance
             throw CommerceError(.insufficientBalance, "the order costs \(amount) but user \(userID) has \(current) points")
         }
-        try record(db, userID: userID, kind: .use, amount: -amount, balanceAfter: balance, orderID: orderID, at: now)
         return balance
+    }
+
+    static func recordUse(_ db: Database, userID: Int64, amount: Int64, balanceAfter: Int64, orderID: Int64, at now: Int64) throws {
+        try record(db, userID: userID, kind: .use, amount: -amount, balanceAfter: balanceAfter, orderID: orderID, at: now)
     }
 
     /// The user's balance; 0 for a user who never charged.

@@ -1,0 +1,140 @@
+import CommerceStore
+import Foundation
+import GRDB
+import Hummingbird
+import HummingbirdTesting
+import Synchronization
+import TestSupport
+@testable import CommerceAPI
+import RedisClient
+
+/// The service under test, live over HTTP on a free port, with a real SQLite file, a real
+/// Redis, the group-commit writer and the outbox relay running.
+struct TestApp: Sendable {
+    let client: any TestClientProtocol
+    let database: CommerceDatabase
+    let redisServer: RedisServer
+    let redis: RedisClient
+
+    /// A fresh connection to the same server, for tests that need many.
+    func connection() -> TestClient {
+        let client = TestClient(host: "127.0.0.1", port: self.client.port!)
+        client.connect()
+        return client
+    }
+}
+
+/// Runs `body` against the real router, served live, over a fresh SQLite file and Redis.
+func withTestApp<T>(
+    now: @escaping @Sendable () -> Int64 = AppDependencies.systemNow,
+    extraRoutes: (Router<CommerceRequestContext>) -> Void = { _ in },
+    _ body: @escaping @Sendable (TestApp) async throws -> T
+) async throws -> T {
+    try await RedisServer.with { server async throws in
+        try await withTemporaryDirectory { directory async throws in
+            let database = try CommerceDatabase(path: directory.appendingPathComponent("c.sqlite").path)
+            let redis = server.client()
+            defer { redis.shutdown() }
+            let router = buildRouter(AppDependencies(database: database, redis: redis, now: now))
+            extraRoutes(router)
+            var app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+            app.addServices(database.writer, OutboxRelay(database: database, redis: redis, logger: app.logger))
+            return try await app.test(.live) { client in
+                try await body(TestApp(client: client, database: database, redisServer: server, redis: redis))
+            }
+        }
+    }
+}
+
+/// A settable clock for the service (milliseconds since the epoch).
+final class ManualClock: Sendable {
+    private let value: Atomic<Int64>
+
+    init(_ start: Timestamp) { value = Atomic(start.milliseconds) }
+
+    var now: @Sendable () -> Int64 { { self.value.load(ordering: .relaxed) } }
+
+    func set(_ time: Timestamp) { value.store(time.milliseconds, ordering: .relaxed) }
+}
+
+/// A response, read whole.
+struct Reply: Sendable {
+    var status: HTTPResponse.Status
+    var headers: HTTPFields
+    var body: ByteBuffer
+
+    /// The body as a JSON object ([:] if it is not one).
+    var json: [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any] ?? [:]
+    }
+
+    var code: String? { json["code"] as? String }
+    var detail: String { json["detail"] as? String ?? "" }
+    var text: String { String(buffer: body) }
+}
+
+func json(_ buffer: ByteBuffer) throws -> [String: Any] {
+    try JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any] ?? [:]
+}
+
+extension TestClientProtocol {
+    func call(_ method: HTTPRequest.Method, _ uri: String, _ body: String? = nil, headers: HTTPFields = [:]) async throws -> Reply {
+        try await execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }) { response in
+            Reply(status: response.status, headers: response.headers, body: response.body)
+        }
+    }
+}
+
+extension TestClient {
+    func call(_ method: HTTPRequest.Method, _ uri: String, _ body: String? = nil, headers: HTTPFields = [:]) async throws -> Reply {
+        let response = try await execute(.init(uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }))
+        return Reply(status: response.status, headers: response.headers, body: response.body ?? ByteBuffer())
+    }
+}
+
+extension TestApp {
+    /// Creates an item through the admin route and returns its id.
+    func createItem(name: String = "Thing", price: Int64, stock: Int64) async throws -> Int64 {
+        let reply = try await client.call(.post, "/admin/items", #"{"name": "\#(name)", "price": \#(price), "stock": \#(stock)}"#)
+        guard reply.status == .created, let id = reply.json["item_id"] as? Int64 else {
+            throw TestSupportError("creating an item failed: \(reply.status) \(reply.text)")
+        }
+        return id
+    }
+
+    /// Charges points through the route.
+    func charge(user: Int64, _ amount: Int64) async throws {
+        let reply = try await client.call(.post, "/points/charge", #"{"user_id": \#(user), "amount": \#(amount)}"#)
+        guard reply.status == .ok else { throw TestSupportError("charging failed: \(reply.status) \(reply.text)") }
+    }
+
+    /// Gives `user` a coupon directly in SQLite (issuance over HTTP is the coupon gate's job).
+    func grantCoupon(user: Int64, type: String, value: Int64, validFrom: Int64 = 0, validUntil: Int64 = Int64(4e12)) async throws -> Int64 {
+        try await database.pool.write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO users (id, created_at) VALUES (?, 0)", arguments: [user])
+            try db.execute(sql: """
+                INSERT INTO coupons (name, discount_type, discount_value, stock, valid_from, valid_until, created_at)
+                VALUES ('test coupon', ?, ?, 10, ?, ?, 0)
+                """, arguments: [type, value, validFrom, validUntil])
+            let couponID = db.lastInsertedRowID
+            try db.execute(sql: "INSERT INTO user_coupons (user_id, coupon_id, issued_at) VALUES (?, ?, 0)",
+                           arguments: [user, couponID])
+            return couponID
+        }
+    }
+
+    func stock(of itemID: Int64) async throws -> Int64 {
+        try await database.read { try Int64.fetchOne($0, sql: "SELECT stock FROM items WHERE id = ?", arguments: [itemID]) ?? -1 }
+    }
+
+    func balance(of user: Int64) async throws -> Int64 {
+        try await database.read { try PointLedger.balance($0, userID: user).balance }
+    }
+
+    /// The sum of the user's ledger entries (which must equal the balance).
+    func ledgerSum(of user: Int64) async throws -> Int64 {
+        try await database.read {
+            try Int64.fetchOne($0, sql: "SELECT COALESCE(SUM(amount), 0) FROM point_history WHERE user_id = ?", arguments: [user]) ?? 0
+        }
+    }
+}

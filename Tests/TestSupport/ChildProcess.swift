@@ -1,0 +1,82 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A program started by a test (e.g. the `commerce` server), its output appended to a log file,
+/// signalled and reaped by its PID. posix_spawn and waitpid rather than Foundation's Process,
+/// whose exit monitoring does not work from a test's concurrency threads.
+public final class ChildProcess: Sendable {
+    public let pid: pid_t
+    public let logFile: URL
+
+    private init(pid: pid_t, logFile: URL) {
+        self.pid = pid
+        self.logFile = logFile
+    }
+
+    public static func spawn(_ arguments: [String], logFile: URL) throws -> ChildProcess {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, logFile.path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        var cArguments = arguments.map { strdup($0) } + [nil]
+        defer { for argument in cArguments { free(argument) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, arguments[0], &actions, nil, &cArguments, environ)
+        guard spawned == 0 else { throw TestSupportError("cannot run \(arguments[0]): error \(spawned)") }
+        return ChildProcess(pid: pid, logFile: logFile)
+    }
+
+    public func signal(_ signal: Int32) {
+        kill(pid, signal)
+    }
+
+    /// Waits up to `timeout` for the process to exit and reaps it; its exit status (128 + signal
+    /// when killed), or nil if it is still running.
+    @discardableResult
+    public func waitForExit(timeout: Duration = .seconds(10)) async -> Int32? {
+        let deadline = ContinuousClock.now + timeout
+        repeat {
+            var status: Int32 = 0
+            let reaped = waitpid(pid, &status, WNOHANG)
+            if reaped == pid {
+                let signal = status & 0x7f
+                return signal == 0 ? (status >> 8) & 0xff : 128 + signal
+            }
+            if reaped == -1 && errno != EINTR { return -1 }
+            try? await Task.sleep(for: .milliseconds(20))
+        } while ContinuousClock.now < deadline
+        return nil
+    }
+
+    /// SIGTERM, then SIGKILL if it has not exited within `grace`; always reaped afterwards.
+    public func stop(grace: Duration = .seconds(10)) async {
+        signal(SIGTERM)
+        if await waitForExit(timeout: grace) == nil {
+            signal(SIGKILL)
+            await waitForExit()
+        }
+    }
+
+    /// The log so far, for failure messages.
+    public var output: String {
+        (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
+    }
+}
+
+/// The path of an executable product built next to the test bundle (e.g. `commerce`), or the
+/// value of `<NAME>_BIN` (e.g. `COMMERCE_BIN`) when set.
+public func builtExecutable(_ name: String) throws -> String {
+    if let path = ProcessInfo.processInfo.environment["\(name.uppercased())_BIN"] { return path }
+    let testBinary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+    var directory = testBinary.deletingLastPathComponent()
+    // The test binary may sit inside a bundle folder (`.xctest/...`): walk up to the build folder.
+    for _ in 0..<4 {
+        let candidate = directory.appendingPathComponent(name).path
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        directory = directory.deletingLastPathComponent()
+    }
+    throw TestSupportError("no built `\(name)` near \(testBinary.path): run `swift build` first (scripts/test does)")
+}
