@@ -1,0 +1,79 @@
+import Foundation
+import GRDB
+import Testing
+import TestSupport
+import CommerceStore
+import RedisClient
+
+@Suite struct OrderEventsTests {
+    /// Places `count` one-unit orders and waits until the relay has published them all.
+    static func placeOrders(_ app: TestApp, count: Int) async throws -> [Int] {
+        let item = try await app.createItem(price: 10, stock: 1000)
+        try await app.charge(user: 1, 100_000)
+        var ids: [Int] = []
+        for _ in 0..<count {
+            let reply = try await app.client.call(.post, "/orders", #"{"user_id": 1, "items": [{"item_id": \#(item), "quantity": 1}]}"#)
+            ids.append(try #require(reply.json["order_id"] as? Int))
+        }
+        try await OrderFaultTests.waitFor { try await OrderFaultTests.streamEvents(app.redis).count == count }
+        return ids
+    }
+
+    @Test func everyPaidOrderIsPublishedOnceInCommitOrderAsTheContractShowsIt() async throws {
+        try await withTestApp { app async throws in
+            let ids = try await Self.placeOrders(app, count: 5)
+            let entries = try await app.redis.send("XRANGE", "stream:orders", "-", "+").array ?? []
+            #expect(entries.count == 5)
+            for (entry, id) in zip(entries, ids) {
+                let fields = entry.array?.last?.array ?? []
+                #expect(fields.first?.string == "event")
+                let event = try JSONSerialization.jsonObject(with: Data((fields.last?.string ?? "").utf8)) as? [String: Any] ?? [:]
+                #expect(event["event_id"] as? String == "order-\(id)")
+                #expect(event["type"] as? String == "order.paid")
+                let order = event["order"] as? [String: Any] ?? [:]
+                let fetched = try await app.client.call(.get, "/orders/\(id)").json
+                #expect(NSDictionary(dictionary: order).isEqual(to: fetched))
+            }
+            #expect(try await app.database.read { try Outbox.backlog($0) } == 0)
+        }
+    }
+
+    @Test func aRelayRetryAfterACrashBeforeMarkingSentDoesNotRepeatEvents() async throws {
+        try await withTestApp { app async throws in
+            _ = try await Self.placeOrders(app, count: 4)
+            // As if the relay died after appending but before SQLite recorded it.
+            try await app.database.pool.write { try $0.execute(sql: "UPDATE outbox SET sent_at = NULL") }
+            try await OrderFaultTests.waitFor { try await app.database.read { try Outbox.backlog($0) } == 0 }
+            #expect(try await app.database.read { try Outbox.backlog($0) } == 0)
+            #expect(try await app.redis.send("XLEN", "stream:orders").int == 4)
+        }
+    }
+
+    @Test func consumeOrdersPrintsEveryEventAndFirstItsOwnUnacknowledgedOnes() async throws {
+        try await withTestApp { app async throws in
+            let ids = try await Self.placeOrders(app, count: 6)
+            // A consumer "c1" received two events and crashed before acknowledging them.
+            try await app.redis.send("XGROUP", "CREATE", "stream:orders", "platform", "0")
+            let delivered = try await app.redis.send("XREADGROUP", "GROUP", "platform", "c1", "COUNT", "2", "STREAMS", "stream:orders", ">")
+            #expect(delivered.array?.first?.array?.last?.array?.count == 2)
+
+            try await withTemporaryDirectory { directory async throws in
+                let output = directory.appendingPathComponent("events.jsonl")
+                let consumer = try ChildProcess.spawn(
+                    [try builtExecutable("commerce"), "consume-orders", "--redis", app.redisServer.url,
+                     "--group", "platform", "--consumer", "c1"], logFile: output)
+                let lines = { (try? String(contentsOf: output, encoding: .utf8))?.split(separator: "\n").filter { $0.hasPrefix("{") } ?? [] }
+                try await OrderFaultTests.waitFor { lines().count >= 6 }
+                consumer.signal(SIGTERM)
+                #expect(await consumer.waitForExit() == 0, "\(consumer.output)")
+
+                let printed = lines().compactMap { line in
+                    (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["event_id"] as? String
+                }
+                #expect(printed == ids.map { "order-\($0)" })
+                let pending = try await app.redis.send("XPENDING", "stream:orders", "platform").array?.first?.int
+                #expect(pending == 0)
+            }
+        }
+    }
+}
