@@ -85,3 +85,37 @@ ensure_swift() {
 
 # The system packages the build and the tests need.
 BUILD_PACKAGES=(redis-server redis-tools libhiredis-dev libsqlite3-dev pkg-config)
+
+# start_commerce BIN PORT LOG [serve options...]: starts `commerce serve` in the background on
+# 127.0.0.1:PORT (log in LOG), waits until /health/live answers, prints its PID.
+start_commerce() {
+  local bin=$1 port=$2 log=$3
+  shift 3
+  "$bin" serve --port "$port" "$@" >>"$log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 1 200); do
+    if curl -sf "http://127.0.0.1:$port/health/live" >/dev/null 2>&1; then
+      echo "$pid"
+      return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "commerce serve did not start on port $port; see $log" >&2
+  return 1
+}
+
+# measure_wrk SECONDS CONNECTIONS URL [LUA_SCRIPT]: one wrk run (one thread); prints
+# "requests_per_second p50 p99 errors", errors counting non-2xx responses and socket errors.
+measure_wrk() {
+  local seconds=$1 connections=$2 url=$3 script=${4:-}
+  local out
+  out=$(wrk -t1 -c"$connections" -d"${seconds}s" --latency ${script:+-s "$script"} "$url")
+  awk '
+    /Requests\/sec/ { rps = $2 }
+    $1 == "50%" { p50 = $2 }
+    $1 == "99%" { p99 = $2 }
+    /Non-2xx or 3xx responses/ { errors += $NF }
+    /Socket errors/ { gsub(/,/, ""); errors += $4 + $6 + $8 + $10 }
+    END { printf "%s %s %s %d\n", rps, p50, p99, errors }' <<<"$out"
+}

@@ -68,7 +68,7 @@ public final class GroupCommitWriter: Service, Sendable {
     public func run() async throws {
         await withGracefulShutdownHandler {
             while let batch = await nextBatch() {
-                await commit(batch)
+                await commitWhileBusy(batch)
             }
         } onGracefulShutdown: {
             self.stop()
@@ -89,57 +89,66 @@ public final class GroupCommitWriter: Service, Sendable {
     /// stopped with nothing left.
     private func nextBatch() async -> [Request]? {
         while true {
-            enum Step { case batch([Request]), done, wait }
-            let step: Step = state.withLock { state in
-                if !state.queue.isEmpty {
-                    let count = min(maxBatch, state.queue.count)
-                    let batch = Array(state.queue.prefix(count))
-                    state.queue.removeFirst(count)
-                    return .batch(batch)
+            if let batch = takeQueued() { return batch }
+            if state.withLock({ $0.stopping && $0.queue.isEmpty }) { return nil }
+            await withCheckedContinuation { continuation in
+                let resumeNow = state.withLock { state in
+                    guard state.queue.isEmpty && !state.stopping else { return true }
+                    state.wakeUp = continuation
+                    return false
                 }
-                return state.stopping ? .done : .wait
-            }
-            switch step {
-            case .batch(let batch): return batch
-            case .done: return nil
-            case .wait:
-                await withCheckedContinuation { continuation in
-                    let resumeNow = state.withLock { state in
-                        guard state.queue.isEmpty && !state.stopping else { return true }
-                        state.wakeUp = continuation
-                        return false
-                    }
-                    if resumeNow { continuation.resume() }
-                }
+                if resumeNow { continuation.resume() }
             }
         }
     }
 
-    private func commit(_ batch: [Request]) async {
-        let outcomes: [Outcome]
+    /// Up to `maxBatch` queued requests, or nil when none wait.
+    private func takeQueued() -> [Request]? {
+        state.withLock { state in
+            guard !state.queue.isEmpty else { return nil }
+            let count = min(maxBatch, state.queue.count)
+            let batch = Array(state.queue.prefix(count))
+            state.queue.removeFirst(count)
+            return batch
+        }
+    }
+
+    /// Commits `first`, then every batch that queued meanwhile, without leaving the database's
+    /// writer thread: under load one commit follows the next with no scheduling gap between.
+    private func commitWhileBusy(_ first: [Request]) async {
         do {
-            outcomes = try await database.writeWithoutTransaction { db in
-                var outcomes: [Outcome] = []
-                outcomes.reserveCapacity(batch.count)
-                try db.inTransaction(.immediate) {
-                    for request in batch {
-                        do {
-                            var answer: (@Sendable () -> Void)?
-                            try db.inSavepoint {
-                                answer = try request.apply(db)
-                                return .commit
-                            }
-                            outcomes.append(.succeeded(answer!))
-                        } catch {
-                            // Some errors (disk full, I/O) make SQLite roll back the whole
-                            // transaction: then no request in this batch can commit.
-                            guard db.isInsideTransaction else { throw error }
-                            outcomes.append(.failed(request.fail, error))
-                        }
-                    }
-                    return .commit
+            try await database.writeWithoutTransaction { db in
+                var batch = first
+                while true {
+                    commit(batch, in: db)
+                    guard let next = takeQueued() else { return }
+                    batch = next
                 }
-                return outcomes
+            }
+        } catch {
+            // The writer connection could not be had at all: nothing of `first` ran.
+            for request in first { request.fail(error) }
+        }
+    }
+
+    /// One transaction for `batch`, each request in its own savepoint; callers are answered
+    /// after the commit (or all failed if the transaction as a whole fails).
+    private func commit(_ batch: [Request], in db: Database) {
+        var outcomes: [Outcome] = []
+        outcomes.reserveCapacity(batch.count)
+        do {
+            try db.inTransaction(.immediate) {
+                for request in batch {
+                    do {
+                        outcomes.append(.succeeded(try db.withSavepoint { try request.apply(db) }))
+                    } catch {
+                        // Some errors (disk full, I/O) make SQLite roll back the whole
+                        // transaction: then no request in this batch can commit.
+                        guard db.isInsideTransaction else { throw error }
+                        outcomes.append(.failed(request.fail, error))
+                    }
+                }
+                return .commit
             }
         } catch {
             for request in batch { request.fail(error) }

@@ -56,7 +56,8 @@ public final class OutboxRelay: Service, Sendable {
         }
         try await redis.run(LuaScripts.ordersPublish, keys: [RedisArgument(OrderEvent.stream), RedisArgument(OrderEvent.watermark)], args: args)
         let now = Timestamp(Date()).milliseconds
-        try await database.pool.write { try Outbox.markSent($0, through: lastID, at: now) }
+        // Through the group-commit writer: the mark shares the next batch's commit (and fsync).
+        try await database.write { try Outbox.markSent($0, through: lastID, at: now) }
         return batch.count
     }
 

@@ -50,11 +50,9 @@ struct IdempotentWrite {
             var value: Value?
             let stored: IdempotencyKeys.StoredResponse
             do {
-                try db.inSavepoint {
-                    value = try operation(db)
-                    return .commit
-                }
-                stored = .init(status: Int(status.code), body: try JSONResponse.bytes(value!))
+                let result = try db.withSavepoint { try operation(db) }
+                value = result
+                stored = .init(status: Int(status.code), body: try JSONResponse.bytes(result))
             } catch let error as CommerceError {
                 let problem = Problem(error)
                 stored = .init(status: Int(problem.status.code), body: try problem.body())

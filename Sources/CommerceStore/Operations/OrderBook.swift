@@ -36,19 +36,12 @@ public enum OrderBook {
     /// too small.
     public static func place(_ db: Database, _ request: OrderRequest, at now: Int64) throws -> Order {
         // Lines in item id order: the order in which they are stored and read back.
-        let lines = try price(db, request.lines.sorted { $0.itemID < $1.itemID })
+        let lines = try takeStock(db, request.lines.sorted { $0.itemID < $1.itemID }, at: now)
         let subtotal = lines.reduce(0) { $0 + $1.lineTotal }
         let coupon = try request.couponID.map { try CouponUse.find(db, userID: request.userID, couponID: $0, at: now) }
         let discount = coupon?.discount(on: subtotal) ?? 0
         let total = subtotal - discount
 
-        for line in lines {
-            let statement = try db.cachedStatement(sql: """
-                UPDATE items SET stock = stock - ?1, updated_at = ?2 WHERE id = ?3 AND stock >= ?1
-                """)
-            try statement.execute(arguments: [line.quantity, now, line.itemID])
-            guard db.changesCount == 1 else { throw shortOfStock([line.itemID]) }
-        }
         let balanceAfter: Int64
         if total > 0 {
             balanceAfter = try PointLedger.debit(db, userID: request.userID, amount: total, at: now)
@@ -116,20 +109,27 @@ public enum OrderBook {
         return ids.compactMap { orders[$0] }
     }
 
-    /// Each line priced from its live item; `ITEM_NOT_FOUND` naming every missing item, then
-    /// `INSUFFICIENT_STOCK` naming every item short of stock.
-    private static func price(_ db: Database, _ requested: [OrderRequest.Line]) throws -> [OrderLine] {
+    /// Takes each line's quantity from its live item's stock and prices the line, one statement
+    /// per line. Throws `ITEM_NOT_FOUND` naming every missing item, else `INSUFFICIENT_STOCK`
+    /// naming every item short of stock (the caller's savepoint undoes the decrements).
+    private static func takeStock(_ db: Database, _ requested: [OrderRequest.Line], at now: Int64) throws -> [OrderLine] {
+        let take = try db.cachedStatement(sql: """
+            UPDATE items SET stock = stock - ?1, updated_at = ?2 WHERE id = ?3 AND deleted_at IS NULL AND stock >= ?1
+            RETURNING name, price
+            """)
         var lines: [OrderLine] = []
         var missing: [Int64] = []
         var short: [Int64] = []
         for line in requested {
-            guard let item = try ItemCatalog.find(db, itemID: line.itemID) else {
+            if let row = try Row.fetchOne(take, arguments: [line.quantity, now, line.itemID]) {
+                let price: Int64 = row[1]
+                lines.append(OrderLine(itemID: line.itemID, name: row[0], quantity: line.quantity,
+                                       unitPrice: price, lineTotal: price * line.quantity))
+            } else if try ItemCatalog.find(db, itemID: line.itemID) == nil {
                 missing.append(line.itemID)
-                continue
+            } else {
+                short.append(line.itemID)
             }
-            if item.stock < line.quantity { short.append(item.itemID) }
-            lines.append(OrderLine(itemID: item.itemID, name: item.name, quantity: line.quantity,
-                                   unitPrice: item.price, lineTotal: item.price * line.quantity))
         }
         if !missing.isEmpty {
             throw CommerceError(.itemNotFound, "no such item: \(missing.map(String.init).joined(separator: ", "))")
