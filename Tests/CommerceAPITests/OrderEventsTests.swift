@@ -34,7 +34,7 @@ import RedisClient
                 let fetched = try await app.client.call(.get, "/orders/\(id)").json
                 #expect(NSDictionary(dictionary: order).isEqual(to: fetched))
             }
-            #expect(try await app.database.read { try Outbox.backlog($0) } == 0)
+            #expect(try await app.database.read { try Outbox.backlog($0, stream: "stream:orders") } == 0)
         }
     }
 
@@ -42,9 +42,9 @@ import RedisClient
         try await withTestApp { app async throws in
             _ = try await Self.placeOrders(app, count: 4)
             // As if the relay died after appending but before SQLite recorded it.
-            try await app.database.pool.write { try $0.execute(sql: "UPDATE outbox SET sent_at = NULL") }
-            try await OrderFaultTests.waitFor { try await app.database.read { try Outbox.backlog($0) } == 0 }
-            #expect(try await app.database.read { try Outbox.backlog($0) } == 0)
+            try await app.database.pool.write { try $0.execute(sql: "UPDATE outbox_cursor SET last_order_id = 0") }
+            try await OrderFaultTests.waitFor { try await app.database.read { try Outbox.backlog($0, stream: "stream:orders") } == 0 }
+            #expect(try await app.database.read { try Outbox.backlog($0, stream: "stream:orders") } == 0)
             #expect(try await app.redis.send("XLEN", "stream:orders").int == 4)
         }
     }

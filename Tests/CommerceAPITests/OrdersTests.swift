@@ -44,8 +44,6 @@ import Testing
             let fetched = try await app.client.call(.get, "/orders/\(orderID)")
             #expect(fetched.status == .ok)
             #expect(fetched.text == placed.text)
-            let outbox = try await app.database.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM outbox WHERE order_id = ?", arguments: [orderID]) }
-            #expect(outbox == 1)
         }
     }
 
@@ -137,9 +135,9 @@ import Testing
             #expect(try await app.stock(of: scarce) == 1)
             #expect(try await app.balance(of: 1) == 1000)
             let counts = try await app.database.read { db in
-                try ["orders", "order_items", "outbox"].map { try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \($0)") ?? -1 }
+                try ["orders", "order_items"].map { try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \($0)") ?? -1 }
             }
-            #expect(counts == [0, 0, 0])
+            #expect(counts == [0, 0])
             #expect(try await app.ledgerSum(of: 1) == 1000)
         }
     }

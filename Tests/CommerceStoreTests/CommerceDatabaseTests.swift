@@ -8,12 +8,12 @@ import TestSupport
     @Test func migratesAnEmptyFileToEveryTable() async throws {
         try await withTemporaryDirectory { directory async throws in
             let database = try CommerceDatabase(path: directory.appendingPathComponent("db/commerce.sqlite").path)
-            let migrations = ["v1: core tables", "v2: outbox events built from the order when published"]
+            let migrations = ["v1: core tables", "v2: the orders table is the outbox"]
             #expect(try await database.appliedMigrations() == migrations)
             let tables = try await database.read { db in
                 try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%' ORDER BY name")
             }
-            #expect(tables == ["coupons", "idempotency_keys", "items", "order_items", "orders", "outbox",
+            #expect(tables == ["coupons", "idempotency_keys", "items", "order_items", "orders", "outbox_cursor",
                                "point_history", "user_coupons", "user_point", "users"])
             let (journal, synchronous, foreignKeys) = try await database.pool.write { db in
                 (try String.fetchOne(db, sql: "PRAGMA journal_mode"),

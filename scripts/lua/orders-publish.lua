@@ -1,7 +1,7 @@
 -- Appends order events to the data-platform stream, each at most once.
 -- KEYS[1] stream:orders
--- KEYS[2] {stream:orders}:published   the highest outbox id already appended (same cluster slot)
--- ARGV    outbox_id_1, event_1, outbox_id_2, event_2, ...   ascending outbox ids
+-- KEYS[2] {stream:orders}:published   the highest order id already appended (same cluster slot)
+-- ARGV    order_id_1, event_1, order_id_2, event_2, ...   ascending order ids
 -- An id at or below the watermark was appended by an earlier attempt whose "sent" mark never
 -- reached SQLite (a crash, a timeout): it is skipped, so a retry does not repeat it.
 -- Returns how many events were appended.

@@ -5,7 +5,7 @@ import CommerceStore
 public struct OrderEvent: Encodable, Sendable {
     /// The stream every order event goes to.
     public static let stream = "stream:orders"
-    /// The publisher's watermark (highest outbox id appended); its hash tag puts it in the
+    /// The publisher's watermark (highest order id appended); its hash tag puts it in the
     /// stream's cluster slot, so one script may touch both.
     static let watermark = "{stream:orders}:published"
 

@@ -6,8 +6,8 @@ import LuaScripts
 import RedisClient
 import ServiceLifecycle
 
-/// Publishes committed orders from the outbox to ``OrderEvent/stream``, in commit order, then
-/// marks them sent. Delivery is at least once (a crash between publishing and marking repeats a
+/// Publishes committed orders (see ``Outbox``) to ``OrderEvent/stream``, in commit order, then
+/// moves the stream's cursor past them. Delivery is at least once (a crash between publishing and marking repeats a
 /// batch to the script, whose watermark then skips what was already appended). While Redis is
 /// down the events wait in SQLite and go out when it is back.
 public final class OutboxRelay: Service, Sendable {
@@ -38,26 +38,24 @@ public final class OutboxRelay: Service, Sendable {
         try await cancelWhenGracefulShutdown { try await self.relay() }
     }
 
-    /// Publishes the oldest waiting batch; returns how many outbox entries it handled (0: none wait).
+    /// Publishes the oldest waiting batch; returns how many orders it handled (0: none wait).
     @discardableResult
     public func publishBatch() async throws -> Int {
-        let batch = try await database.read { [batchSize] db -> [(Int64, Order)] in
-            let entries = try Outbox.pending(db, limit: batchSize)
-            let orders = Dictionary(uniqueKeysWithValues: try OrderBook.orders(db, ids: entries.map(\.orderID)).map { ($0.orderID, $0) })
-            return entries.compactMap { entry in orders[entry.orderID].map { (entry.id, $0) } }
+        let batch = try await database.read { [batchSize] db in
+            try OrderBook.orders(db, ids: try Outbox.pending(db, stream: OrderEvent.stream, limit: batchSize))
         }
-        guard let lastID = batch.last?.0 else { return 0 }
+        guard let lastID = batch.last?.orderID else { return 0 }
         var args: [RedisArgument] = []
         args.reserveCapacity(batch.count * 2)
         let encoder = JSONResponse.encoder
-        for (id, order) in batch {
-            args.append(RedisArgument(id))
+        for order in batch {
+            args.append(RedisArgument(order.orderID))
             args.append(RedisArgument(bytes: Array(try encoder.encode(OrderEvent(order: order)))))
         }
         try await redis.run(LuaScripts.ordersPublish, keys: [RedisArgument(OrderEvent.stream), RedisArgument(OrderEvent.watermark)], args: args)
         let now = Timestamp(Date()).milliseconds
         // Through the group-commit writer: the mark shares the next batch's commit (and fsync).
-        try await database.write { try Outbox.markSent($0, through: lastID, at: now) }
+        try await database.write { try Outbox.markSent($0, stream: OrderEvent.stream, through: lastID, at: now) }
         return batch.count
     }
 

@@ -30,8 +30,8 @@ public struct OrderRequest: Sendable, Hashable, Codable {
 /// Placing and reading orders.
 public enum OrderBook {
     /// Places a paid order inside the caller's transaction: stock decrements, the coupon's use,
-    /// the balance decrement with its `USE` entry, the order and its lines, and the outbox row
-    /// that publishes it. Throws a ``CommerceError`` (and the caller's savepoint undoes whatever
+    /// the balance decrement with its `USE` entry, the order and its lines (whose id puts it in
+    /// the ``Outbox``). Throws a ``CommerceError`` (and the caller's savepoint undoes whatever
     /// was done) when an item is missing, short of stock, the coupon is unusable or the balance
     /// too small.
     public static func place(_ db: Database, _ request: OrderRequest, at now: Int64) throws -> Order {
@@ -65,7 +65,6 @@ public enum OrderBook {
             try insertLine.execute(arguments: [orderID, line.itemID, line.name, line.quantity, line.unitPrice, line.lineTotal])
         }
         try coupon?.markUsed(db, orderID: orderID, at: now)
-        try Outbox.enqueue(db, orderID: orderID, at: now)
         return Order(orderID: orderID, userID: request.userID, status: .paid, items: lines, subtotal: subtotal,
                      discount: discount, total: total, couponID: request.couponID, balanceAfter: balanceAfter,
                      orderedAt: Timestamp(milliseconds: now))

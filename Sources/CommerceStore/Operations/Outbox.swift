@@ -1,34 +1,31 @@
 import GRDB
 
-/// Orders waiting to be published to the data platform, in commit order. A row is written in the
-/// order's own transaction, so an acknowledged order is never without its event; the event is
-/// built from the (immutable) order when it is published.
+/// Paid orders waiting to be published to the data platform. Orders are append-only and
+/// committed by one writer, so ids grow in commit order and the orders table is the outbox: a
+/// stream only needs the id of the last order it published (`outbox_cursor`). An acknowledged
+/// order is therefore never without its (future) event.
 public enum Outbox {
-    /// An order whose event has not been published yet.
-    public struct Entry: Sendable, Hashable {
-        public var id: Int64
-        public var orderID: Int64
+    /// The ids of the oldest orders after `stream`'s cursor, at most `limit`, oldest first.
+    public static func pending(_ db: Database, stream: String, limit: Int) throws -> [Int64] {
+        try Int64.fetchAll(db, sql: "SELECT id FROM orders WHERE id > ? ORDER BY id LIMIT ?",
+                           arguments: [try cursor(db, stream: stream), limit])
     }
 
-    static func enqueue(_ db: Database, orderID: Int64, at now: Int64) throws {
-        try db.cachedStatement(sql: "INSERT INTO outbox (order_id, created_at) VALUES (?, ?)")
-            .execute(arguments: [orderID, now])
+    /// Records that `stream` has every order up to `lastOrderID` (the cursor never moves back).
+    public static func markSent(_ db: Database, stream: String, through lastOrderID: Int64, at now: Int64) throws {
+        try db.cachedStatement(sql: """
+            INSERT INTO outbox_cursor (stream, last_order_id, updated_at) VALUES (?1, ?2, ?3)
+            ON CONFLICT (stream) DO UPDATE SET last_order_id = max(last_order_id, ?2), updated_at = ?3
+            """).execute(arguments: [stream, lastOrderID, now])
     }
 
-    /// The oldest unpublished entries, at most `limit`, oldest first. The writer is single, so id
-    /// order is commit order.
-    public static func pending(_ db: Database, limit: Int) throws -> [Entry] {
-        try Row.fetchAll(db, sql: "SELECT id, order_id FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT ?",
-                         arguments: [limit]).map { Entry(id: $0[0], orderID: $0[1]) }
+    /// How many orders wait to be published to `stream`.
+    public static func backlog(_ db: Database, stream: String) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM orders WHERE id > ?", arguments: [try cursor(db, stream: stream)]) ?? 0
     }
 
-    /// Marks every entry up to `lastID` published.
-    public static func markSent(_ db: Database, through lastID: Int64, at now: Int64) throws {
-        try db.execute(sql: "UPDATE outbox SET sent_at = ? WHERE sent_at IS NULL AND id <= ?", arguments: [now, lastID])
-    }
-
-    /// How many entries wait to be published.
-    public static func backlog(_ db: Database) throws -> Int {
-        try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL") ?? 0
+    /// The id of the last order published to `stream` (0: none yet).
+    public static func cursor(_ db: Database, stream: String) throws -> Int64 {
+        try Int64.fetchOne(db, sql: "SELECT last_order_id FROM outbox_cursor WHERE stream = ?", arguments: [stream]) ?? 0
     }
 }
