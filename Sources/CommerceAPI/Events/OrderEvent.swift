@@ -2,7 +2,7 @@ import CommerceStore
 
 /// The data-platform event of a paid order: `{"event_id", "type": "order.paid", "order": Order}`,
 /// published to the Redis Stream ``stream`` in field `event`.
-public struct OrderEvent: Encodable, Sendable {
+public struct OrderEvent: JSONWritable, Sendable {
     /// The stream every order event goes to.
     public static let stream = "stream:orders"
     /// The publisher's watermark (highest order id appended); its hash tag puts it in the
@@ -19,5 +19,11 @@ public struct OrderEvent: Encodable, Sendable {
         self.order = order
     }
 
-    enum CodingKeys: String, CodingKey { case eventID = "event_id", type, order }
+    public func write(to json: inout JSONWriter) {
+        json.object {
+            $0.field("event_id", eventID)
+            $0.field("type", type)
+            $0.field("order", order)
+        }
+    }
 }

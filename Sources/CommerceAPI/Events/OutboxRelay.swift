@@ -47,10 +47,9 @@ public final class OutboxRelay: Service, Sendable {
         guard let lastID = batch.last?.orderID else { return 0 }
         var args: [RedisArgument] = []
         args.reserveCapacity(batch.count * 2)
-        let encoder = JSONResponse.encoder
         for order in batch {
             args.append(RedisArgument(order.orderID))
-            args.append(RedisArgument(bytes: Array(try encoder.encode(OrderEvent(order: order)))))
+            args.append(RedisArgument(bytes: JSONWriter.encode(OrderEvent(order: order))))
         }
         try await redis.run(LuaScripts.ordersPublish, keys: [RedisArgument(OrderEvent.stream), RedisArgument(OrderEvent.watermark)], args: args)
         let now = Timestamp(Date()).milliseconds

@@ -29,15 +29,15 @@ struct IdempotentWrite {
     /// With a key: a stored response for (user, key) is returned instead when `fingerprint`
     /// matches (409 `IDEMPOTENCY_KEY_REUSED` when it does not); otherwise `operation` runs in its
     /// own savepoint and its response — success or business-rule failure — is remembered with it.
-    func perform<Value: Encodable & Sendable>(
+    func perform<Value: JSONWritable & Sendable>(
         key: String?, userID: Int64, fingerprint: some Encodable, status: HTTPResponse.Status,
         _ operation: @escaping @Sendable (Database) throws -> Value
     ) async throws -> (response: Response, value: Value?) {
         guard let key else {
             let value = try await database.write(operation)
-            return (try JSONResponse.response(status: status, value), value)
+            return (JSONResponse.response(status: status, value), value)
         }
-        let fingerprint = String(decoding: try JSONResponse.encoder.encode(fingerprint), as: UTF8.self)
+        let fingerprint = String(decoding: try Self.canonical.encode(fingerprint), as: UTF8.self)
         let now = now()
         let outcome = try await database.write { db -> (IdempotencyKeys.StoredResponse, Value?, replayed: Bool) in
             if let previous = try IdempotencyKeys.find(db, userID: userID, key: key) {
@@ -52,7 +52,7 @@ struct IdempotentWrite {
             do {
                 let result = try db.withSavepoint { try operation(db) }
                 value = result
-                stored = .init(status: Int(status.code), body: try JSONResponse.bytes(result))
+                stored = .init(status: Int(status.code), body: JSONWriter.encode(result))
             } catch let error as CommerceError {
                 let problem = Problem(error)
                 stored = .init(status: Int(problem.status.code), body: try problem.body())
@@ -63,5 +63,12 @@ struct IdempotentWrite {
         let (stored, value, replayed) = outcome
         let headers: HTTPFields = replayed ? [Self.replayedHeader: "true"] : [:]
         return (JSONResponse.response(status: .init(code: stored.status), bytes: stored.body, headers: headers), value)
+    }
+
+    /// Requests compared by content: sorted keys, so the same request always gives the same text.
+    private static var canonical: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
     }
 }

@@ -1,21 +1,10 @@
-import Foundation
+import CommerceStore
 import Hummingbird
 
-/// JSON responses built from the models' own `Encodable` shapes (snake_case keys, RFC 3339 times).
+/// JSON responses written from the models' own shapes (see ``JSONWriter``).
 enum JSONResponse {
-    static func bytes(_ value: some Encodable) throws -> [UInt8] {
-        Array(try encoder.encode(value))
-    }
-
-    /// Sorted keys: the same value always gives the same bytes (the encoder's own key order varies).
-    static var encoder: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }
-
-    static func response(status: HTTPResponse.Status, _ value: some Encodable) throws -> Response {
-        response(status: status, bytes: try bytes(value))
+    static func response(status: HTTPResponse.Status, _ value: some JSONWritable) -> Response {
+        response(status: status, bytes: JSONWriter.encode(value))
     }
 
     /// A response from encoded bytes; 4xx/5xx bodies are problems and say so in the content type.

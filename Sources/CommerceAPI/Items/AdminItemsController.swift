@@ -27,7 +27,7 @@ struct AdminItemsController {
             let item = try await dependencies.database.write {
                 try ItemCatalog.create($0, name: name, price: price, stock: stock, at: now)
             }
-            return try JSONResponse.response(status: .created, item)
+            return JSONResponse.response(status: .created, item)
         }
         router.patch("/admin/items/{item_id}") { request, context in
             let itemID = try context.pathID("item_id")
@@ -42,7 +42,7 @@ struct AdminItemsController {
             let item = try await dependencies.database.write {
                 try ItemCatalog.update($0, itemID: itemID, name: name, price: price, stock: stock, at: now)
             }
-            return try JSONResponse.response(status: .ok, item)
+            return JSONResponse.response(status: .ok, item)
         }
         router.delete("/admin/items/{item_id}") { _, context in
             let itemID = try context.pathID("item_id")

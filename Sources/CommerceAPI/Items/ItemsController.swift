@@ -6,16 +6,17 @@ struct ItemsController {
     let dependencies: AppDependencies
 
     /// One page of the listing; `next_cursor` is null on the last page.
-    struct Page: Encodable, Sendable {
+    struct Page: JSONWritable, Sendable {
         var items: [Item]
         var nextCursor: String?
 
-        enum CodingKeys: String, CodingKey { case items, nextCursor = "next_cursor" }
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(items, forKey: .items)
-            try container.encode(nextCursor, forKey: .nextCursor)
+        func write(to json: inout JSONWriter) {
+            json.object {
+                $0.field("items", items)
+                $0.field("next_cursor") { writer in
+                    if let nextCursor { writer.string(nextCursor) } else { writer.null() }
+                }
+            }
         }
     }
 
@@ -27,14 +28,14 @@ struct ItemsController {
             let rows = try await dependencies.database.read { try ItemCatalog.page($0, afterID: afterID, limit: limit + 1) }
             let items = Array(rows.prefix(limit))
             let next = rows.count > limit ? items.last.map { String($0.itemID) } : nil
-            return try JSONResponse.response(status: .ok, Page(items: items, nextCursor: next))
+            return JSONResponse.response(status: .ok, Page(items: items, nextCursor: next))
         }
         router.get("/items/{item_id}") { _, context in
             let itemID = try context.pathID("item_id")
             guard let item = try await dependencies.database.read({ try ItemCatalog.find($0, itemID: itemID) }) else {
                 throw ItemCatalog.notFound(itemID)
             }
-            return try JSONResponse.response(status: .ok, item)
+            return JSONResponse.response(status: .ok, item)
         }
     }
 

@@ -5,8 +5,12 @@ import Hummingbird
 struct OrdersController {
     let dependencies: AppDependencies
 
-    struct OrderList: Encodable, Sendable {
+    struct OrderList: JSONWritable, Sendable {
         var orders: [Order]
+
+        func write(to json: inout JSONWriter) {
+            json.object { $0.field("orders", orders) }
+        }
     }
 
     func addRoutes(to router: Router<CommerceRequestContext>) {
@@ -24,13 +28,13 @@ struct OrdersController {
             guard let order = try await dependencies.database.read({ try OrderBook.find($0, orderID: orderID) }) else {
                 throw CommerceError(.orderNotFound, "order \(orderID) does not exist")
             }
-            return try JSONResponse.response(status: .ok, order)
+            return JSONResponse.response(status: .ok, order)
         }
         router.get("/orders") { request, _ in
             let userID = try request.queryID("user_id")
             let limit = try request.queryLimit()
             let orders = try await dependencies.database.read { try OrderBook.list($0, userID: userID, limit: limit) }
-            return try JSONResponse.response(status: .ok, OrderList(orders: orders))
+            return JSONResponse.response(status: .ok, OrderList(orders: orders))
         }
     }
 

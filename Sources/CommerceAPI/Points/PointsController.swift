@@ -11,8 +11,12 @@ struct PointsController {
         enum CodingKeys: String, CodingKey { case userID = "user_id", amount }
     }
 
-    struct History: Encodable, Sendable {
+    struct History: JSONWritable, Sendable {
         var entries: [PointEntry]
+
+        func write(to json: inout JSONWriter) {
+            json.object { $0.field("entries", entries) }
+        }
     }
 
     func addRoutes(to router: Router<CommerceRequestContext>) {
@@ -30,7 +34,7 @@ struct PointsController {
         router.get("/points") { request, _ in
             let userID = try request.queryID("user_id")
             let balance = try await dependencies.database.read { try PointLedger.balance($0, userID: userID) }
-            return try JSONResponse.response(status: .ok, balance)
+            return JSONResponse.response(status: .ok, balance)
         }
         router.get("/points/history") { request, _ in
             let userID = try request.queryID("user_id")
@@ -38,7 +42,7 @@ struct PointsController {
             let entries = try await dependencies.database.read {
                 try PointLedger.history($0, userID: userID, limit: limit)
             }
-            return try JSONResponse.response(status: .ok, History(entries: entries))
+            return JSONResponse.response(status: .ok, History(entries: entries))
         }
     }
 }

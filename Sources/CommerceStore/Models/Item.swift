@@ -1,5 +1,5 @@
 /// A product as the contract shows it: `{"item_id", "name", "price", "stock"}`.
-public struct Item: Sendable, Hashable, Encodable {
+public struct Item: Sendable, Hashable, JSONWritable {
     public var itemID: Int64
     public var name: String
     /// Won per unit.
@@ -14,7 +14,12 @@ public struct Item: Sendable, Hashable, Encodable {
         self.stock = stock
     }
 
-    enum CodingKeys: String, CodingKey {
-        case itemID = "item_id", name, price, stock
+    public func write(to json: inout JSONWriter) {
+        json.object {
+            $0.field("item_id", itemID)
+            $0.field("name", name)
+            $0.field("price", price)
+            $0.field("stock", stock)
+        }
     }
 }

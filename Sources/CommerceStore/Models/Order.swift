@@ -1,6 +1,6 @@
 /// A paid order as the contract shows it (and as its `order.paid` event carries it).
-public struct Order: Sendable, Hashable, Encodable {
-    public enum Status: String, Sendable, Hashable, Encodable {
+public struct Order: Sendable, Hashable, JSONWritable {
+    public enum Status: String, Sendable, Hashable {
         case paid = "PAID"
     }
 
@@ -31,28 +31,24 @@ public struct Order: Sendable, Hashable, Encodable {
         self.orderedAt = orderedAt
     }
 
-    enum CodingKeys: String, CodingKey {
-        case orderID = "order_id", userID = "user_id", status, items, subtotal, discount, total
-        case couponID = "coupon_id", balanceAfter = "balance_after", orderedAt = "ordered_at"
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(orderID, forKey: .orderID)
-        try container.encode(userID, forKey: .userID)
-        try container.encode(status, forKey: .status)
-        try container.encode(items, forKey: .items)
-        try container.encode(subtotal, forKey: .subtotal)
-        try container.encode(discount, forKey: .discount)
-        try container.encode(total, forKey: .total)
-        try container.encode(couponID, forKey: .couponID) // null without a coupon, not left out
-        try container.encode(balanceAfter, forKey: .balanceAfter)
-        try container.encode(orderedAt, forKey: .orderedAt)
+    public func write(to json: inout JSONWriter) {
+        json.object {
+            $0.field("order_id", orderID)
+            $0.field("user_id", userID)
+            $0.field("status", status.rawValue)
+            $0.field("items", items)
+            $0.field("subtotal", subtotal)
+            $0.field("discount", discount)
+            $0.field("total", total)
+            $0.field("coupon_id", couponID)
+            $0.field("balance_after", balanceAfter)
+            $0.field("ordered_at", orderedAt)
+        }
     }
 }
 
 /// One line of an order, priced when the order was placed.
-public struct OrderLine: Sendable, Hashable, Encodable {
+public struct OrderLine: Sendable, Hashable, JSONWritable {
     public var itemID: Int64
     /// The item's name when ordered (a later rename does not change past orders).
     public var name: String
@@ -68,7 +64,13 @@ public struct OrderLine: Sendable, Hashable, Encodable {
         self.lineTotal = lineTotal
     }
 
-    enum CodingKeys: String, CodingKey {
-        case itemID = "item_id", name, quantity, unitPrice = "unit_price", lineTotal = "line_total"
+    public func write(to json: inout JSONWriter) {
+        json.object {
+            $0.field("item_id", itemID)
+            $0.field("name", name)
+            $0.field("quantity", quantity)
+            $0.field("unit_price", unitPrice)
+            $0.field("line_total", lineTotal)
+        }
     }
 }

@@ -1,5 +1,5 @@
 /// A user's point balance: `{"user_id", "balance"}`.
-public struct PointBalance: Sendable, Hashable, Encodable {
+public struct PointBalance: Sendable, Hashable, JSONWritable {
     public var userID: Int64
     public var balance: Int64
 
@@ -8,14 +8,17 @@ public struct PointBalance: Sendable, Hashable, Encodable {
         self.balance = balance
     }
 
-    enum CodingKeys: String, CodingKey {
-        case userID = "user_id", balance
+    public func write(to json: inout JSONWriter) {
+        json.object {
+            $0.field("user_id", userID)
+            $0.field("balance", balance)
+        }
     }
 }
 
 /// One change of a balance in the ledger (`point_history`).
-public struct PointEntry: Sendable, Hashable, Encodable {
-    public enum Kind: String, Sendable, Hashable, Encodable {
+public struct PointEntry: Sendable, Hashable, JSONWritable {
+    public enum Kind: String, Sendable, Hashable {
         case charge = "CHARGE", use = "USE", refund = "REFUND"
     }
 
@@ -37,17 +40,14 @@ public struct PointEntry: Sendable, Hashable, Encodable {
         self.at = at
     }
 
-    enum CodingKeys: String, CodingKey {
-        case id, kind, amount, balanceAfter = "balance_after", orderID = "order_id", at
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(id, forKey: .id)
-        try container.encode(kind, forKey: .kind)
-        try container.encode(amount, forKey: .amount)
-        try container.encode(balanceAfter, forKey: .balanceAfter)
-        try container.encode(orderID, forKey: .orderID) // null for charges, not left out
-        try container.encode(at, forKey: .at)
+    public func write(to json: inout JSONWriter) {
+        json.object {
+            $0.field("id", id)
+            $0.field("kind", kind.rawValue)
+            $0.field("amount", amount)
+            $0.field("balance_after", balanceAfter)
+            $0.field("order_id", orderID)
+            $0.field("at", at)
+        }
     }
 }

@@ -1,8 +1,8 @@
 import Foundation
 
-/// An instant as stored (milliseconds since the Unix epoch, UTC) that encodes as the contract's
+/// An instant as stored (milliseconds since the Unix epoch, UTC) that is written as the contract's
 /// RFC 3339 string with a `Z` suffix and whole seconds, e.g. `2026-11-22T09:30:00Z`.
-public struct Timestamp: Sendable, Hashable, Comparable, Encodable, CustomStringConvertible {
+public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible {
     public let milliseconds: Int64
 
     public init(milliseconds: Int64) {
@@ -38,10 +38,5 @@ public struct Timestamp: Sendable, Hashable, Comparable, Encodable, CustomString
         }
         return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(secondOfDay / 3600, 2)):"
             + "\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2))Z"
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
     }
 }
