@@ -1,4 +1,7 @@
 import Foundation
+import GRDB
+import Logging
+@testable import CommerceAPI
 import HTTPTypes
 import Testing
 
@@ -137,6 +140,29 @@ import Testing
                                                     headers: [.init("Idempotency-Key")!: String(repeating: "k", count: 200)])
             #expect(longest.status == .ok)
             #expect(try await app.balance(of: 1) == 5)
+        }
+    }
+}
+
+@Suite struct IdempotencyKeyPrunerTests {
+    @Test func keysAreKeptForADayAndForgottenAfterTwo() async throws {
+        let clock = ManualClock(.init(milliseconds: 1_800_000_000_000))
+        try await withTestApp(now: clock.now) { app async throws in
+            let key: HTTPFields = [.init("Idempotency-Key")!: "old"]
+            _ = try await app.client.call(.post, "/points/charge", #"{"user_id": 1, "amount": 5}"#, headers: key)
+            clock.set(.init(milliseconds: 1_800_000_000_000 + 25 * 3_600_000))
+            _ = try await app.client.call(.post, "/points/charge", #"{"user_id": 1, "amount": 5}"#, headers: [.init("Idempotency-Key")!: "newer"])
+            clock.set(.init(milliseconds: 1_800_000_000_000 + 49 * 3_600_000))
+
+            let pruner = Task {
+                try await IdempotencyKeyPruner(database: app.database, logger: Logger(label: "test"), interval: .seconds(3600), now: clock.now).run()
+            }
+            defer { pruner.cancel() }
+            try await OrderFaultTests.waitFor {
+                try await app.database.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM idempotency_keys") } == 1
+            }
+            let left = try await app.database.read { try String.fetchAll($0, sql: "SELECT key FROM idempotency_keys") }
+            #expect(left == ["newer"])
         }
     }
 }

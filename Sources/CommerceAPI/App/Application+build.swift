@@ -6,7 +6,7 @@ import RedisClient
 /// Builds the HTTP service: opens (and migrates) the database, connects Redis lazily, mounts
 /// every route behind the logging and problem+json middlewares, and registers the long-lived
 /// parts as services. SIGTERM stops them in reverse order: the server drains its requests, the
-/// outbox relay stops, the writer commits what is queued, then Redis closes.
+/// key pruner and the outbox relay stop, the writer commits what is queued, then Redis closes.
 public func buildApplication(_ configuration: AppConfiguration) async throws -> some ApplicationProtocol {
     var logger = Logger(label: "commerce")
     logger.logLevel = configuration.logLevel
@@ -19,7 +19,11 @@ public func buildApplication(_ configuration: AppConfiguration) async throws -> 
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "commerce"),
         logger: logger
     )
-    app.addServices(redis, database.writer, OutboxRelay(database: database, redis: redis, logger: logger))
+    app.addServices(
+        redis, database.writer,
+        OutboxRelay(database: database, redis: redis, logger: logger),
+        IdempotencyKeyPruner(database: database, logger: logger)
+    )
     return app
 }
 

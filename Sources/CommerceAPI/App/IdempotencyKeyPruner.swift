@@ -1,0 +1,31 @@
+import CommerceStore
+import Logging
+import ServiceLifecycle
+
+/// Forgets idempotency keys once they are older than ``retention`` (the contract promises at
+/// least 24 hours), so the table does not grow without bound.
+struct IdempotencyKeyPruner: Service {
+    static let retention: Duration = .seconds(48 * 3600)
+
+    let database: CommerceDatabase
+    let logger: Logger
+    var interval: Duration = .seconds(600)
+    var now: @Sendable () -> Int64 = AppDependencies.systemNow
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    let cutoff = now() - Self.retention.components.seconds * 1000
+                    let forgotten = try await database.write { try IdempotencyKeys.forget($0, before: cutoff) }
+                    if forgotten > 0 { logger.info("forgot \(forgotten) idempotency keys older than 48 hours") }
+                } catch is CancellationError {
+                    return
+                } catch {
+                    logger.warning("could not prune idempotency keys; will try again", metadata: ["error": "\(error)"])
+                }
+                try await Task.sleep(for: interval)
+            }
+        }
+    }
+}
