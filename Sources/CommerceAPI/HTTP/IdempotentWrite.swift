@@ -32,37 +32,33 @@ struct IdempotentWrite {
     func perform<Value: JSONWritable & Sendable>(
         key: String?, userID: Int64, fingerprint: some Encodable, status: HTTPResponse.Status,
         _ operation: @escaping @Sendable (Database) throws -> Value
-    ) async throws -> (response: Response, value: Value?) {
+    ) async throws -> Response {
         guard let key else {
-            let value = try await database.write(operation)
-            return (JSONResponse.response(status: status, value), value)
+            return JSONResponse.response(status: status, try await database.write(operation))
         }
         let fingerprint = String(decoding: try Self.canonical.encode(fingerprint), as: UTF8.self)
-        let now = now()
-        let outcome = try await database.write { db -> (IdempotencyKeys.StoredResponse, Value?, replayed: Bool) in
+        let storedAt = now()
+        let (stored, replayed) = try await database.write { db -> (IdempotencyKeys.StoredResponse, replayed: Bool) in
             if let previous = try IdempotencyKeys.find(db, userID: userID, key: key) {
                 guard previous.fingerprint == fingerprint else {
                     throw CommerceError(.idempotencyKeyReused,
                                         "Idempotency-Key \(key) was used by this user for a different request")
                 }
-                return (previous.response, nil, true)
+                return (previous.response, true)
             }
-            var value: Value?
             let stored: IdempotencyKeys.StoredResponse
             do {
-                let result = try db.withSavepoint { try operation(db) }
-                value = result
-                stored = .init(status: Int(status.code), body: JSONWriter.encode(result))
+                let value = try db.withSavepoint { try operation(db) }
+                stored = .init(status: Int(status.code), body: JSONWriter.encode(value))
             } catch let error as CommerceError {
                 let problem = Problem(error)
                 stored = .init(status: Int(problem.status.code), body: try problem.body())
             }
-            try IdempotencyKeys.remember(db, userID: userID, key: key, fingerprint: fingerprint, response: stored, at: now)
-            return (stored, value, false)
+            try IdempotencyKeys.remember(db, userID: userID, key: key, fingerprint: fingerprint, response: stored, at: storedAt)
+            return (stored, false)
         }
-        let (stored, value, replayed) = outcome
         let headers: HTTPFields = replayed ? [Self.replayedHeader: "true"] : [:]
-        return (JSONResponse.response(status: .init(code: stored.status), bytes: stored.body, headers: headers), value)
+        return JSONResponse.response(status: .init(code: stored.status), bytes: stored.body, headers: headers)
     }
 
     /// Requests compared by content: sorted keys, so the same request always gives the same text.

@@ -21,7 +21,7 @@ struct OrdersController {
                 key: try IdempotentWrite.key(of: request), userID: order.userID, fingerprint: order, status: .created
             ) { db in
                 try OrderBook.place(db, order, at: now)
-            }.response
+            }
         }
         router.get("/orders/{order_id}") { _, context in
             let orderID = try context.pathID("order_id")

@@ -29,7 +29,7 @@ struct PointsController {
                 key: try IdempotentWrite.key(of: request), userID: userID, fingerprint: body, status: .ok
             ) { db in
                 try PointLedger.charge(db, userID: userID, amount: amount, at: now)
-            }.response
+            }
         }
         router.get("/points") { request, _ in
             let userID = try request.queryID("user_id")
