@@ -66,11 +66,17 @@ public final class GroupCommitWriter: Service, Sendable {
     }
 
     public func run() async throws {
-        await withGracefulShutdownHandler {
-            while let batch = await nextBatch() {
-                await commitWhileBusy(batch)
+        // Stops on graceful shutdown and also when cancelled (e.g. another service of the group
+        // failed): the wait for work is not cancellable by itself, and the queue must be flushed.
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                while let batch = await nextBatch() {
+                    await commitWhileBusy(batch)
+                }
+            } onGracefulShutdown: {
+                self.stop()
             }
-        } onGracefulShutdown: {
+        } onCancel: {
             self.stop()
         }
     }

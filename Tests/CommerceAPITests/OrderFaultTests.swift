@@ -113,13 +113,14 @@ import RedisClient
                 let acknowledged = Acknowledged()
                 let stop = Flag()
                 async let load: Void = Self.orderContinuously(server, items: items, connections: 16, into: acknowledged, until: stop)
-                try await Task.sleep(for: .milliseconds(1500))
+                // Kill while orders stream in: once a good number has been acknowledged.
+                try await Self.waitFor { acknowledged.all.count >= 200 }
                 server.process.signal(SIGKILL)
                 #expect(await server.process.waitForExit() == 128 + SIGKILL)
                 stop.set()
                 await load
                 let promised = acknowledged.all
-                #expect(promised.count > 50, "the load should have placed orders before the kill")
+                #expect(promised.count >= 200, "the load should have placed orders before the kill")
 
                 try await CommerceServer.with(databasePath: path, redisURL: redisServer.url, logFile: log) { restarted in
                     let stored = try await database.read { db in
@@ -178,6 +179,32 @@ import RedisClient
                     #expect(try await database.read { try Outbox.backlog($0, stream: "stream:orders") } == 0)
                     try await Self.expectConsistent(database, items: items)
                 }
+            }
+        }
+    }
+
+    @Test func sigtermStopsTheServerPromptlyAndKeepsEveryAcknowledgedOrder() async throws {
+        try await RedisServer.with { redisServer async throws in
+            try await withTemporaryDirectory { directory async throws in
+                let path = directory.appendingPathComponent("c.sqlite").path
+                let database = try CommerceDatabase(path: path)
+                let items = try await Self.seed(database)
+                let server = try await CommerceServer.start(databasePath: path, redisURL: redisServer.url,
+                                                            logFile: directory.appendingPathComponent("server.log"))
+                let acknowledged = Acknowledged()
+                let stop = Flag()
+                async let load: Void = Self.orderContinuously(server, items: items, connections: 8, into: acknowledged, until: stop)
+                try await Self.waitFor { acknowledged.all.count >= 100 }
+                let started = ContinuousClock.now
+                server.process.signal(SIGTERM)
+                let status = await server.process.waitForExit(timeout: .seconds(10))
+                stop.set()
+                await load
+                #expect(status == 0, "\(server.process.output)")
+                #expect(ContinuousClock.now - started < .seconds(3))
+                let stored = try await database.read { try Set(Int64.fetchAll($0, sql: "SELECT id FROM orders")) }
+                #expect(Set(acknowledged.all.keys).isSubset(of: stored))
+                try await Self.expectConsistent(database, items: items)
             }
         }
     }

@@ -19,12 +19,11 @@ struct IdempotencyKeyPruner: Service {
                     let cutoff = now() - Self.retention.components.seconds * 1000
                     let forgotten = try await database.write { try IdempotencyKeys.forget($0, before: cutoff) }
                     if forgotten > 0 { logger.info("forgot \(forgotten) idempotency keys older than 48 hours") }
-                } catch is CancellationError {
-                    return
                 } catch {
                     logger.warning("could not prune idempotency keys; will try again", metadata: ["error": "\(error)"])
                 }
-                try await Task.sleep(for: interval)
+                // Cancelled (shutdown): return normally, a service that throws fails its group.
+                guard (try? await Task.sleep(for: interval)) != nil else { return }
             }
         }
     }

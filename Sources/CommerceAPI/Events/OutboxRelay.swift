@@ -35,7 +35,7 @@ public final class OutboxRelay: Service, Sendable {
     }
 
     public func run() async throws {
-        try await cancelWhenGracefulShutdown { try await self.relay() }
+        await cancelWhenGracefulShutdown { await self.relay() }
     }
 
     /// Publishes the oldest waiting batch; returns how many orders it handled (0: none wait).
@@ -58,7 +58,7 @@ public final class OutboxRelay: Service, Sendable {
         return batch.count
     }
 
-    private func relay() async throws {
+    private func relay() async {
         var waiting = false
         while !Task.isCancelled {
             do {
@@ -76,7 +76,8 @@ public final class OutboxRelay: Service, Sendable {
                                    metadata: ["error": "\(error)"])
                     waiting = true
                 }
-                try await Task.sleep(for: retryInterval)
+                // Cancelled (shutdown) while waiting: return normally, as above.
+                guard (try? await Task.sleep(for: retryInterval)) != nil else { return }
             }
         }
     }
