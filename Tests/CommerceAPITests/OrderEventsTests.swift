@@ -49,6 +49,23 @@ import RedisClient
         }
     }
 
+    @Test func eventsRedisLostAfterAcknowledgingThemArePublishedAgain() async throws {
+        try await withTestApp { app async throws in
+            let ids = try await Self.placeOrders(app, count: 5)
+            // As if Redis crashed and its append-only file lacked the last three appends.
+            let entryIDs = (try await app.redis.send("XRANGE", "stream:orders", "-", "+").array ?? []).compactMap { $0.array?.first?.string }
+            for lost in entryIDs.suffix(3) { try await app.redis.send("XDEL", "stream:orders", RedisArgument(lost)) }
+            try await app.redis.send("SET", "{stream:orders}:published", RedisArgument(ids[1]))
+
+            let item = try await app.createItem(price: 1, stock: 1)
+            let next = try await app.client.call(.post, "/orders", #"{"user_id": 1, "items": [{"item_id": \#(item), "quantity": 1}]}"#)
+            let nextID = try #require(next.json["order_id"] as? Int)
+            try await OrderFaultTests.waitFor { try await OrderFaultTests.streamEvents(app.redis).count >= 6 }
+            let events = try await OrderFaultTests.streamEvents(app.redis)
+            #expect(events.map(\.1) == ids + [nextID])
+        }
+    }
+
     @Test func consumeOrdersPrintsEveryEventAndFirstItsOwnUnacknowledgedOnes() async throws {
         try await withTestApp { app async throws in
             let ids = try await Self.placeOrders(app, count: 6)

@@ -1,13 +1,22 @@
 -- Appends order events to the data-platform stream, each at most once.
 -- KEYS[1] stream:orders
 -- KEYS[2] {stream:orders}:published   the highest order id already appended (same cluster slot)
--- ARGV    order_id_1, event_1, order_id_2, event_2, ...   ascending order ids
--- An id at or below the watermark was appended by an earlier attempt whose "sent" mark never
+-- ARGV[1] the publisher's cursor: the order id its batch starts after
+-- ARGV[2..] order_id_1, event_1, order_id_2, event_2, ...   ascending order ids
+-- Returns {appended, watermark}.
+--
+-- An id at or below the watermark was appended by an earlier attempt whose cursor move never
 -- reached SQLite (a crash, a timeout): it is skipped, so a retry does not repeat it.
--- Returns how many events were appended.
-local last = tonumber(redis.call('GET', KEYS[2]) or '0')
+-- A watermark below the cursor means Redis lost events it had acknowledged (e.g. the last second
+-- of its append-only file in a crash): nothing is appended and {-1, watermark} tells the
+-- publisher to move its cursor back and publish the lost ones again.
+local stored = redis.call('GET', KEYS[2])
+local last = tonumber(stored or '0')
+if stored and last < tonumber(ARGV[1]) then
+  return {-1, last}
+end
 local appended = 0
-for i = 1, #ARGV, 2 do
+for i = 2, #ARGV, 2 do
   local id = tonumber(ARGV[i])
   if id > last then
     redis.call('XADD', KEYS[1], '*', 'event', ARGV[i + 1])
@@ -16,4 +25,4 @@ for i = 1, #ARGV, 2 do
   end
 end
 redis.call('SET', KEYS[2], last)
-return appended
+return {appended, last}

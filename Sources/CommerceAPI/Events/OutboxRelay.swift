@@ -7,9 +7,10 @@ import RedisClient
 import ServiceLifecycle
 
 /// Publishes committed orders (see ``Outbox``) to ``OrderEvent/stream``, in commit order, then
-/// moves the stream's cursor past them. Delivery is at least once (a crash between publishing and marking repeats a
-/// batch to the script, whose watermark then skips what was already appended). While Redis is
-/// down the events wait in SQLite and go out when it is back.
+/// moves the stream's cursor past them. Delivery is at least once: a crash between publishing
+/// and moving the cursor hands a batch to the script again, whose watermark skips what it already
+/// appended; if Redis loses events it had acknowledged, the script reports it and the cursor
+/// moves back to publish them again. While Redis is down the events wait in SQLite.
 public final class OutboxRelay: Service, Sendable {
     private let database: CommerceDatabase
     private let redis: RedisClient
@@ -41,18 +42,25 @@ public final class OutboxRelay: Service, Sendable {
     /// Publishes the oldest waiting batch; returns how many orders it handled (0: none wait).
     @discardableResult
     public func publishBatch() async throws -> Int {
-        let batch = try await database.read { [batchSize] db in
-            try OrderBook.orders(db, ids: try Outbox.pending(db, stream: OrderEvent.stream, limit: batchSize))
+        let (cursor, batch) = try await database.read { [batchSize] db in
+            let cursor = try Outbox.cursor(db, stream: OrderEvent.stream)
+            return (cursor, try OrderBook.orders(db, ids: try Outbox.pending(db, stream: OrderEvent.stream, limit: batchSize)))
         }
         guard let lastID = batch.last?.orderID else { return 0 }
-        var args: [RedisArgument] = []
-        args.reserveCapacity(batch.count * 2)
+        var args: [RedisArgument] = [RedisArgument(cursor)]
+        args.reserveCapacity(1 + batch.count * 2)
         for order in batch {
             args.append(RedisArgument(order.orderID))
             args.append(RedisArgument(bytes: JSONWriter.encode(OrderEvent(order: order))))
         }
-        try await redis.run(LuaScripts.ordersPublish, keys: [RedisArgument(OrderEvent.stream), RedisArgument(OrderEvent.watermark)], args: args)
+        let reply = try await redis.run(LuaScripts.ordersPublish, keys: [RedisArgument(OrderEvent.stream), RedisArgument(OrderEvent.watermark)], args: args)
         let now = Timestamp(Date()).milliseconds
+        if reply.array?.first?.int == -1, let watermark = reply.array?.last?.int {
+            logger.warning("outbox relay: Redis lost order events it had acknowledged; publishing them again",
+                           metadata: ["after_order": "\(watermark)", "cursor_was": "\(cursor)"])
+            try await database.write { try Outbox.rewind($0, stream: OrderEvent.stream, to: watermark, at: now) }
+            return batch.count
+        }
         // Through the group-commit writer: the mark shares the next batch's commit (and fsync).
         try await database.write { try Outbox.markSent($0, stream: OrderEvent.stream, through: lastID, at: now) }
         return batch.count

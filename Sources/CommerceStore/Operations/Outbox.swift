@@ -19,6 +19,13 @@ public enum Outbox {
             """).execute(arguments: [stream, lastOrderID, now])
     }
 
+    /// Moves `stream`'s cursor back to `lastOrderID`, so the orders after it are published again
+    /// (the stream lost them).
+    public static func rewind(_ db: Database, stream: String, to lastOrderID: Int64, at now: Int64) throws {
+        try db.execute(sql: "UPDATE outbox_cursor SET last_order_id = ?, updated_at = ? WHERE stream = ? AND last_order_id > ?",
+                       arguments: [lastOrderID, now, stream, lastOrderID])
+    }
+
     /// How many orders wait to be published to `stream`.
     public static func backlog(_ db: Database, stream: String) throws -> Int {
         try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM orders WHERE id > ?", arguments: [try cursor(db, stream: stream)]) ?? 0
