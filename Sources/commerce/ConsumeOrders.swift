@@ -14,7 +14,8 @@ struct ConsumeOrders: AsyncParsableCommand {
             Reads with a consumer group and acknowledges each event after printing it. A new group \
             starts at the beginning of the stream; a consumer restarted under the same name first \
             prints what it had received but not acknowledged before (delivery is at least once: \
-            drop repeats by event_id). SIGINT or SIGTERM stops it.
+            drop repeats by event_id). While Redis is unreachable it waits (logging to stderr) and \
+            carries on when it is back. SIGINT or SIGTERM stops it.
             """
     )
 
@@ -31,12 +32,13 @@ struct ConsumeOrders: AsyncParsableCommand {
         // Reads block for up to a second waiting for new events; the reply may take that long.
         redisConfiguration.commandTimeout = .seconds(5)
         let redis = RedisClient(configuration: redisConfiguration)
+        let logger = Logger(label: "consume-orders")
         let reader = OrderStreamConsumer(
             redis: redis,
             group: try resolve(group, env: "COMMERCE_GROUP", default: "data-platform"),
-            consumer: try resolve(consumer, env: "COMMERCE_CONSUMER", default: "consumer-\(ProcessInfo.processInfo.hostName)")
+            consumer: try resolve(consumer, env: "COMMERCE_CONSUMER", default: "consumer-\(ProcessInfo.processInfo.hostName)"),
+            logger: logger
         )
-        let logger = Logger(label: "consume-orders")
         let services = ServiceGroup(configuration: .init(
             services: [.init(service: redis), .init(service: PrintingConsumer(reader: reader))],
             gracefulShutdownSignals: [.sigterm, .sigint],

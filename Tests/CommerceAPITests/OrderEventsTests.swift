@@ -93,4 +93,38 @@ import RedisClient
             }
         }
     }
+
+    @Test func consumeOrdersWaitsOutARedisOutageAndCarriesOn() async throws {
+        try await withTestApp { app async throws in
+            let before = try await Self.placeOrders(app, count: 2)
+            try await withTemporaryDirectory { directory async throws in
+                let output = directory.appendingPathComponent("events.jsonl")
+                let consumer = try ChildProcess.spawn(
+                    [try builtExecutable("commerce"), "consume-orders", "--redis", app.redisServer.url, "--consumer", "c1"],
+                    logFile: output)
+                let printed = {
+                    ((try? String(contentsOf: output, encoding: .utf8)) ?? "").split(separator: "\n").compactMap { line in
+                        (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["event_id"] as? String
+                    }
+                }
+                try await OrderFaultTests.waitFor { printed().count >= 2 }
+                try await app.redis.send("SAVE") // the stream and the group survive the restart
+                app.redisServer.stop()
+                try await Task.sleep(for: .seconds(1))
+                try await app.redisServer.restart()
+
+                let item = try await app.createItem(price: 1, stock: 10)
+                var after: [Int] = []
+                for _ in 0..<2 {
+                    let reply = try await app.client.call(.post, "/orders", #"{"user_id": 1, "items": [{"item_id": \#(item), "quantity": 1}]}"#)
+                    after.append(try #require(reply.json["order_id"] as? Int))
+                }
+                try await OrderFaultTests.waitFor { printed().count >= 4 }
+                consumer.signal(SIGTERM)
+                #expect(await consumer.waitForExit() == 0, "\(consumer.output)")
+                #expect(printed() == (before + after).map { "order-\($0)" })
+                #expect(consumer.output.contains("Redis unreachable"))
+            }
+        }
+    }
 }

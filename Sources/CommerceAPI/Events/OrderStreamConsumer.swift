@@ -1,3 +1,4 @@
+import Logging
 import RedisClient
 
 /// A consumer-group reader of ``OrderEvent/stream``: the sample data-platform consumer behind
@@ -5,7 +6,8 @@ import RedisClient
 ///
 /// On start it first re-reads its own pending entries (delivered before a crash but never
 /// acknowledged), then new ones; each entry is acknowledged after `handle` returns, so delivery
-/// is at least once. A new group starts at the beginning of the stream.
+/// is at least once. A new group starts at the beginning of the stream. While Redis is
+/// unreachable it waits and carries on where it left off.
 public struct OrderStreamConsumer: Sendable {
     /// One stream entry: its id and the `event` field (the event's JSON), nil for a pending entry
     /// that was trimmed from the stream meanwhile.
@@ -19,20 +21,43 @@ public struct OrderStreamConsumer: Sendable {
     private let consumer: String
     private let batchSize: Int
     private let blockMilliseconds: Int
+    private let logger: Logger
 
     /// - Parameter block: how long one read waits for new entries; keep it under the client's
     ///   command timeout.
-    public init(redis: RedisClient, group: String, consumer: String, batchSize: Int = 100, block: Duration = .seconds(1)) {
+    public init(
+        redis: RedisClient, group: String, consumer: String, batchSize: Int = 100, block: Duration = .seconds(1),
+        logger: Logger = Logger(label: "consume-orders")
+    ) {
         self.redis = redis
         self.group = group
         self.consumer = consumer
         self.batchSize = batchSize
         self.blockMilliseconds = Int(block.components.seconds * 1000 + block.components.attoseconds / 1_000_000_000_000_000)
+        self.logger = logger
     }
 
     /// Reads and hands over entries until the task is cancelled.
     public func run(_ handle: @Sendable (Entry) async throws -> Void) async throws {
+        var waiting = false
+        while !Task.isCancelled {
+            do {
+                try await consume(handle) {
+                    if waiting { logger.notice("Redis is back; consuming again") }
+                    waiting = false
+                }
+            } catch let error as RedisError where error.isUnavailable {
+                if !waiting { logger.warning("Redis unreachable; waiting for it", metadata: ["error": "\(error)"]) }
+                waiting = true
+                guard (try? await Task.sleep(for: .milliseconds(500))) != nil else { return }
+            }
+        }
+    }
+
+    /// Creates the group if needed, hands over this consumer's pending entries, then new ones.
+    private func consume(_ handle: @Sendable (Entry) async throws -> Void, connected: () -> Void) async throws {
         try await createGroup()
+        connected()
         // "0": this consumer's delivered-but-unacknowledged entries; empty once caught up.
         while true {
             let pending = try await read(from: "0", block: false)
