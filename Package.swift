@@ -53,6 +53,7 @@ let package = Package(
             name: "CommerceAPI",
             dependencies: [
                 "RedisClient", "CommerceStore", "CouponGate", "Ranking", "LuaScripts",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),

@@ -128,6 +128,24 @@ import Testing
         }
     }
 
+    @Test func aDatabaseLockedByAnotherProcessIs503AndNothingChanges() async throws {
+        try await withTestApp(busyTimeout: 0.2) { app async throws in
+            try await app.charge(user: 1, 100)
+            // Another process's writer holding the lock (kept open across accesses on purpose).
+            var configuration = Configuration()
+            configuration.allowsUnsafeTransactions = true
+            let other = try DatabaseQueue(path: app.databasePath, configuration: configuration)
+            try await other.writeWithoutTransaction { try $0.execute(sql: "BEGIN EXCLUSIVE") }
+            let refused = try await app.client.call(.post, "/points/charge", #"{"user_id": 1, "amount": 5}"#)
+            #expect(refused.status == .serviceUnavailable)
+            #expect(refused.code == "SERVICE_UNAVAILABLE")
+            try await other.writeWithoutTransaction { try $0.execute(sql: "ROLLBACK") }
+            #expect(try await app.balance(of: 1) == 100)
+            let accepted = try await app.client.call(.post, "/points/charge", #"{"user_id": 1, "amount": 5}"#)
+            #expect(accepted.json["balance"] as? Int == 105)
+        }
+    }
+
     @Test func idempotencyKeysMustBe1To200Characters() async throws {
         try await withTestApp { app async throws in
             for key in ["", String(repeating: "k", count: 201)] {

@@ -13,6 +13,7 @@ import RedisClient
 struct TestApp: Sendable {
     let client: any TestClientProtocol
     let database: CommerceDatabase
+    let databasePath: String
     let redisServer: RedisServer
     let redis: RedisClient
 
@@ -27,12 +28,14 @@ struct TestApp: Sendable {
 /// Runs `body` against the real router, served live, over a fresh SQLite file and Redis.
 func withTestApp<T>(
     now: @escaping @Sendable () -> Int64 = AppDependencies.systemNow,
+    busyTimeout: TimeInterval = 5,
     extraRoutes: (Router<CommerceRequestContext>) -> Void = { _ in },
     _ body: @escaping @Sendable (TestApp) async throws -> T
 ) async throws -> T {
     try await RedisServer.with { server async throws in
         try await withTemporaryDirectory { directory async throws in
-            let database = try CommerceDatabase(path: directory.appendingPathComponent("c.sqlite").path)
+            let path = directory.appendingPathComponent("c.sqlite").path
+            let database = try CommerceDatabase(path: path, busyTimeout: busyTimeout)
             let redis = server.client()
             defer { redis.shutdown() }
             let router = buildRouter(AppDependencies(database: database, redis: redis, now: now))
@@ -40,7 +43,7 @@ func withTestApp<T>(
             var app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
             app.addServices(database.writer, OutboxRelay(database: database, redis: redis, logger: app.logger))
             return try await app.test(.live) { client in
-                try await body(TestApp(client: client, database: database, redisServer: server, redis: redis))
+                try await body(TestApp(client: client, database: database, databasePath: path, redisServer: server, redis: redis))
             }
         }
     }
