@@ -16,17 +16,7 @@ public final class ChildProcess: Sendable {
     }
 
     public static func spawn(_ arguments: [String], logFile: URL) throws -> ChildProcess {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, logFile.path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        var cArguments = arguments.map { strdup($0) } + [nil]
-        defer { for argument in cArguments { free(argument) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, arguments[0], &actions, nil, &cArguments, environ)
-        guard spawned == 0 else { throw TestSupportError("cannot run \(arguments[0]): error \(spawned)") }
-        return ChildProcess(pid: pid, logFile: logFile)
+        ChildProcess(pid: try spawnProcess(arguments, output: logFile), logFile: logFile)
     }
 
     public func signal(_ signal: Int32) {
@@ -79,4 +69,34 @@ public func builtExecutable(_ name: String) throws -> String {
         directory = directory.deletingLastPathComponent()
     }
     throw TestSupportError("no built `\(name)` near \(testBinary.path): run `swift build` first (scripts/test does)")
+}
+
+/// Starts `arguments[0]` with `arguments` (stdout and stderr appended to `output`, if given) and
+/// returns its PID. The child starts with no signal blocked and default signal handlers: a test's
+/// thread has signals blocked (the runtime's threads do), posix_spawn would pass that mask on,
+/// and a redis-server started so ignores the SIGTERM it is later stopped with.
+func spawnProcess(_ arguments: [String], output: URL? = nil) throws -> pid_t {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    if let output {
+        posix_spawn_file_actions_addopen(&actions, 1, output.path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    }
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var noSignals = sigset_t()
+    sigemptyset(&noSignals)
+    posix_spawnattr_setsigmask(&attributes, &noSignals)
+    var allSignals = sigset_t()
+    sigfillset(&allSignals)
+    posix_spawnattr_setsigdefault(&attributes, &allSignals)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    var cArguments = arguments.map { strdup($0) } + [nil]
+    defer { for argument in cArguments { free(argument) } }
+    var pid: pid_t = 0
+    let spawned = posix_spawn(&pid, arguments[0], &actions, &attributes, &cArguments, environ)
+    guard spawned == 0 else { throw TestSupportError("cannot run \(arguments[0]): error \(spawned)") }
+    return pid
 }

@@ -88,11 +88,7 @@ public final class RedisServer: Sendable {
     /// posix_spawn and waitpid rather than Foundation's Process, whose exit monitoring does not
     /// work from a test's concurrency threads.
     private static func runToCompletion(_ arguments: [String]) throws {
-        var cArguments = arguments.map { strdup($0) } + [nil]
-        defer { for argument in cArguments { free(argument) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, arguments[0], nil, nil, &cArguments, environ)
-        guard spawned == 0 else { throw TestSupportError("cannot run \(arguments[0]): error \(spawned)") }
+        let pid = try spawnProcess(arguments)
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
     }
