@@ -16,7 +16,14 @@ public final class ChildProcess: Sendable {
     }
 
     public static func spawn(_ arguments: [String], logFile: URL) throws -> ChildProcess {
-        ChildProcess(pid: try spawnProcess(arguments, output: logFile), logFile: logFile)
+        let pid = try spawnProcess(arguments, output: logFile)
+        // Recorded for scripts/test, which stops it if this test process dies before reaping it.
+        try? "\(pid)\n".write(to: pidFile(pid), atomically: true, encoding: .utf8)
+        return ChildProcess(pid: pid, logFile: logFile)
+    }
+
+    private static func pidFile(_ pid: pid_t) -> URL {
+        testScratchDirectory.appendingPathComponent("child-\(pid).pid")
     }
 
     public func signal(_ signal: Int32) {
@@ -32,6 +39,7 @@ public final class ChildProcess: Sendable {
             var status: Int32 = 0
             let reaped = waitpid(pid, &status, WNOHANG)
             if reaped == pid {
+                try? FileManager.default.removeItem(at: Self.pidFile(pid))
                 let signal = status & 0x7f
                 return signal == 0 ? (status >> 8) & 0xff : 128 + signal
             }

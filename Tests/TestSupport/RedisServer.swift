@@ -31,8 +31,7 @@ public final class RedisServer: Sendable {
     /// Starts a server on a free port (trying a few, since another process may take a port
     /// between our probe and Redis binding it).
     public static func start() async throws -> RedisServer {
-        let directory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("commerce-redis-\(UUID().uuidString)")
+        let directory = testScratchDirectory.appendingPathComponent("commerce-redis-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var lastError: (any Error)?
         for _ in 0..<5 {
