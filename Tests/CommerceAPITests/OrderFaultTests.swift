@@ -21,6 +21,25 @@ import RedisClient
         }
     }
 
+    /// A Redis, a temporary directory and a seeded SQLite file there, for one test.
+    struct Store: Sendable {
+        let redis: RedisServer
+        let directory: URL
+        let path: String
+        let database: CommerceDatabase
+        let items: [Int64]
+    }
+
+    static func withSeededStore(_ body: @escaping @Sendable (Store) async throws -> Void) async throws {
+        try await RedisServer.with { redis async throws in
+            try await withTemporaryDirectory { directory async throws in
+                let path = directory.appendingPathComponent("c.sqlite").path
+                let database = try CommerceDatabase(path: path)
+                try await body(Store(redis: redis, directory: directory, path: path, database: database, items: try await seed(database)))
+            }
+        }
+    }
+
     /// What a client was told: the order id and total of every 201.
     final class Acknowledged: Sendable {
         private let orders = Mutex<[Int64: Int64]>([:])
@@ -102,110 +121,98 @@ import RedisClient
     }
 
     @Test func killNineWhileOrdersStreamInLosesNoAcknowledgedOrder() async throws {
-        try await RedisServer.with { redisServer async throws in
-            try await withTemporaryDirectory { directory async throws in
-                let path = directory.appendingPathComponent("c.sqlite").path
-                let database = try CommerceDatabase(path: path)
-                let items = try await Self.seed(database)
-                let log = directory.appendingPathComponent("server.log")
-                let server = try await CommerceServer.start(databasePath: path, redisURL: redisServer.url, logFile: log)
+        try await Self.withSeededStore { store in
+            let (redisServer, directory, path, database, items) = (store.redis, store.directory, store.path, store.database, store.items)
+            let log = directory.appendingPathComponent("server.log")
+            let server = try await CommerceServer.start(databasePath: path, redisURL: redisServer.url, logFile: log)
 
-                let acknowledged = Acknowledged()
-                let stop = Flag()
-                async let load: Void = Self.orderContinuously(server, items: items, connections: 16, into: acknowledged, until: stop)
-                // Kill while orders stream in: once a good number has been acknowledged.
-                try await Self.waitFor { acknowledged.all.count >= 200 }
-                server.process.signal(SIGKILL)
-                #expect(await server.process.waitForExit() == 128 + SIGKILL)
-                stop.set()
-                await load
-                let promised = acknowledged.all
-                #expect(promised.count >= 200, "the load should have placed orders before the kill")
+            let acknowledged = Acknowledged()
+            let stop = Flag()
+            async let load: Void = Self.orderContinuously(server, items: items, connections: 16, into: acknowledged, until: stop)
+            // Kill while orders stream in: once a good number has been acknowledged.
+            try await Self.waitFor { acknowledged.all.count >= 200 }
+            server.process.signal(SIGKILL)
+            #expect(await server.process.waitForExit() == 128 + SIGKILL)
+            stop.set()
+            await load
+            let promised = acknowledged.all
+            #expect(promised.count >= 200, "the load should have placed orders before the kill")
 
-                try await CommerceServer.with(databasePath: path, redisURL: redisServer.url, logFile: log) { restarted in
-                    let stored = try await database.read { db in
-                            try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT id, total FROM orders").map { ($0[0] as Int64, $0[1] as Int64) })
-                    }
-                    for (id, total) in promised { #expect(stored[id] == total, "order \(id) got a 201") }
-                    let sample = try #require(promised.keys.max())
-                    #expect(try await restarted.once { try await $0.call(.get, "/orders/\(sample)") }.status == .ok)
-                    try await Self.expectConsistent(database, items: items)
-
-                    // The relay catches up after the crash: every stored order in the stream once, in order.
-                    let redis = redisServer.client()
-                    defer { redis.shutdown() }
-                    try await Self.waitFor { try await Self.streamEvents(redis).count >= stored.count }
-                    let events = try await Self.streamEvents(redis)
-                    #expect(events.map(\.1) == stored.keys.sorted().map(Int.init))
-                    #expect(Set(events.map(\.0)).count == events.count)
+            try await CommerceServer.with(databasePath: path, redisURL: redisServer.url, logFile: log) { restarted in
+                let stored = try await database.read { db in
+                        try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT id, total FROM orders").map { ($0[0] as Int64, $0[1] as Int64) })
                 }
+                for (id, total) in promised { #expect(stored[id] == total, "order \(id) got a 201") }
+                let sample = try #require(promised.keys.max())
+                #expect(try await restarted.once { try await $0.call(.get, "/orders/\(sample)") }.status == .ok)
+                try await Self.expectConsistent(database, items: items)
+
+                // The relay catches up after the crash: every stored order in the stream once, in order.
+                let redis = redisServer.client()
+                defer { redis.shutdown() }
+                try await Self.waitFor { try await Self.streamEvents(redis).count >= stored.count }
+                let events = try await Self.streamEvents(redis)
+                #expect(events.map(\.1) == stored.keys.sorted().map(Int.init))
+                #expect(Set(events.map(\.0)).count == events.count)
             }
         }
     }
 
     @Test func withRedisDownOrdersSucceedAndTheirEventsFollowInOrder() async throws {
-        try await RedisServer.with { redisServer async throws in
-            try await withTemporaryDirectory { directory async throws in
-                let path = directory.appendingPathComponent("c.sqlite").path
-                let database = try CommerceDatabase(path: path)
-                let items = try await Self.seed(database)
-                try await CommerceServer.with(databasePath: path, redisURL: redisServer.url,
-                                              logFile: directory.appendingPathComponent("server.log")) { server in
-                    let redis = redisServer.client()
-                    defer { redis.shutdown() }
-                    let order = { (n: Int) in #"{"user_id": \#(Self.users[n % Self.users.count]), "items": [{"item_id": \#(items[n % items.count]), "quantity": 1}]}"# }
+        try await Self.withSeededStore { store in
+            let (redisServer, directory, path, database, items) = (store.redis, store.directory, store.path, store.database, store.items)
+            try await CommerceServer.with(databasePath: path, redisURL: redisServer.url,
+                                          logFile: directory.appendingPathComponent("server.log")) { server in
+                let redis = redisServer.client()
+                defer { redis.shutdown() }
+                let order = { (n: Int) in #"{"user_id": \#(Self.users[n % Self.users.count]), "items": [{"item_id": \#(items[n % items.count]), "quantity": 1}]}"# }
 
-                    for n in 0..<5 { #expect(try await server.once { try await $0.call(.post, "/orders", order(n)) }.status == .created) }
-                    try await Self.waitFor { try await Self.streamEvents(redis).count == 5 }
-                    try await redis.send("SAVE") // the stream survives the restart below
-                    redisServer.stop()
+                for n in 0..<5 { #expect(try await server.once { try await $0.call(.post, "/orders", order(n)) }.status == .created) }
+                try await Self.waitFor { try await Self.streamEvents(redis).count == 5 }
+                try await redis.send("SAVE") // the stream survives the restart below
+                redisServer.stop()
 
-                    var placedWhileDown: [Int] = []
-                    for n in 5..<25 {
-                        let reply = try await server.once { try await $0.call(.post, "/orders", order(n)) }
-                        #expect(reply.status == .created)
-                        if let id = reply.json["order_id"] as? Int { placedWhileDown.append(id) }
-                    }
-                    #expect(placedWhileDown.count == 20)
-                    let waiting = try await database.read { try Outbox.backlog($0, stream: "stream:orders") }
-                    #expect(waiting == 20)
-
-                    try await redisServer.restart()
-                    try await Self.waitFor { try await Self.streamEvents(redis).count >= 25 }
-                    let events = try await Self.streamEvents(redis)
-                    #expect(events.count == 25)
-                    #expect(Array(events.map(\.1).suffix(20)) == placedWhileDown)
-                    #expect(events.map(\.1) == events.map(\.1).sorted())
-                    #expect(try await database.read { try Outbox.backlog($0, stream: "stream:orders") } == 0)
-                    try await Self.expectConsistent(database, items: items)
+                var placedWhileDown: [Int] = []
+                for n in 5..<25 {
+                    let reply = try await server.once { try await $0.call(.post, "/orders", order(n)) }
+                    #expect(reply.status == .created)
+                    if let id = reply.json["order_id"] as? Int { placedWhileDown.append(id) }
                 }
+                #expect(placedWhileDown.count == 20)
+                let waiting = try await database.read { try Outbox.backlog($0, stream: "stream:orders") }
+                #expect(waiting == 20)
+
+                try await redisServer.restart()
+                try await Self.waitFor { try await Self.streamEvents(redis).count >= 25 }
+                let events = try await Self.streamEvents(redis)
+                #expect(events.count == 25)
+                #expect(Array(events.map(\.1).suffix(20)) == placedWhileDown)
+                #expect(events.map(\.1) == events.map(\.1).sorted())
+                #expect(try await database.read { try Outbox.backlog($0, stream: "stream:orders") } == 0)
+                try await Self.expectConsistent(database, items: items)
             }
         }
     }
 
     @Test func sigtermStopsTheServerPromptlyAndKeepsEveryAcknowledgedOrder() async throws {
-        try await RedisServer.with { redisServer async throws in
-            try await withTemporaryDirectory { directory async throws in
-                let path = directory.appendingPathComponent("c.sqlite").path
-                let database = try CommerceDatabase(path: path)
-                let items = try await Self.seed(database)
-                let server = try await CommerceServer.start(databasePath: path, redisURL: redisServer.url,
-                                                            logFile: directory.appendingPathComponent("server.log"))
-                let acknowledged = Acknowledged()
-                let stop = Flag()
-                async let load: Void = Self.orderContinuously(server, items: items, connections: 8, into: acknowledged, until: stop)
-                try await Self.waitFor { acknowledged.all.count >= 100 }
-                let started = ContinuousClock.now
-                server.process.signal(SIGTERM)
-                let status = await server.process.waitForExit(timeout: .seconds(10))
-                stop.set()
-                await load
-                #expect(status == 0, "\(server.process.output)")
-                #expect(ContinuousClock.now - started < .seconds(3))
-                let stored = try await database.read { try Set(Int64.fetchAll($0, sql: "SELECT id FROM orders")) }
-                #expect(Set(acknowledged.all.keys).isSubset(of: stored))
-                try await Self.expectConsistent(database, items: items)
-            }
+        try await Self.withSeededStore { store in
+            let (redisServer, directory, path, database, items) = (store.redis, store.directory, store.path, store.database, store.items)
+            let server = try await CommerceServer.start(databasePath: path, redisURL: redisServer.url,
+                                                        logFile: directory.appendingPathComponent("server.log"))
+            let acknowledged = Acknowledged()
+            let stop = Flag()
+            async let load: Void = Self.orderContinuously(server, items: items, connections: 8, into: acknowledged, until: stop)
+            try await Self.waitFor { acknowledged.all.count >= 100 }
+            let started = ContinuousClock.now
+            server.process.signal(SIGTERM)
+            let status = await server.process.waitForExit(timeout: .seconds(10))
+            stop.set()
+            await load
+            #expect(status == 0, "\(server.process.output)")
+            #expect(ContinuousClock.now - started < .seconds(3))
+            let stored = try await database.read { try Set(Int64.fetchAll($0, sql: "SELECT id FROM orders")) }
+            #expect(Set(acknowledged.all.keys).isSubset(of: stored))
+            try await Self.expectConsistent(database, items: items)
         }
     }
 }
