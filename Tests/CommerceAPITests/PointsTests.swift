@@ -72,10 +72,7 @@ import Testing
     @Test func aBalanceCannotPassTenToTheThirteenth() async throws {
         try await withTestApp { app async throws in
             // Charges of at most 10^8 would take 100,000 requests to get near the limit: start there.
-            try await app.database.pool.write { db in
-                try db.execute(sql: "INSERT INTO users (id, created_at) VALUES (5, 0)")
-                try db.execute(sql: "INSERT INTO user_point (user_id, balance, updated_at) VALUES (5, 9999999999000, 0)")
-            }
+            try await app.setBalance(of: 5, to: 9_999_999_999_000)
             let over = try await app.client.call(.post, "/points/charge", #"{"user_id": 5, "amount": 1001}"#)
             #expect(over.status == .conflict)
             #expect(over.code == "BALANCE_LIMIT_EXCEEDED")
@@ -112,14 +109,11 @@ import Testing
 
     @Test func aStoredRefusalIsReplayedToo() async throws {
         try await withTestApp { app async throws in
-            try await app.database.pool.write { db in
-                try db.execute(sql: "INSERT INTO users (id, created_at) VALUES (5, 0)")
-                try db.execute(sql: "INSERT INTO user_point (user_id, balance, updated_at) VALUES (5, 10000000000000, 0)")
-            }
+            try await app.setBalance(of: 5, to: 10_000_000_000_000)
             let key: HTTPFields = [.init("Idempotency-Key")!: "k"]
             let first = try await app.client.call(.post, "/points/charge", #"{"user_id": 5, "amount": 1}"#, headers: key)
             #expect(first.code == "BALANCE_LIMIT_EXCEEDED")
-            try await app.database.pool.write { try $0.execute(sql: "UPDATE user_point SET balance = 0 WHERE user_id = 5") }
+            try await app.setBalance(of: 5, to: 0)
             let retry = try await app.client.call(.post, "/points/charge", #"{"user_id": 5, "amount": 1}"#, headers: key)
             #expect(retry.status == .conflict)
             #expect(retry.text == first.text)

@@ -1,5 +1,4 @@
 import CommerceStore
-import Foundation
 import GRDB
 import Logging
 import LuaScripts
@@ -44,7 +43,7 @@ public final class OutboxRelay: Service, Sendable {
     public func publishBatch() async throws -> Int {
         let (cursor, batch) = try await database.read { [batchSize] db in
             let cursor = try Outbox.cursor(db, stream: OrderEvent.stream)
-            return (cursor, try OrderBook.orders(db, ids: try Outbox.pending(db, stream: OrderEvent.stream, limit: batchSize)))
+            return (cursor, try OrderBook.orders(db, ids: try Outbox.pending(db, after: cursor, limit: batchSize)))
         }
         guard let lastID = batch.last?.orderID else { return 0 }
         var args: [RedisArgument] = [RedisArgument(cursor)]
@@ -54,7 +53,7 @@ public final class OutboxRelay: Service, Sendable {
             args.append(RedisArgument(bytes: JSONWriter.encode(OrderEvent(order: order))))
         }
         let reply = try await redis.run(LuaScripts.ordersPublish, keys: [RedisArgument(OrderEvent.stream), RedisArgument(OrderEvent.watermark)], args: args)
-        let now = Timestamp(Date()).milliseconds
+        let now = AppDependencies.systemNow()
         if reply.array?.first?.int == -1, let watermark = reply.array?.last?.int {
             logger.warning("outbox relay: Redis lost order events it had acknowledged; publishing them again",
                            metadata: ["after_order": "\(watermark)", "cursor_was": "\(cursor)"])

@@ -5,14 +5,6 @@ import Hummingbird
 struct OrdersController {
     let dependencies: AppDependencies
 
-    struct OrderList: JSONWritable, Sendable {
-        var orders: [Order]
-
-        func write(to json: inout JSONWriter) {
-            json.object { $0.field("orders", orders) }
-        }
-    }
-
     func addRoutes(to router: Router<CommerceRequestContext>) {
         router.post("/orders") { request, context in
             let order = try Self.validated(try await JSONBody.decode(OrderRequest.self, from: request, context: context))
@@ -34,7 +26,7 @@ struct OrdersController {
             let userID = try request.queryID("user_id")
             let limit = try request.queryLimit()
             let orders = try await dependencies.database.read { try OrderBook.list($0, userID: userID, limit: limit) }
-            return JSONResponse.response(status: .ok, OrderList(orders: orders))
+            return JSONResponse.response(status: .ok, NamedList(name: "orders", elements: orders))
         }
     }
 

@@ -11,14 +11,6 @@ struct PointsController {
         enum CodingKeys: String, CodingKey { case userID = "user_id", amount }
     }
 
-    struct History: JSONWritable, Sendable {
-        var entries: [PointEntry]
-
-        func write(to json: inout JSONWriter) {
-            json.object { $0.field("entries", entries) }
-        }
-    }
-
     func addRoutes(to router: Router<CommerceRequestContext>) {
         router.post("/points/charge") { request, context in
             let body = try await JSONBody.decode(ChargeBody.self, from: request, context: context)
@@ -42,7 +34,7 @@ struct PointsController {
             let entries = try await dependencies.database.read {
                 try PointLedger.history($0, userID: userID, limit: limit)
             }
-            return JSONResponse.response(status: .ok, History(entries: entries))
+            return JSONResponse.response(status: .ok, NamedList(name: "entries", elements: entries))
         }
     }
 }

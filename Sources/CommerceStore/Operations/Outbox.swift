@@ -5,10 +5,10 @@ import GRDB
 /// stream only needs the id of the last order it published (`outbox_cursor`). An acknowledged
 /// order is therefore never without its (future) event.
 public enum Outbox {
-    /// The ids of the oldest orders after `stream`'s cursor, at most `limit`, oldest first.
-    public static func pending(_ db: Database, stream: String, limit: Int) throws -> [Int64] {
-        try Int64.fetchAll(db, sql: "SELECT id FROM orders WHERE id > ? ORDER BY id LIMIT ?",
-                           arguments: [try cursor(db, stream: stream), limit])
+    /// The ids of the oldest orders after `cursor` (see ``cursor(_:stream:)``), at most `limit`,
+    /// oldest first.
+    public static func pending(_ db: Database, after cursor: Int64, limit: Int) throws -> [Int64] {
+        try Int64.fetchAll(db, sql: "SELECT id FROM orders WHERE id > ? ORDER BY id LIMIT ?", arguments: [cursor, limit])
     }
 
     /// Records that `stream` has every order up to `lastOrderID` (the cursor never moves back).

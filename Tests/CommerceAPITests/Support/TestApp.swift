@@ -126,6 +126,17 @@ extension TestApp {
         }
     }
 
+    /// Gives `user` a balance directly (no ledger entry), e.g. one near the 10^13 limit.
+    func setBalance(of user: Int64, to balance: Int64) async throws {
+        try await database.pool.write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO users (id, created_at) VALUES (?, 0)", arguments: [user])
+            try db.execute(sql: """
+                INSERT INTO user_point (user_id, balance, updated_at) VALUES (?, ?, 0)
+                ON CONFLICT (user_id) DO UPDATE SET balance = excluded.balance
+                """, arguments: [user, balance])
+        }
+    }
+
     func stock(of itemID: Int64) async throws -> Int64 {
         try await database.read { try Int64.fetchOne($0, sql: "SELECT stock FROM items WHERE id = ?", arguments: [itemID]) ?? -1 }
     }
