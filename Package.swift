@@ -47,7 +47,14 @@ let package = Package(
         .executableTarget(name: "EmbedLua"),
         .plugin(name: "EmbedLuaScripts", capability: .buildTool(), dependencies: ["EmbedLua"]),
         .target(name: "LuaScripts", dependencies: ["RedisClient"], plugins: ["EmbedLuaScripts"]),
-        .target(name: "CouponGate", dependencies: ["RedisClient", "LuaScripts"]),
+        .target(
+            name: "CouponGate",
+            dependencies: [
+                "RedisClient", "LuaScripts", "CommerceStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .target(name: "Ranking", dependencies: ["RedisClient"]),
         .target(
             name: "CommerceAPI",
@@ -87,12 +94,12 @@ let package = Package(
             dependencies: ["RedisClient", "TestSupport", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(name: "CommerceStoreTests", dependencies: ["CommerceStore", "TestSupport"]),
-        .testTarget(name: "CouponGateTests", dependencies: ["CouponGate", "TestSupport"]),
+        .testTarget(name: "CouponGateTests", dependencies: ["CouponGate", "CommerceStore", "TestSupport"]),
         .testTarget(name: "RankingTests", dependencies: ["Ranking"]),
         .testTarget(
             name: "CommerceAPITests",
             dependencies: [
-                "CommerceAPI", "CommerceStore", "TestSupport",
+                "CommerceAPI", "CommerceStore", "CouponGate", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),

@@ -17,6 +17,9 @@ public struct CommerceError: Error, Sendable, Hashable, CustomStringConvertible 
         public static let couponNotOwned = Code("COUPON_NOT_OWNED")
         public static let couponAlreadyUsed = Code("COUPON_ALREADY_USED")
         public static let couponExpired = Code("COUPON_EXPIRED")
+        public static let couponSoldOut = Code("COUPON_SOLD_OUT")
+        public static let couponAlreadyIssued = Code("COUPON_ALREADY_ISSUED")
+        public static let couponNotActive = Code("COUPON_NOT_ACTIVE")
         public static let idempotencyKeyReused = Code("IDEMPOTENCY_KEY_REUSED")
 
         /// The codes that mean "no such thing" rather than "not allowed now".

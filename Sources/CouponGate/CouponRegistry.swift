@@ -35,4 +35,14 @@ public struct CouponRegistry: Sendable {
             RedisArgument(terms.stock), RedisArgument(max(0, terms.stock - issued)),
         ])
     }
+
+    /// Redis's live view of a coupon: stock still to issue and users issued so far; nil when
+    /// Redis does not know the coupon.
+    public func liveCounts(couponID: Int64) async throws -> (remaining: Int64, issued: Int64)? {
+        let keys = CouponKeys(couponID: couponID)
+        async let remaining = redis.send("GET", RedisArgument(keys.remaining))
+        async let issued = redis.send("HLEN", RedisArgument(keys.issued))
+        guard let remainingCount = try await remaining.int, let issuedCount = try await issued.int else { return nil }
+        return (remainingCount, issuedCount)
+    }
 }

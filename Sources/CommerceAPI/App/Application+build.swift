@@ -6,13 +6,14 @@ import RedisClient
 /// Builds the HTTP service: opens (and migrates) the database, connects Redis lazily, mounts
 /// every route behind the logging and problem+json middlewares, and registers the long-lived
 /// parts as services. SIGTERM stops them in reverse order: the server drains its requests, the
-/// key pruner and the outbox relay stop, the writer commits what is queued, then Redis closes.
+/// coupon gate makes its last give-back attempts, the key pruner and the outbox relay stop, the
+/// writer commits what is queued, then Redis closes.
 public func buildApplication(_ configuration: AppConfiguration) async throws -> some ApplicationProtocol {
     var logger = Logger(label: "commerce")
     logger.logLevel = configuration.logLevel
     let database = try CommerceDatabase(path: configuration.databasePath, maxBatch: configuration.maxWriteBatch)
     let redis = RedisClient(configuration: configuration.redis, logger: logger)
-    let dependencies = AppDependencies(database: database, redis: redis)
+    let dependencies = AppDependencies(database: database, redis: redis, logger: logger)
 
     var app = Application(
         router: buildRouter(dependencies),
@@ -22,7 +23,8 @@ public func buildApplication(_ configuration: AppConfiguration) async throws -> 
     app.addServices(
         redis, database.writer,
         OutboxRelay(database: database, redis: redis, logger: logger),
-        IdempotencyKeyPruner(database: database, logger: logger)
+        IdempotencyKeyPruner(database: database, logger: logger),
+        dependencies.coupons
     )
     return app
 }
@@ -38,5 +40,7 @@ public func buildRouter(_ dependencies: AppDependencies) -> Router<CommerceReque
     ItemsController(dependencies: dependencies).addRoutes(to: router)
     AdminItemsController(dependencies: dependencies).addRoutes(to: router)
     OrdersController(dependencies: dependencies).addRoutes(to: router)
+    CouponsController(dependencies: dependencies).addRoutes(to: router)
+    AdminCouponsController(dependencies: dependencies).addRoutes(to: router)
     return router
 }

@@ -1,3 +1,4 @@
+import CommerceStore
 import Hummingbird
 
 /// Validation of request fields against the contract's ranges. Every failure is a 400
@@ -22,6 +23,14 @@ enum Field {
             throw Problem.invalidRequest("`\(name)`: must be 1 to 200 characters, not only spaces")
         }
         return value
+    }
+
+    /// An RFC 3339 time such as `2026-11-22T09:30:00Z`.
+    static func timestamp(_ value: String, _ name: String) throws -> Timestamp {
+        guard let time = Timestamp(rfc3339: value) else {
+            throw Problem.invalidRequest("`\(name)`: must be an RFC 3339 time such as 2026-11-22T09:30:00Z")
+        }
+        return time
     }
 
     /// 1000000 → "1,000,000", so range messages read like the contract.

@@ -2,6 +2,7 @@ import Hummingbird
 import Logging
 import RedisClient
 import CommerceStore
+import CouponGate
 import GRDB
 
 /// Turns every error a route (or Hummingbird itself: unknown route, body too large) throws into a
@@ -33,6 +34,8 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         case let error as DatabaseError where error.isUnavailable:
             logger.error("sqlite unavailable", metadata: ["error": "\(error)"])
             return .serviceUnavailable("the database cannot take requests right now; nothing was changed, try again shortly")
+        case let error as IssueUnavailable:
+            return .serviceUnavailable(error.message)
         case let error as StoreError where error.code == .closed:
             return .serviceUnavailable("the service is shutting down; nothing was changed")
         case let error as DecodingError:

@@ -62,8 +62,19 @@ public struct JSONWriter: Sendable {
         field(name) { $0.string(value) }
     }
 
+    public mutating func field(_ name: String, _ value: Bool) {
+        field(name) { $0.bytes.append(contentsOf: (value ? "true" : "false").utf8) }
+    }
+
     public mutating func field(_ name: String, _ value: some JSONWritable) {
         field(name) { value.write(to: &$0) }
+    }
+
+    /// `null` when nil.
+    public mutating func field(_ name: String, _ value: (some JSONWritable)?) {
+        field(name) { writer in
+            if let value { value.write(to: &writer) } else { writer.null() }
+        }
     }
 
     public mutating func field<Elements: Sequence>(_ name: String, _ elements: Elements) where Elements.Element: JSONWritable {

@@ -2,8 +2,6 @@ import GRDB
 
 /// A coupon a user holds, about to be used on an order.
 struct CouponUse {
-    enum DiscountType: String { case fixed = "FIXED", percent = "PERCENT" }
-
     let userCouponID: Int64
     let discountType: DiscountType
     let discountValue: Int64
@@ -32,12 +30,8 @@ struct CouponUse {
         return CouponUse(userCouponID: row[0], discountType: type, discountValue: row[3])
     }
 
-    /// FIXED: the value, at most the subtotal. PERCENT: `subtotal * value / 100`, rounded down.
     func discount(on subtotal: Int64) -> Int64 {
-        switch discountType {
-        case .fixed: min(discountValue, subtotal)
-        case .percent: subtotal * discountValue / 100
-        }
+        discountType.discount(discountValue, on: subtotal)
     }
 
     func markUsed(_ db: Database, orderID: Int64, at now: Int64) throws {

@@ -7,6 +7,7 @@ import Synchronization
 import TestSupport
 @testable import CommerceAPI
 import RedisClient
+import CouponGate
 
 /// The service under test, live over HTTP on a free port, with a real SQLite file, a real
 /// Redis, the group-commit writer and the outbox relay running.
@@ -16,6 +17,7 @@ struct TestApp: Sendable {
     let databasePath: String
     let redisServer: RedisServer
     let redis: RedisClient
+    let coupons: CouponIssuer
 
     /// A fresh connection to the same server, for tests that need many.
     func connection() -> TestClient {
@@ -38,12 +40,14 @@ func withTestApp<T>(
             let database = try CommerceDatabase(path: path, busyTimeout: busyTimeout)
             let redis = server.client()
             defer { redis.shutdown() }
-            let router = buildRouter(AppDependencies(database: database, redis: redis, now: now))
+            let dependencies = AppDependencies(database: database, redis: redis, now: now)
+            let router = buildRouter(dependencies)
             extraRoutes(router)
             var app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
-            app.addServices(database.writer, OutboxRelay(database: database, redis: redis, logger: app.logger))
+            app.addServices(database.writer, OutboxRelay(database: database, redis: redis, logger: app.logger), dependencies.coupons)
             return try await app.test(.live) { client in
-                try await body(TestApp(client: client, database: database, databasePath: path, redisServer: server, redis: redis))
+                try await body(TestApp(client: client, database: database, databasePath: path, redisServer: server,
+                                       redis: redis, coupons: dependencies.coupons))
             }
         }
     }

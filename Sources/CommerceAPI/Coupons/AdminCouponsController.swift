@@ -1,0 +1,89 @@
+import CommerceStore
+import CouponGate
+import Hummingbird
+
+/// `POST /admin/coupons` and `GET /admin/coupons/{coupon_id}`.
+struct AdminCouponsController {
+    let dependencies: AppDependencies
+
+    struct CreateBody: Decodable, Sendable {
+        var name: String
+        var discountType: String
+        var discountValue: Int64
+        var stock: Int64
+        var validFrom: String
+        var validUntil: String
+        enum CodingKeys: String, CodingKey {
+            case name, stock
+            case discountType = "discount_type", discountValue = "discount_value"
+            case validFrom = "valid_from", validUntil = "valid_until"
+        }
+    }
+
+    func addRoutes(to router: Router<CommerceRequestContext>) {
+        router.post("/admin/coupons") { request, context in
+            let body = try await JSONBody.decode(CreateBody.self, from: request, context: context)
+            let name = try Field.name(body.name, "name")
+            guard let type = DiscountType(rawValue: body.discountType) else {
+                throw Problem.invalidRequest("`discount_type`: must be FIXED or PERCENT")
+            }
+            let value = try Field.integer(body.discountValue, in: type.valueRange, "discount_value")
+            let stock = try Field.integer(body.stock, in: Field.stock, "stock")
+            let validFrom = try Field.timestamp(body.validFrom, "valid_from")
+            let validUntil = try Field.timestamp(body.validUntil, "valid_until")
+            guard validUntil > validFrom else { throw Problem.invalidRequest("`valid_until`: must be after `valid_from`") }
+            let now = dependencies.now()
+            let coupon = try await dependencies.database.write {
+                try CouponBook.create($0, name: name, discountType: type, discountValue: value, stock: stock,
+                                      validFrom: validFrom, validUntil: validUntil, at: now)
+            }
+            do {
+                try await dependencies.couponRegistry.publish(CouponTerms(
+                    couponID: coupon.couponID, stock: stock, validFrom: validFrom.milliseconds, validUntil: validUntil.milliseconds))
+            } catch {
+                // Without Redis nobody could be issued it: take it back, so that the 503 means
+                // "nothing was created" and an admin's retry does not leave a twin behind.
+                try await dependencies.database.write { try CouponBook.delete($0, couponID: coupon.couponID) }
+                throw error
+            }
+            return JSONResponse.response(status: .created, AdminCouponView(coupon: coupon, remaining: stock, issued: 0, requests: nil))
+        }
+        router.get("/admin/coupons/{coupon_id}") { _, context in
+            let couponID = try context.pathID("coupon_id")
+            guard let coupon = try await dependencies.database.read({ try CouponBook.find($0, couponID: couponID) }) else {
+                throw CouponBook.notFound(couponID)
+            }
+            guard let live = try await dependencies.couponRegistry.liveCounts(couponID: couponID) else {
+                throw Problem.serviceUnavailable("coupon \(couponID) is missing from Redis (lost data?); the reconcile job restores it")
+            }
+            return JSONResponse.response(status: .ok, AdminCouponView(
+                coupon: coupon, remaining: live.remaining, issued: live.issued,
+                requests: dependencies.coupons.counters.counts(couponID: couponID)))
+        }
+    }
+}
+
+/// A coupon with Redis's live counts: `{"coupon_id", "name", "discount_type", "discount_value",
+/// "stock", "valid_from", "valid_until", "remaining", "issued"}`, and on `GET` also
+/// `issue_requests`: how this process's issue requests for it ended (issued, refused by reason).
+struct AdminCouponView: JSONWritable {
+    var coupon: Coupon
+    var remaining: Int64
+    var issued: Int64
+    var requests: [IssueCounters.Outcome: Int64]?
+
+    func write(to json: inout JSONWriter) {
+        json.object {
+            coupon.writeFields(to: &$0)
+            $0.field("remaining", remaining)
+            $0.field("issued", issued)
+            if let requests {
+                $0.field("issue_requests") { json in
+                    json.object { fields in
+                        for outcome in IssueCounters.Outcome.allCases { fields.field(outcome.rawValue, requests[outcome] ?? 0) }
+                    }
+                }
+            }
+        }
+    }
+}

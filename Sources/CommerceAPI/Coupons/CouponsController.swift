@@ -1,0 +1,28 @@
+import CommerceStore
+import Hummingbird
+
+/// `POST /coupons/issue` (first come, first served, through the coupon gate) and `GET /coupons`.
+struct CouponsController {
+    let dependencies: AppDependencies
+
+    struct IssueBody: Decodable, Sendable {
+        var userID: Int64
+        var couponID: Int64
+        enum CodingKeys: String, CodingKey { case userID = "user_id", couponID = "coupon_id" }
+    }
+
+    func addRoutes(to router: Router<CommerceRequestContext>) {
+        router.post("/coupons/issue") { request, context in
+            let body = try await JSONBody.decode(IssueBody.self, from: request, context: context)
+            let userID = try Field.id(body.userID, "user_id")
+            let couponID = try Field.id(body.couponID, "coupon_id")
+            let issued = try await dependencies.coupons.issue(userID: userID, couponID: couponID, at: dependencies.now())
+            return JSONResponse.response(status: .created, issued)
+        }
+        router.get("/coupons") { request, _ in
+            let userID = try request.queryID("user_id")
+            let coupons = try await dependencies.database.read { try CouponBook.held($0, userID: userID) }
+            return JSONResponse.response(status: .ok, NamedList(name: "coupons", elements: coupons))
+        }
+    }
+}

@@ -1,0 +1,82 @@
+import GRDB
+
+/// The durable record of coupons and of who was issued them. Redis decides issuances (the coupon
+/// gate); this is where each one is kept. Every function runs inside the caller's transaction.
+public enum CouponBook {
+    /// Adds a coupon and returns it with its new id.
+    public static func create(
+        _ db: Database, name: String, discountType: DiscountType, discountValue: Int64, stock: Int64,
+        validFrom: Timestamp, validUntil: Timestamp, at now: Int64
+    ) throws -> Coupon {
+        try db.execute(sql: """
+            INSERT INTO coupons (name, discount_type, discount_value, stock, valid_from, valid_until, created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [name, discountType.rawValue, discountValue, stock,
+                             validFrom.milliseconds, validUntil.milliseconds, now])
+        return Coupon(couponID: db.lastInsertedRowID, name: name, discountType: discountType, discountValue: discountValue,
+                      stock: stock, validFrom: validFrom, validUntil: validUntil)
+    }
+
+    /// Removes a coupon nobody was issued (the compensation when it could not be published).
+    public static func delete(_ db: Database, couponID: Int64) throws {
+        try db.execute(sql: """
+            DELETE FROM coupons WHERE id = ? AND NOT EXISTS (SELECT 1 FROM user_coupons WHERE coupon_id = ?)
+            """, arguments: [couponID, couponID])
+    }
+
+    /// The coupon with this id, or nil.
+    public static func find(_ db: Database, couponID: Int64) throws -> Coupon? {
+        let statement = try db.cachedStatement(sql: """
+            SELECT id, name, discount_type, discount_value, stock, valid_from, valid_until FROM coupons WHERE id = ?
+            """)
+        return try Row.fetchOne(statement, arguments: [couponID]).map { try coupon($0) }
+    }
+
+    /// Records that `userID` was issued the coupon at `issuedAt`: `COUPON_ALREADY_ISSUED` when a
+    /// row exists already, `COUPON_NOT_FOUND` when there is no such coupon.
+    public static func recordIssue(_ db: Database, userID: Int64, couponID: Int64, issuedAt: Int64) throws {
+        // One statement: the SELECT finds the coupon (no row, nothing inserted), the conflict
+        // clause finds the duplicate; only the rare zero-change case needs a second look.
+        try db.cachedStatement(sql: """
+            INSERT INTO user_coupons (user_id, coupon_id, issued_at)
+            SELECT ?, id, ? FROM coupons WHERE id = ?
+            ON CONFLICT (user_id, coupon_id) DO NOTHING
+            """).execute(arguments: [userID, issuedAt, couponID])
+        guard db.changesCount == 0 else { return }
+        guard try find(db, couponID: couponID) != nil else { throw notFound(couponID) }
+        throw CommerceError(.couponAlreadyIssued, "user \(userID) already has coupon \(couponID)")
+    }
+
+    /// Every coupon the user was issued, most recently issued first.
+    public static func held(_ db: Database, userID: Int64) throws -> [HeldCoupon] {
+        let statement = try db.cachedStatement(sql: """
+            SELECT c.id, c.name, c.discount_type, c.discount_value, c.stock, c.valid_from, c.valid_until,
+                   uc.issued_at, uc.used_at, uc.order_id
+            FROM user_coupons uc JOIN coupons c ON c.id = uc.coupon_id
+            WHERE uc.user_id = ?
+            ORDER BY uc.issued_at DESC, uc.id DESC
+            """)
+        return try Row.fetchAll(statement, arguments: [userID]).map { row in
+            HeldCoupon(coupon: try coupon(row), issuedAt: Timestamp(milliseconds: row[7]),
+                       usedAt: (row[8] as Int64?).map(Timestamp.init(milliseconds:)), orderID: row[9])
+        }
+    }
+
+    /// How many users hold the coupon according to SQLite.
+    public static func issuedCount(_ db: Database, couponID: Int64) throws -> Int64 {
+        try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM user_coupons WHERE coupon_id = ?", arguments: [couponID]) ?? 0
+    }
+
+    /// The `COUPON_NOT_FOUND` refusal for this id.
+    public static func notFound(_ couponID: Int64) -> CommerceError {
+        CommerceError(.couponNotFound, "coupon \(couponID) does not exist")
+    }
+
+    private static func coupon(_ row: Row) throws -> Coupon {
+        guard let type = DiscountType(rawValue: row[2]) else {
+            throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "coupon \(row[0] as Int64) has discount type \(row[2] as String)")
+        }
+        return Coupon(couponID: row[0], name: row[1], discountType: type, discountValue: row[3], stock: row[4],
+                      validFrom: Timestamp(milliseconds: row[5]), validUntil: Timestamp(milliseconds: row[6]))
+    }
+}

@@ -1,0 +1,33 @@
+import Synchronization
+
+/// Per coupon, how issue requests ended in this process: issued, or refused and why. Kept as
+/// plain counts so that a metrics exporter (or the admin view) can read them at any time.
+public final class IssueCounters: Sendable {
+    /// How one issue request ended.
+    public enum Outcome: String, Sendable, Hashable, CaseIterable {
+        case issued
+        case soldOut = "sold_out"
+        case alreadyIssued = "already_issued"
+        case notActive = "not_active"
+        case notFound = "not_found"
+        /// Redis or SQLite could not be used; nothing was issued (503).
+        case unavailable
+    }
+
+    private let counts = Mutex<[Int64: [Int64]]>([:])
+
+    public init() {}
+
+    public func record(_ outcome: Outcome, couponID: Int64) {
+        let index = Outcome.allCases.firstIndex(of: outcome)!
+        counts.withLock { counts in
+            counts[couponID, default: Array(repeating: 0, count: Outcome.allCases.count)][index] += 1
+        }
+    }
+
+    /// The counts for one coupon, every outcome present (0 when it never happened).
+    public func counts(couponID: Int64) -> [Outcome: Int64] {
+        let values = counts.withLock { $0[couponID] } ?? Array(repeating: 0, count: Outcome.allCases.count)
+        return Dictionary(uniqueKeysWithValues: zip(Outcome.allCases, values))
+    }
+}
