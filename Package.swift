@@ -94,7 +94,7 @@ let package = Package(
             dependencies: ["RedisClient", "TestSupport", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(name: "CommerceStoreTests", dependencies: ["CommerceStore", "TestSupport"]),
-        .testTarget(name: "CouponGateTests", dependencies: ["CouponGate", "CommerceStore", "TestSupport"]),
+        .testTarget(name: "CouponGateTests", dependencies: ["CouponGate", "CommerceStore", "LuaScripts", "RedisClient", "TestSupport"]),
         .testTarget(name: "RankingTests", dependencies: ["Ranking"]),
         .testTarget(
             name: "CommerceAPITests",

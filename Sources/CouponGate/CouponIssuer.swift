@@ -126,8 +126,9 @@ public final class CouponIssuer: Service, Sendable {
         }
     }
 
-    /// Give-backs still waiting for Redis.
-    var pendingGiveBackCount: Int { pendingGiveBacks.withLock { $0.count } }
+    /// Give-backs still waiting for Redis (a gauge worth watching: each is a user told 503
+    /// whose Redis entry may still hold stock).
+    public var pendingGiveBackCount: Int { pendingGiveBacks.withLock { $0.count } }
 
     public func run() async throws {
         while (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: self.retryInterval) })) != nil {
@@ -142,11 +143,18 @@ public final class CouponIssuer: Service, Sendable {
     }
 
     private func retryGiveBacks() async {
-        let due = pendingGiveBacks.withLock { pending in defer { pending = [] }; return pending }
-        for giveBack in due { await self.giveBack(giveBack) }
-        if !due.isEmpty && pendingGiveBackCount == 0 {
-            logger.notice("coupon give-backs done", metadata: ["count": "\(due.count)"])
+        let due = pendingGiveBacks.withLock { $0 }
+        var done: Set<GiveBack> = []
+        for giveBack in due {
+            guard (try? await send(giveBack)) != nil else { break }  // Redis still away: next round
+            done.insert(giveBack)
         }
+        guard !done.isEmpty else { return }
+        let left = pendingGiveBacks.withLock { pending in
+            pending.removeAll { done.contains($0) }
+            return pending.count
+        }
+        logger.notice("coupon give-backs done", metadata: ["count": "\(done.count)", "still_waiting": "\(left)"])
     }
 
     private func send(_ giveBack: GiveBack) async throws {

@@ -15,7 +15,7 @@ import RedisClient
             let reply = try await app.client.call(.post, "/orders", #"{"user_id": 1, "items": [{"item_id": \#(item), "quantity": 1}]}"#)
             ids.append(try #require(reply.json["order_id"] as? Int))
         }
-        try await OrderFaultTests.waitFor { try await OrderFaultTests.streamEvents(app.redis).count == count }
+        try await waitFor { try await OrderFaultTests.streamEvents(app.redis).count == count }
         return ids
     }
 
@@ -43,7 +43,7 @@ import RedisClient
             _ = try await Self.placeOrders(app, count: 4)
             // As if the relay died after appending but before SQLite recorded it.
             try await app.database.pool.write { try $0.execute(sql: "UPDATE outbox_cursor SET last_order_id = 0") }
-            try await OrderFaultTests.waitFor { try await app.database.read { try Outbox.backlog($0, stream: "stream:orders") } == 0 }
+            try await waitFor { try await app.database.read { try Outbox.backlog($0, stream: "stream:orders") } == 0 }
             #expect(try await app.database.read { try Outbox.backlog($0, stream: "stream:orders") } == 0)
             #expect(try await app.redis.send("XLEN", "stream:orders").int == 4)
         }
@@ -60,7 +60,7 @@ import RedisClient
             let item = try await app.createItem(price: 1, stock: 1)
             let next = try await app.client.call(.post, "/orders", #"{"user_id": 1, "items": [{"item_id": \#(item), "quantity": 1}]}"#)
             let nextID = try #require(next.json["order_id"] as? Int)
-            try await OrderFaultTests.waitFor { try await OrderFaultTests.streamEvents(app.redis).count >= 6 }
+            try await waitFor { try await OrderFaultTests.streamEvents(app.redis).count >= 6 }
             let events = try await OrderFaultTests.streamEvents(app.redis)
             #expect(events.map(\.1) == ids + [nextID])
         }
@@ -80,7 +80,7 @@ import RedisClient
                     [try builtExecutable("commerce"), "consume-orders", "--redis", app.redisServer.url,
                      "--group", "platform", "--consumer", "c1"], logFile: output)
                 let lines = { (try? String(contentsOf: output, encoding: .utf8))?.split(separator: "\n").filter { $0.hasPrefix("{") } ?? [] }
-                try await OrderFaultTests.waitFor { lines().count >= 6 }
+                try await waitFor { lines().count >= 6 }
                 consumer.signal(SIGTERM)
                 #expect(await consumer.waitForExit() == 0, "\(consumer.output)")
 
@@ -107,7 +107,7 @@ import RedisClient
                         (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["event_id"] as? String
                     }
                 }
-                try await OrderFaultTests.waitFor { printed().count >= 2 }
+                try await waitFor { printed().count >= 2 }
                 try await app.redis.send("SAVE") // the stream and the group survive the restart
                 app.redisServer.stop()
                 try await Task.sleep(for: .seconds(1))
@@ -119,7 +119,7 @@ import RedisClient
                     let reply = try await app.client.call(.post, "/orders", #"{"user_id": 1, "items": [{"item_id": \#(item), "quantity": 1}]}"#)
                     after.append(try #require(reply.json["order_id"] as? Int))
                 }
-                try await OrderFaultTests.waitFor { printed().count >= 4 }
+                try await waitFor { printed().count >= 4 }
                 consumer.signal(SIGTERM)
                 #expect(await consumer.waitForExit() == 0, "\(consumer.output)")
                 #expect(printed() == (before + after).map { "order-\($0)" })

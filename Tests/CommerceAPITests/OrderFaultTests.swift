@@ -113,13 +113,6 @@ import RedisClient
         }
     }
 
-    static func waitFor(_ condition: () async throws -> Bool) async throws {
-        for _ in 0..<200 {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-    }
-
     @Test func killNineWhileOrdersStreamInLosesNoAcknowledgedOrder() async throws {
         try await Self.withSeededStore { store in
             let (redisServer, directory, path, database, items) = (store.redis, store.directory, store.path, store.database, store.items)
@@ -130,7 +123,7 @@ import RedisClient
             let stop = Flag()
             async let load: Void = Self.orderContinuously(server, items: items, connections: 16, into: acknowledged, until: stop)
             // Kill while orders stream in: once a good number has been acknowledged.
-            try await Self.waitFor { acknowledged.all.count >= 200 }
+            try await waitFor { acknowledged.all.count >= 200 }
             server.process.signal(SIGKILL)
             #expect(await server.process.waitForExit() == 128 + SIGKILL)
             stop.set()
@@ -150,7 +143,7 @@ import RedisClient
                 // The relay catches up after the crash: every stored order in the stream once, in order.
                 let redis = redisServer.client()
                 defer { redis.shutdown() }
-                try await Self.waitFor { try await Self.streamEvents(redis).count >= stored.count }
+                try await waitFor { try await Self.streamEvents(redis).count >= stored.count }
                 let events = try await Self.streamEvents(redis)
                 #expect(events.map(\.1) == stored.keys.sorted().map(Int.init))
                 #expect(Set(events.map(\.0)).count == events.count)
@@ -168,7 +161,7 @@ import RedisClient
                 let order = { (n: Int) in #"{"user_id": \#(Self.users[n % Self.users.count]), "items": [{"item_id": \#(items[n % items.count]), "quantity": 1}]}"# }
 
                 for n in 0..<5 { #expect(try await server.once { try await $0.call(.post, "/orders", order(n)) }.status == .created) }
-                try await Self.waitFor { try await Self.streamEvents(redis).count == 5 }
+                try await waitFor { try await Self.streamEvents(redis).count == 5 }
                 try await redis.send("SAVE") // the stream survives the restart below
                 redisServer.stop()
 
@@ -183,7 +176,7 @@ import RedisClient
                 #expect(waiting == 20)
 
                 try await redisServer.restart()
-                try await Self.waitFor { try await Self.streamEvents(redis).count >= 25 }
+                try await waitFor { try await Self.streamEvents(redis).count >= 25 }
                 let events = try await Self.streamEvents(redis)
                 #expect(events.count == 25)
                 #expect(Array(events.map(\.1).suffix(20)) == placedWhileDown)
@@ -202,7 +195,7 @@ import RedisClient
             let acknowledged = Acknowledged()
             let stop = Flag()
             async let load: Void = Self.orderContinuously(server, items: items, connections: 8, into: acknowledged, until: stop)
-            try await Self.waitFor { acknowledged.all.count >= 100 }
+            try await waitFor { acknowledged.all.count >= 100 }
             let started = ContinuousClock.now
             server.process.signal(SIGTERM)
             let status = await server.process.waitForExit(timeout: .seconds(10))

@@ -170,7 +170,7 @@ import Testing
                 try await IdempotencyKeyPruner(database: app.database, logger: Logger(label: "test"), interval: .seconds(3600), now: clock.now).run()
             }
             defer { pruner.cancel() }
-            try await OrderFaultTests.waitFor {
+            try await waitFor {
                 try await app.database.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM idempotency_keys") } == 1
             }
             let left = try await app.database.read { try String.fetchAll($0, sql: "SELECT key FROM idempotency_keys") }

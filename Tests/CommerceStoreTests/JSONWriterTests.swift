@@ -26,3 +26,22 @@ import Testing
         #expect(Timestamp(milliseconds: -1).description == "1969-12-31T23:59:59Z")
     }
 }
+
+@Suite struct TimestampParsingTests {
+    @Test func readsRFC3339WithFractionsAndOffsets() {
+        #expect(Timestamp(rfc3339: "1970-01-01T00:00:00Z")?.milliseconds == 0)
+        #expect(Timestamp(rfc3339: "2026-11-22T09:30:00Z")?.description == "2026-11-22T09:30:00Z")
+        #expect(Timestamp(rfc3339: "2026-11-22T18:30:00+09:00")?.description == "2026-11-22T09:30:00Z")
+        #expect(Timestamp(rfc3339: "2026-11-22T09:30:00.25-01:30")?.milliseconds == Timestamp(rfc3339: "2026-11-22T11:00:00Z")!.milliseconds + 250)
+        #expect(Timestamp(rfc3339: "2024-02-29T00:00:00.123456z")?.milliseconds == 1_709_164_800_123)
+        #expect(Timestamp(rfc3339: "1969-12-31T23:59:59Z")?.milliseconds == -1000)
+    }
+
+    @Test func refusesWhatIsNotRFC3339() {
+        for text in ["", "2026-11-22", "2026-11-22T09:30Z", "2026-11-22T09:30:00", "2026-13-01T00:00:00Z",
+                     "2025-02-29T00:00:00Z", "2026-11-22T24:00:00Z", "2026-11-22T09:30:00.Z", "2026-11-22T09:30:00+0900",
+                     "2026-11-22T09:30:00Zjunk", "yesterday"] {
+            #expect(Timestamp(rfc3339: text) == nil, "\(text)")
+        }
+    }
+}

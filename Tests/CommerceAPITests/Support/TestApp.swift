@@ -53,6 +53,14 @@ func withTestApp<T>(
     }
 }
 
+/// Polls `condition` every 50 ms until it holds, for at most 10 s (the caller then asserts).
+func waitFor(_ condition: () async throws -> Bool) async throws {
+    for _ in 0..<200 {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+}
+
 /// A settable clock for the service (milliseconds since the epoch).
 final class ManualClock: Sendable {
     private let value: Atomic<Int64>

@@ -1,0 +1,59 @@
+import LuaScripts
+import RedisClient
+import Testing
+import TestSupport
+@testable import CouponGate
+
+/// The two Lua scripts on their own, against a real Redis: the order of the checks and the
+/// exactness of a give-back.
+@Suite struct CouponScriptTests {
+    static let keys = CouponKeys(couponID: 7)
+
+    static func issue(_ redis: RedisClient, user: Int64, at now: Int64) async throws -> [Int64] {
+        let reply = try await redis.run(LuaScripts.couponIssue, keys: [RedisArgument(keys.meta), RedisArgument(keys.remaining), RedisArgument(keys.issued)],
+                                        args: [RedisArgument(user), RedisArgument(now)])
+        return reply.array?.compactMap(\.int) ?? []
+    }
+
+    static func giveBack(_ redis: RedisClient, user: Int64, issuedAt: Int64) async throws -> Int64? {
+        try await redis.run(LuaScripts.couponGiveBack, keys: [RedisArgument(keys.remaining), RedisArgument(keys.issued)],
+                            args: [RedisArgument(user), RedisArgument(issuedAt)]).int
+    }
+
+    @Test func checksWindowThenDuplicateThenStock() async throws {
+        try await RedisServer.with { server async throws in
+            let redis = server.client()
+            defer { redis.shutdown() }
+            #expect(try await Self.issue(redis, user: 1, at: 1_500) == [1, 0], "unknown coupon")
+            try await CouponRegistry(redis: redis).publish(CouponTerms(couponID: 7, stock: 2, validFrom: 1_000, validUntil: 2_000))
+            #expect(try await Self.issue(redis, user: 1, at: 999) == [2, 0])
+            #expect(try await Self.issue(redis, user: 1, at: 1_000) == [0, 1])
+            #expect(try await Self.issue(redis, user: 1, at: 1_001) == [3, 0], "a duplicate uses no stock")
+            #expect(try await Self.issue(redis, user: 2, at: 2_000) == [0, 0])
+            #expect(try await Self.issue(redis, user: 2, at: 2_000) == [3, 0], "the holder hears 'already issued', not 'sold out'")
+            #expect(try await Self.issue(redis, user: 3, at: 2_000) == [4, 0])
+            #expect(try await Self.issue(redis, user: 3, at: 2_001) == [2, 0], "the window is checked first")
+            #expect(try await redis.send("GET", RedisArgument(Self.keys.remaining)).int == 0, "never below zero")
+            #expect(try await redis.send("HGET", RedisArgument(Self.keys.issued), "1").int == 1_000, "the issue time is kept")
+
+            try await redis.send("DEL", RedisArgument(Self.keys.remaining))
+            #expect(try await Self.issue(redis, user: 4, at: 1_500) == [4, 0], "a lost count reads as sold out, never as stock")
+        }
+    }
+
+    @Test func giveBackUndoesExactlyTheIssuanceItNames() async throws {
+        try await RedisServer.with { server async throws in
+            let redis = server.client()
+            defer { redis.shutdown() }
+            try await CouponRegistry(redis: redis).publish(CouponTerms(couponID: 7, stock: 5, validFrom: 0, validUntil: 10_000))
+            _ = try await Self.issue(redis, user: 1, at: 100)
+            #expect(try await Self.giveBack(redis, user: 1, issuedAt: 99) == 0, "another issuance of the same user")
+            #expect(try await Self.giveBack(redis, user: 2, issuedAt: 100) == 0, "a user without the coupon")
+            #expect(try await redis.send("GET", RedisArgument(Self.keys.remaining)).int == 4)
+            #expect(try await Self.giveBack(redis, user: 1, issuedAt: 100) == 1)
+            #expect(try await Self.giveBack(redis, user: 1, issuedAt: 100) == 0, "a retried give-back changes nothing")
+            #expect(try await redis.send("GET", RedisArgument(Self.keys.remaining)).int == 5)
+            #expect(try await redis.send("HEXISTS", RedisArgument(Self.keys.issued), "1").int == 0)
+        }
+    }
+}
