@@ -106,16 +106,18 @@ start_commerce() {
 }
 
 # measure_wrk SECONDS CONNECTIONS URL [LUA_SCRIPT]: one wrk run (one thread); prints
-# "requests_per_second p50 p99 errors", errors counting non-2xx responses and socket errors.
+# "requests_per_second p50 p99 errors requests", errors counting socket errors and non-2xx
+# responses; with WRK_REFUSALS_EXPECTED=1 non-2xx are not errors (the caller checks them).
 measure_wrk() {
   local seconds=$1 connections=$2 url=$3 script=${4:-}
   local out
   out=$(wrk -t1 -c"$connections" -d"${seconds}s" --latency ${script:+-s "$script"} "$url")
-  awk '
+  awk -v refusals_expected="${WRK_REFUSALS_EXPECTED:-0}" '
     /Requests\/sec/ { rps = $2 }
     $1 == "50%" { p50 = $2 }
     $1 == "99%" { p99 = $2 }
-    /Non-2xx or 3xx responses/ { errors += $NF }
+    / requests in / { requests = $1 }
+    /Non-2xx or 3xx responses/ { if (!refusals_expected) errors += $NF }
     /Socket errors/ { gsub(/,/, ""); errors += $4 + $6 + $8 + $10 }
-    END { printf "%s %s %s %d\n", rps, p50, p99, errors }' <<<"$out"
+    END { printf "%s %s %s %d %d\n", rps, p50, p99, errors, requests }' <<<"$out"
 }

@@ -5,10 +5,16 @@ import Hummingbird
 struct CouponsController {
     let dependencies: AppDependencies
 
-    struct IssueBody: Decodable, Sendable {
+    struct IssueBody: IntegerFieldsBody, Sendable {
         var userID: Int64
         var couponID: Int64
         enum CodingKeys: String, CodingKey { case userID = "user_id", couponID = "coupon_id" }
+
+        init?(_ object: FlatIntegerObject) {
+            guard let userID = object["user_id"], let couponID = object["coupon_id"] else { return nil }
+            self.userID = userID
+            self.couponID = couponID
+        }
     }
 
     func addRoutes(to router: Router<CommerceRequestContext>) {

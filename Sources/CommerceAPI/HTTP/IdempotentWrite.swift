@@ -52,7 +52,7 @@ struct IdempotentWrite {
                 stored = .init(status: Int(status.code), body: JSONWriter.encode(value))
             } catch let error as CommerceError {
                 let problem = Problem(error)
-                stored = .init(status: Int(problem.status.code), body: try problem.body())
+                stored = .init(status: Int(problem.status.code), body: problem.body())
             }
             try IdempotencyKeys.remember(db, userID: userID, key: key, fingerprint: fingerprint, response: stored, at: storedAt)
             return (stored, false)

@@ -5,7 +5,17 @@ import Hummingbird
 /// terms of the field a client got wrong.
 enum JSONBody {
     static func decode<T: Decodable>(_ type: T.Type, from request: Request, context: some RequestContext) async throws -> T {
+        try decode(T.self, from: try await request.body.collect(upTo: context.maxUploadSize))
+    }
+
+    /// As above, reading the common well-formed body without Foundation (see ``FlatIntegerObject``).
+    static func decode<T: IntegerFieldsBody>(_ type: T.Type, from request: Request, context: some RequestContext) async throws -> T {
         let body = try await request.body.collect(upTo: context.maxUploadSize)
+        if let object = FlatIntegerObject(body), let value = T(object) { return value }
+        return try decode(T.self, from: body)
+    }
+
+    private static func decode<T: Decodable>(_ type: T.Type, from body: ByteBuffer) throws -> T {
         do {
             return try JSONDecoder().decode(T.self, from: body)
         } catch let error as DecodingError {

@@ -36,19 +36,28 @@ public struct Problem: HTTPResponseError, Sendable, Equatable {
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var fields = headers
         fields[.contentType] = "application/problem+json"
-        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: try body())))
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: body())))
     }
 
-    /// The problem+json document.
-    func body() throws -> [UInt8] {
-        var body: [String: any Sendable] = [
-            "type": "about:blank",
-            "title": status.reasonPhrase,
-            "status": status.code,
-            "detail": detail,
-            "code": code,
-        ]
-        for (key, value) in extensions { body[key] = value }
-        return Array(try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys, .withoutEscapingSlashes]))
+    /// The problem+json document, in the contract's field order. Written by hand: refusals
+    /// such as COUPON_SOLD_OUT are the whole answer of a burst after a sell-out, and
+    /// `JSONSerialization` (sorting keys through ICU) cost more than everything else per request.
+    func body() -> [UInt8] {
+        var json = JSONWriter()
+        json.object { fields in
+            fields.field("type", "about:blank")
+            fields.field("title", status.reasonPhrase)
+            fields.field("status", Int64(status.code))
+            fields.field("detail", detail)
+            fields.field("code", code)
+            for (name, members) in extensions.sorted(by: { $0.key < $1.key }) {
+                fields.field(name) { json in
+                    json.object { inner in
+                        for (key, value) in members.sorted(by: { $0.key < $1.key }) { inner.field(key, value) }
+                    }
+                }
+            }
+        }
+        return json.bytes
     }
 }
