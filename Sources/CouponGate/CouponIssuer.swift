@@ -11,9 +11,15 @@ public struct IssueUnavailable: Error, Sendable, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// First-come coupon issuance. Redis decides (one script: issue window, duplicate, remaining
-/// stock, all atomically), SQLite records (through the group-commit writer), and a decision that
-/// could not be recorded is given back to Redis so the stock is not lost.
+/// First-come coupon issuance. Redis decides (one script checks the issue window, the duplicate
+/// and the remaining stock, atomically), SQLite records (through the group-commit writer), and a
+/// decision that could not be recorded is given back to Redis so the stock is not lost.
+///
+/// Concurrent requests for the same coupon are decided and recorded together, the way the
+/// group-commit writer commits them: while one batch is with Redis and SQLite, the next one
+/// gathers, then goes out as one script call and one write. Each request still gets its own
+/// answer, in arrival order; a burst costs a few round trips per batch instead of per request
+/// (docs/architecture.md has the measurements).
 ///
 /// As a `Service` it retries give-backs that Redis could not take at the time.
 public final class CouponIssuer: Service, Sendable {
@@ -23,6 +29,7 @@ public final class CouponIssuer: Service, Sendable {
     private let database: CommerceDatabase
     private let logger: Logger
     private let soldOut: SoldOutFlags
+    private let queues = Mutex<[Int64: CouponQueue]>([:])
     private let pendingGiveBacks = Mutex<[GiveBack]>([])
     private let retryInterval: Duration
 
@@ -47,78 +54,190 @@ public final class CouponIssuer: Service, Sendable {
     /// (``RedisError/isUnavailable``); not recorded in SQLite: ``IssueUnavailable``. In both
     /// cases nothing stays issued.
     public func issue(userID: Int64, couponID: Int64, at now: Int64) async throws -> IssuedCoupon {
-        do {
-            let issued = try await decideAndRecord(userID: userID, couponID: couponID, at: now)
-            counters.record(.issued, couponID: couponID)
-            return issued
-        } catch {
-            counters.record(Self.outcome(of: error), couponID: couponID)
-            throw error
+        if soldOut.isFlagged(couponID) {
+            counters.record(.soldOut, couponID: couponID)
+            throw Self.soldOutRefusal(couponID)
+        }
+        return try await withCheckedThrowingContinuation { continuation in
+            let request = Request(userID: userID, issuedAt: now, continuation: continuation)
+            let startsBatch = queues.withLock { queues in
+                queues[couponID, default: CouponQueue()].waiting.append(request)
+                defer { queues[couponID]!.isRunning = true }
+                return !queues[couponID]!.isRunning
+            }
+            if startsBatch {
+                Task { await self.runBatches(couponID: couponID) }
+            }
         }
     }
 
-    private func decideAndRecord(userID: Int64, couponID: Int64, at now: Int64) async throws -> IssuedCoupon {
-        if soldOut.isFlagged(couponID) { throw Self.soldOutRefusal(couponID) }
-        let giveBack = GiveBack(couponID: couponID, userID: userID, issuedAt: now)
-        let keys = CouponKeys(couponID: couponID)
-        let reply: RedisReply
-        do {
-            reply = try await redis.run(LuaScripts.couponIssue, keys: [
-                RedisArgument(keys.meta), RedisArgument(keys.remaining), RedisArgument(keys.issued),
-            ], args: [RedisArgument(userID), RedisArgument(now)])
-        } catch let error as RedisError where error.isUnavailable && error.code != .connectionFailed {
-            // The script may have run with its reply lost (timeout, dropped connection): undo it
-            // once Redis answers again, since the client is told nothing was issued.
-            remember(giveBack, error: error)
-            throw error
-        }
-        guard let values = reply.array, values.count == 2, let status = values[0].int, let remaining = values[1].int else {
-            throw RedisError(.protocolError, "coupon-issue returned \(reply)")
-        }
-        switch status {
-        case 0:
-            if remaining == 0 { soldOut.flag(couponID) }
-        case 1:
-            guard try await database.read({ try CouponBook.find($0, couponID: couponID) }) == nil else {
-                logger.warning("coupon is in SQLite but not in Redis (Redis lost data?); the reconcile job restores it",
-                               metadata: ["coupon_id": "\(couponID)"])
-                throw IssueUnavailable(message: "coupon \(couponID) cannot be issued until Redis is repaired; nothing was issued")
+    // MARK: Batches
+
+    /// One waiting issue request.
+    private struct Request: Sendable {
+        let userID: Int64
+        let issuedAt: Int64
+        let continuation: CheckedContinuation<IssuedCoupon, any Error>
+    }
+
+    private struct CouponQueue: Sendable {
+        var waiting: [Request] = []
+        /// A task is taking batches of this coupon; new requests only join the queue.
+        var isRunning = false
+    }
+
+    /// Decides this coupon's queued requests with Redis, a batch at a time, until none wait.
+    /// Recording a batch in SQLite overlaps with deciding the next one: the two stages take
+    /// turns with different resources, so a burst moves at the pace of the slower one.
+    private func runBatches(couponID: Int64) async {
+        await withTaskGroup(of: Void.self) { recordings in
+            while true {
+                let batch = queues.withLock { queues -> [Request] in
+                    let waiting = queues[couponID]?.waiting ?? []
+                    if waiting.isEmpty {
+                        queues[couponID] = nil
+                    } else {
+                        queues[couponID]!.waiting = []
+                    }
+                    return waiting
+                }
+                guard !batch.isEmpty else { return }
+                let issued = await decide(batch, couponID: couponID)
+                if !issued.isEmpty {
+                    recordings.addTask { await self.record(issued, couponID: couponID) }
+                }
             }
-            throw CouponBook.notFound(couponID)
-        case 2:
-            throw CommerceError(.couponNotActive, "coupon \(couponID) is outside its issue window")
-        case 3:
-            throw CommerceError(.couponAlreadyIssued, "user \(userID) already has coupon \(couponID)")
-        case 4:
-            soldOut.flag(couponID)
-            throw Self.soldOutRefusal(couponID)
-        default:
-            throw RedisError(.protocolError, "coupon-issue returned status \(status)")
         }
+    }
+
+    /// Runs the batch through the issue script; answers every refused request and returns the
+    /// issued ones, still to be recorded.
+    private func decide(_ batch: [Request], couponID: Int64) async -> [Request] {
+        let keys = CouponKeys(couponID: couponID)
+        var args: [RedisArgument] = []
+        args.reserveCapacity(batch.count * 2)
+        for request in batch {
+            args.append(RedisArgument(request.userID))
+            args.append(RedisArgument(request.issuedAt))
+        }
+        let statuses: [Int64]
         do {
-            try await database.write { try CouponBook.recordIssue($0, userID: userID, couponID: couponID, issuedAt: now) }
+            let reply = try await redis.run(LuaScripts.couponIssue, keys: [
+                RedisArgument(keys.meta), RedisArgument(keys.remaining), RedisArgument(keys.issued),
+            ], args: args)
+            guard let values = reply.array?.compactMap(\.int), values.count == batch.count + 1 else {
+                throw RedisError(.protocolError, "coupon-issue returned \(reply)")
+            }
+            if values[0] <= 0 { soldOut.flag(couponID) }
+            statuses = Array(values.dropFirst())
         } catch {
-            await self.giveBack(giveBack)
-            // Redis had lost this user's entry, or the coupon is gone from SQLite: say so.
-            if let refusal = error as? CommerceError { throw refusal }
-            logger.error("coupon issuance not recorded in SQLite; given back to Redis",
-                         metadata: ["coupon_id": "\(couponID)", "user_id": "\(userID)", "error": "\(error)"])
-            throw IssueUnavailable(message: "the issuance could not be recorded; nothing was issued, try again shortly")
+            // Unless the connection was refused, the script may have run with its reply lost
+            // (timeout, dropped connection): undo it once Redis answers, since every client of
+            // the batch is told nothing was issued.
+            if (error as? RedisError)?.code != .connectionFailed {
+                for request in batch { remember(GiveBack(couponID: couponID, request), error: error) }
+            }
+            for request in batch { finish(request, couponID: couponID, .failure(error)) }
+            return []
         }
-        return IssuedCoupon(userID: userID, couponID: couponID, issuedAt: Timestamp(milliseconds: now))
+        var issued: [Request] = []
+        for (request, status) in zip(batch, statuses) {
+            switch status {
+            case 0: issued.append(request)
+            case 1: finish(request, couponID: couponID, .failure(await unknownCoupon(couponID)))
+            case 2: finish(request, couponID: couponID, .failure(CommerceError(.couponNotActive, "coupon \(couponID) is outside its issue window")))
+            case 3: finish(request, couponID: couponID, .failure(CommerceError(.couponAlreadyIssued, "user \(request.userID) already has coupon \(couponID)")))
+            case 4: finish(request, couponID: couponID, .failure(Self.soldOutRefusal(couponID)))
+            default: finish(request, couponID: couponID, .failure(RedisError(.protocolError, "coupon-issue returned status \(status)")))
+            }
+        }
+        return issued
+    }
+
+    /// Writes the batch's issuances in one group-commit write; one that cannot be written is
+    /// given back to Redis and its client told so.
+    private func record(_ issued: [Request], couponID: Int64) async {
+        let rows = issued.map { (userID: $0.userID, issuedAt: $0.issuedAt) }
+        let results: [Result<Void, any Error>]
+        do {
+            results = try await database.write { db in
+                try rows.map { row in
+                    // One statement per row: a failing one undoes itself and nothing else,
+                    // unless it was an error that ended the whole transaction (then all fail).
+                    do {
+                        try CouponBook.recordIssue(db, userID: row.userID, couponID: couponID, issuedAt: row.issuedAt)
+                        return .success(())
+                    } catch where db.isInsideTransaction {
+                        return .failure(error)
+                    }
+                }
+            }
+        } catch {
+            results = Array(repeating: .failure(error), count: issued.count)
+        }
+        for (request, result) in zip(issued, results) {
+            switch result {
+            case .success:
+                finish(request, couponID: couponID, .success(IssuedCoupon(
+                    userID: request.userID, couponID: couponID, issuedAt: Timestamp(milliseconds: request.issuedAt))))
+            case .failure(let error):
+                await giveBack(GiveBack(couponID: couponID, request))
+                if let refusal = error as? CommerceError {
+                    // Redis had lost this user's entry, or the coupon is gone from SQLite: say so.
+                    finish(request, couponID: couponID, .failure(refusal))
+                } else {
+                    logger.error("coupon issuance not recorded in SQLite; given back to Redis",
+                                 metadata: ["coupon_id": "\(couponID)", "user_id": "\(request.userID)", "error": "\(error)"])
+                    finish(request, couponID: couponID, .failure(IssueUnavailable(
+                        message: "the issuance could not be recorded; nothing was issued, try again shortly")))
+                }
+            }
+        }
+    }
+
+    /// Redis does not know the coupon: 404 if SQLite does not either, else 503 (Redis lost it).
+    private func unknownCoupon(_ couponID: Int64) async -> any Error {
+        do {
+            guard try await database.read({ try CouponBook.find($0, couponID: couponID) }) != nil else {
+                return CouponBook.notFound(couponID)
+            }
+        } catch {
+            return error
+        }
+        logger.warning("coupon is in SQLite but not in Redis (Redis lost data?); the reconcile job restores it",
+                       metadata: ["coupon_id": "\(couponID)"])
+        return IssueUnavailable(message: "coupon \(couponID) cannot be issued until Redis is repaired; nothing was issued")
+    }
+
+    /// Answers one request and counts how it ended.
+    private func finish(_ request: Request, couponID: Int64, _ result: Result<IssuedCoupon, any Error>) {
+        switch result {
+        case .success(let issued):
+            counters.record(.issued, couponID: couponID)
+            request.continuation.resume(returning: issued)
+        case .failure(let error):
+            counters.record(Self.outcome(of: error), couponID: couponID)
+            request.continuation.resume(throwing: error)
+        }
     }
 
     // MARK: Give-backs
 
     /// One issuance to undo: the Redis entry of `userID` with exactly this issue time.
-    struct GiveBack: Sendable, Hashable {
+    private struct GiveBack: Sendable, Hashable {
         var couponID: Int64
         var userID: Int64
         var issuedAt: Int64
+
+        init(couponID: Int64, _ request: Request) {
+            self.couponID = couponID
+            self.userID = request.userID
+            self.issuedAt = request.issuedAt
+        }
     }
 
     /// Undoes the issuance now, or, if Redis cannot take it, later (see ``run()``).
-    func giveBack(_ giveBack: GiveBack) async {
+    private func giveBack(_ giveBack: GiveBack) async {
         do {
             try await send(giveBack)
         } catch {

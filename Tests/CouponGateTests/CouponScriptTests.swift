@@ -9,10 +9,17 @@ import TestSupport
 @Suite struct CouponScriptTests {
     static let keys = CouponKeys(couponID: 7)
 
-    static func issue(_ redis: RedisClient, user: Int64, at now: Int64) async throws -> [Int64] {
+    /// One batch: `{remaining, status per request}`.
+    static func issue(_ redis: RedisClient, _ requests: [(user: Int64, at: Int64)]) async throws -> [Int64] {
         let reply = try await redis.run(LuaScripts.couponIssue, keys: [RedisArgument(keys.meta), RedisArgument(keys.remaining), RedisArgument(keys.issued)],
-                                        args: [RedisArgument(user), RedisArgument(now)])
+                                        args: requests.flatMap { [RedisArgument($0.user), RedisArgument($0.at)] })
         return reply.array?.compactMap(\.int) ?? []
+    }
+
+    /// A batch of one: `[status, remaining]`.
+    static func issue(_ redis: RedisClient, user: Int64, at now: Int64) async throws -> [Int64] {
+        let reply = try await issue(redis, [(user, now)])
+        return reply.count == 2 ? [reply[1], reply[0]] : reply
     }
 
     static func giveBack(_ redis: RedisClient, user: Int64, issuedAt: Int64) async throws -> Int64? {
@@ -26,9 +33,9 @@ import TestSupport
             defer { redis.shutdown() }
             #expect(try await Self.issue(redis, user: 1, at: 1_500) == [1, 0], "unknown coupon")
             try await CouponRegistry(redis: redis).publish(CouponTerms(couponID: 7, stock: 2, validFrom: 1_000, validUntil: 2_000))
-            #expect(try await Self.issue(redis, user: 1, at: 999) == [2, 0])
+            #expect(try await Self.issue(redis, user: 1, at: 999) == [2, 2])
             #expect(try await Self.issue(redis, user: 1, at: 1_000) == [0, 1])
-            #expect(try await Self.issue(redis, user: 1, at: 1_001) == [3, 0], "a duplicate uses no stock")
+            #expect(try await Self.issue(redis, user: 1, at: 1_001) == [3, 1], "a duplicate uses no stock")
             #expect(try await Self.issue(redis, user: 2, at: 2_000) == [0, 0])
             #expect(try await Self.issue(redis, user: 2, at: 2_000) == [3, 0], "the holder hears 'already issued', not 'sold out'")
             #expect(try await Self.issue(redis, user: 3, at: 2_000) == [4, 0])
@@ -38,6 +45,18 @@ import TestSupport
 
             try await redis.send("DEL", RedisArgument(Self.keys.remaining))
             #expect(try await Self.issue(redis, user: 4, at: 1_500) == [4, 0], "a lost count reads as sold out, never as stock")
+        }
+    }
+
+    @Test func aBatchIsServedInArrivalOrder() async throws {
+        try await RedisServer.with { server async throws in
+            let redis = server.client()
+            defer { redis.shutdown() }
+            try await CouponRegistry(redis: redis).publish(CouponTerms(couponID: 7, stock: 3, validFrom: 1_000, validUntil: 2_000))
+            let reply = try await Self.issue(redis, [(1, 1_500), (2, 999), (1, 1_501), (3, 1_502), (4, 1_503), (5, 1_504), (4, 1_505)])
+            #expect(reply == [0, 0, 2, 3, 0, 0, 4, 3], "remaining 0; early; duplicate in the batch; last two; sold out; holder")
+            #expect(try await redis.send("HGET", RedisArgument(Self.keys.issued), "4").int == 1_503)
+            #expect(try await redis.send("HLEN", RedisArgument(Self.keys.issued)).int == 3)
         }
     }
 
