@@ -13,7 +13,7 @@ struct IdempotencyKeyPruner: Service {
     var now: @Sendable () -> Int64 = AppDependencies.systemNow
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
                     let cutoff = now() - Self.retention.components.seconds * 1000
