@@ -80,6 +80,10 @@ public final class CouponIssuer: Service, Sendable {
         let continuation: CheckedContinuation<IssuedCoupon, any Error>
     }
 
+    /// Requests per script call: a script holds Redis for its whole run, so one call must stay
+    /// short (256 requests take Redis well under a millisecond).
+    private static let maxBatch = 256
+
     private struct CouponQueue: Sendable {
         var waiting: [Request] = []
         /// A task is taking batches of this coupon; new requests only join the queue.
@@ -97,9 +101,9 @@ public final class CouponIssuer: Service, Sendable {
                     if waiting.isEmpty {
                         queues[couponID] = nil
                     } else {
-                        queues[couponID]!.waiting = []
+                        queues[couponID]!.waiting.removeFirst(min(waiting.count, Self.maxBatch))
                     }
-                    return waiting
+                    return Array(waiting.prefix(Self.maxBatch))
                 }
                 guard !batch.isEmpty else { return }
                 let issued = await decide(batch, couponID: couponID)
@@ -128,8 +132,9 @@ public final class CouponIssuer: Service, Sendable {
             guard let values = reply.array?.compactMap(\.int), values.count == batch.count + 1 else {
                 throw RedisError(.protocolError, "coupon-issue returned \(reply)")
             }
-            if values[0] <= 0 { soldOut.flag(couponID) }
             statuses = Array(values.dropFirst())
+            // No stock left, for a coupon Redis knows (an unknown one also reports 0).
+            if values[0] <= 0 && statuses.first != 1 { soldOut.flag(couponID) }
         } catch {
             // Unless the connection was refused, the script may have run with its reply lost
             // (timeout, dropped connection): undo it once Redis answers, since every client of
@@ -141,10 +146,13 @@ public final class CouponIssuer: Service, Sendable {
             return []
         }
         var issued: [Request] = []
+        var unknown: (any Error)?  // looked up once per batch
         for (request, status) in zip(batch, statuses) {
             switch status {
             case 0: issued.append(request)
-            case 1: finish(request, couponID: couponID, .failure(await unknownCoupon(couponID)))
+            case 1:
+                if unknown == nil { unknown = await unknownCoupon(couponID) }
+                finish(request, couponID: couponID, .failure(unknown!))
             case 2: finish(request, couponID: couponID, .failure(CommerceError(.couponNotActive, "coupon \(couponID) is outside its issue window")))
             case 3: finish(request, couponID: couponID, .failure(CommerceError(.couponAlreadyIssued, "user \(request.userID) already has coupon \(couponID)")))
             case 4: finish(request, couponID: couponID, .failure(Self.soldOutRefusal(couponID)))

@@ -98,9 +98,12 @@ import TestSupport
 
     @Test func unknownCouponsAndBadRequestsAreRefused() async throws {
         try await withTestApp { app async throws in
-            let unknown = try await app.client.call(.post, "/coupons/issue", #"{"user_id": 1, "coupon_id": 999}"#)
-            #expect(unknown.status == .notFound)
-            #expect(unknown.code == "COUPON_NOT_FOUND")
+            for user in 1...2 {
+                // The second too: an unknown coupon must not be remembered as sold out.
+                let unknown = try await app.client.call(.post, "/coupons/issue", #"{"user_id": \#(user), "coupon_id": 999}"#)
+                #expect(unknown.status == .notFound)
+                #expect(unknown.code == "COUPON_NOT_FOUND")
+            }
             #expect(try await app.client.call(.get, "/admin/coupons/999").code == "COUPON_NOT_FOUND")
             for (body, named) in [(#"{"user_id": 0, "coupon_id": 1}"#, "`user_id`"), (#"{"user_id": 1}"#, "`coupon_id`"),
                                   (#"{"user_id": 1, "coupon_id": "7"}"#, "`coupon_id`"), (#"{"user_id": 1.5, "coupon_id": 7}"#, "`user_id`")] {
