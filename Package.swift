@@ -55,7 +55,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .target(name: "Ranking", dependencies: ["RedisClient"]),
+        .target(name: "Ranking", dependencies: ["RedisClient", "LuaScripts", "CommerceStore"]),
         .target(
             name: "CommerceAPI",
             dependencies: [
@@ -95,7 +95,7 @@ let package = Package(
         ),
         .testTarget(name: "CommerceStoreTests", dependencies: ["CommerceStore", "TestSupport"]),
         .testTarget(name: "CouponGateTests", dependencies: ["CouponGate", "CommerceStore", "LuaScripts", "RedisClient", "TestSupport"]),
-        .testTarget(name: "RankingTests", dependencies: ["Ranking"]),
+        .testTarget(name: "RankingTests", dependencies: ["Ranking", "CommerceStore", "RedisClient", "TestSupport"]),
         .testTarget(
             name: "CommerceAPITests",
             dependencies: [

@@ -28,6 +28,14 @@ public struct SalesDay: Sendable, Hashable, Comparable, CustomStringConvertible 
         return SalesDay(calendar.date(byAdding: .day, value: count, to: noon)!, in: calendar.timeZone)
     }
 
+    /// Midnight at the start of the day in `timeZone`, in milliseconds since the epoch.
+    public func start(in timeZone: TimeZone) -> Int64 {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = timeZone
+        let midnight = calendar.startOfDay(for: calendar.date(from: DateComponents(year: year, month: month, day: day, hour: 12))!)
+        return Int64((midnight.timeIntervalSince1970 * 1000).rounded())
+    }
+
     /// `YYYY-MM-DD`, as the contract writes days.
     public var description: String { String(format: "%04d-%02d-%02d", year, month, day) }
 

@@ -10,3 +10,11 @@ public struct RedisArgument: Sendable, Hashable, ExpressibleByStringLiteral, Exp
     public init(stringLiteral value: String) { self.init(value) }
     public init(integerLiteral value: Int) { self.init(value) }
 }
+
+extension RedisArgument {
+    /// A duration in whole milliseconds, as `PEXPIRE` and `PX` take it.
+    public init(milliseconds duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self.init(seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+    }
+}

@@ -6,26 +6,22 @@ import RedisClient
 /// Builds the HTTP service: opens (and migrates) the database, connects Redis lazily, mounts
 /// every route behind the logging and problem+json middlewares, and registers the long-lived
 /// parts as services. SIGTERM stops them in reverse order: the server drains its requests, the
-/// coupon gate makes its last give-back attempts, the key pruner and the outbox relay stop, the
-/// writer commits what is queued, then Redis closes.
+/// item cache and the coupon gate make their last retries, the key pruner and the outbox relays
+/// stop, the writer commits what is queued, then Redis closes.
 public func buildApplication(_ configuration: AppConfiguration) async throws -> some ApplicationProtocol {
     var logger = Logger(label: "commerce")
     logger.logLevel = configuration.logLevel
     let database = try CommerceDatabase(path: configuration.databasePath, maxBatch: configuration.maxWriteBatch)
     let redis = RedisClient(configuration: configuration.redis, logger: logger)
-    let dependencies = AppDependencies(database: database, redis: redis, logger: logger)
+    let dependencies = AppDependencies(database: database, redis: redis, timeZone: configuration.timeZone, logger: logger)
 
     var app = Application(
         router: buildRouter(dependencies),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "commerce"),
         logger: logger
     )
-    app.addServices(
-        redis, database.writer,
-        OutboxRelay(database: database, redis: redis, logger: logger),
-        IdempotencyKeyPruner(database: database, logger: logger),
-        dependencies.coupons
-    )
+    app.addServices(redis)
+    app.addServices(dependencies.services(logger: logger))
     return app
 }
 

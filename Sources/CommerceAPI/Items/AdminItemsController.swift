@@ -1,7 +1,8 @@
 import CommerceStore
 import Hummingbird
 
-/// `POST /admin/items`, `PATCH /admin/items/{item_id}`, `DELETE /admin/items/{item_id}`.
+/// `POST /admin/items`, `PATCH /admin/items/{item_id}`, `DELETE /admin/items/{item_id}`; each
+/// invalidates the item cache after its commit, before it answers.
 struct AdminItemsController {
     let dependencies: AppDependencies
 
@@ -27,6 +28,7 @@ struct AdminItemsController {
             let item = try await dependencies.database.write {
                 try ItemCatalog.create($0, name: name, price: price, stock: stock, at: now)
             }
+            await dependencies.itemCache.invalidate(itemIDs: [item.itemID])
             return JSONResponse.response(status: .created, item)
         }
         router.patch("/admin/items/{item_id}") { request, context in
@@ -42,12 +44,14 @@ struct AdminItemsController {
             let item = try await dependencies.database.write {
                 try ItemCatalog.update($0, itemID: itemID, name: name, price: price, stock: stock, at: now)
             }
+            await dependencies.itemCache.invalidate(itemIDs: [itemID])
             return JSONResponse.response(status: .ok, item)
         }
         router.delete("/admin/items/{item_id}") { _, context in
             let itemID = try context.pathID("item_id")
             let now = dependencies.now()
             try await dependencies.database.write { try ItemCatalog.delete($0, itemID: itemID, at: now) }
+            await dependencies.itemCache.invalidate(itemIDs: [itemID])
             return Response(status: .noContent)
         }
     }

@@ -1,7 +1,8 @@
 import CommerceStore
 import Hummingbird
 
-/// The public catalogue: `GET /items` (keyset pages) and `GET /items/{item_id}`.
+/// The public catalogue: `GET /items` (keyset pages), `GET /items/{item_id}` (both through the
+/// item cache) and `GET /items/popular`.
 struct ItemsController {
     let dependencies: AppDependencies
 
@@ -24,17 +25,14 @@ struct ItemsController {
         router.get("/items") { request, _ in
             let limit = try request.queryLimit()
             let afterID = try Self.cursor(request)
-            // One extra row tells whether another page follows, without a COUNT.
-            let rows = try await dependencies.database.read { try ItemCatalog.page($0, afterID: afterID, limit: limit + 1) }
-            let items = Array(rows.prefix(limit))
-            let next = rows.count > limit ? items.last.map { String($0.itemID) } : nil
-            return JSONResponse.response(status: .ok, Page(items: items, nextCursor: next))
+            return JSONResponse.response(status: .ok, bytes: try await dependencies.itemCache.page(afterID: afterID, limit: limit))
+        }
+        router.get("/items/popular") { _, _ in
+            JSONResponse.response(status: .ok, try await dependencies.popularItems.answer(at: dependencies.now()))
         }
         router.get("/items/{item_id}") { _, context in
             let itemID = try context.pathID("item_id")
-            guard let item = try await dependencies.database.read({ try ItemCatalog.find($0, itemID: itemID) }) else {
-                throw ItemCatalog.notFound(itemID)
-            }
+            guard let item = try await dependencies.itemCache.item(itemID) else { throw ItemCatalog.notFound(itemID) }
             return JSONResponse.response(status: .ok, item)
         }
     }

@@ -9,11 +9,14 @@ struct OrdersController {
         router.post("/orders") { request, context in
             let order = try Self.validated(try await JSONBody.decode(OrderRequest.self, from: request, context: context))
             let now = dependencies.now()
-            return try await dependencies.idempotentWrite.perform(
+            let response = try await dependencies.idempotentWrite.perform(
                 key: try IdempotentWrite.key(of: request), userID: order.userID, fingerprint: order, status: .created
             ) { db in
                 try OrderBook.place(db, order, at: now)
             }
+            // Stock is exact: no read after the 201 may see the cache from before the order.
+            if response.status == .created { await dependencies.itemCache.invalidate(itemIDs: order.lines.map(\.itemID)) }
+            return response
         }
         router.get("/orders/{order_id}") { _, context in
             let orderID = try context.pathID("order_id")

@@ -15,11 +15,14 @@ public struct Item: Sendable, Hashable, JSONWritable {
     }
 
     public func write(to json: inout JSONWriter) {
-        json.object {
-            $0.field("item_id", itemID)
-            $0.field("name", name)
-            $0.field("price", price)
-            $0.field("stock", stock)
-        }
+        json.object { writeFields(to: &$0) }
+    }
+
+    /// The item's fields without the braces, for shapes that extend `Item` (a popular item).
+    public func writeFields(to json: inout JSONWriter) {
+        json.field("item_id", itemID)
+        json.field("name", name)
+        json.field("price", price)
+        json.field("stock", stock)
     }
 }

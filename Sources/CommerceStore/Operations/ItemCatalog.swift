@@ -52,7 +52,7 @@ public enum ItemCatalog {
         CommerceError(.itemNotFound, "item \(itemID) does not exist")
     }
 
-    private static func item(_ row: Row) -> Item {
+    static func item(_ row: Row) -> Item {
         Item(itemID: row[0], name: row[1], price: row[2], stock: row[3])
     }
 }

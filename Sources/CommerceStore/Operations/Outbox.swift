@@ -36,3 +36,16 @@ public enum Outbox {
         try Int64.fetchOne(db, sql: "SELECT last_order_id FROM outbox_cursor WHERE stream = ?", arguments: [stream]) ?? 0
     }
 }
+
+/// Where the outbox relay hands committed orders: the data-platform stream, the sales ranking.
+/// Each sink keeps its own cursor, so one that is behind does not hold the others back.
+public protocol OutboxSink: Sendable {
+    /// The cursor's name in `outbox_cursor`, and the sink's name in logs.
+    var cursorName: String { get }
+
+    /// Takes `orders` (ascending ids, all after `cursor`). It must be idempotent: after a crash
+    /// between this call and the cursor's move the same orders come again and must not count
+    /// twice. Returns nil, or an order id to move the cursor back to when the sink finds it lost
+    /// orders it had taken before.
+    func deliver(_ orders: [Order], after cursor: Int64) async throws -> Int64?
+}

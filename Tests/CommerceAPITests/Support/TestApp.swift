@@ -44,7 +44,7 @@ func withTestApp<T>(
             let router = buildRouter(dependencies)
             extraRoutes(router)
             var app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
-            app.addServices(database.writer, OutboxRelay(database: database, redis: redis, logger: app.logger), dependencies.coupons)
+            app.addServices(dependencies.services(logger: app.logger))
             return try await app.test(.live) { client in
                 try await body(TestApp(client: client, database: database, databasePath: path, redisServer: server,
                                        redis: redis, coupons: dependencies.coupons))

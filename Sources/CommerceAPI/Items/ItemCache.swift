@@ -1,0 +1,157 @@
+import CommerceStore
+import Foundation
+import GRDB
+import Logging
+import LuaScripts
+import RedisClient
+import ServiceLifecycle
+import Synchronization
+
+/// The read-through cache of items (`item:<id>`) and listing pages (`items:pages`) in Redis.
+///
+/// Each key is a versioned hash (`scripts/lua/cache-fill.lua`, `cache-invalidate.lua`): a reader
+/// notes the version, reads SQLite, and its fill is refused if an invalidation came in between,
+/// so a slow reader cannot put back a stock older than an order. Writers invalidate after their
+/// commit and before they answer, which is what makes stock exact once a 201 was sent.
+///
+/// Redis away: reads go to SQLite. An invalidation that fails is retried (this is the `Service`
+/// part) and, until it succeeds, this process reads those keys from SQLite.
+final class ItemCache: Service, Sendable {
+    private let redis: RedisClient
+    private let database: CommerceDatabase
+    private let logger: Logger
+    /// How long a cache hash (and so its version) lives after its last fill or invalidation.
+    private let lifetime: Duration
+    /// A reader slower than this does not fill: far below ``lifetime``, so a version that expired
+    /// and started again cannot be mistaken for the one the reader saw.
+    private let fillDeadline: Duration
+    private let retryInterval: Duration
+    /// Keys whose invalidation failed and is still to be retried.
+    private let unsure = Mutex<Set<String>>([])
+
+    static let pagesKey = "items:pages"
+    static func itemKey(_ itemID: Int64) -> String { "item:\(itemID)" }
+
+    init(
+        redis: RedisClient, database: CommerceDatabase, logger: Logger, lifetime: Duration = .seconds(600),
+        fillDeadline: Duration = .seconds(1), retryInterval: Duration = .milliseconds(250)
+    ) {
+        self.redis = redis
+        self.database = database
+        self.logger = logger
+        self.lifetime = lifetime
+        self.fillDeadline = fillDeadline
+        self.retryInterval = retryInterval
+    }
+
+    /// The live item with this id, or nil.
+    func item(_ itemID: Int64) async throws -> Item? {
+        let cached = try await readThrough(Self.itemKey(itemID), field: "item") { db in
+            try ItemCatalog.find(db, itemID: itemID).map(Self.compact)
+        }
+        return cached.flatMap { Self.item(itemID, compact: $0) }
+    }
+
+    /// The live items among `itemIDs`, looked up concurrently (one Redis round trip under load).
+    func items(_ itemIDs: some Sequence<Int64>) async throws -> [Int64: Item] {
+        try await withThrowingTaskGroup(of: Item?.self) { group in
+            for itemID in itemIDs { group.addTask { try await self.item(itemID) } }
+            var found: [Int64: Item] = [:]
+            for try await item in group { if let item { found[item.itemID] = item } }
+            return found
+        }
+    }
+
+    /// The `GET /items` response body for the page after `afterID`.
+    func page(afterID: Int64, limit: Int) async throws -> [UInt8] {
+        try await readThrough(Self.pagesKey, field: "\(afterID):\(limit)") { db in
+            // One extra row tells whether another page follows, without a COUNT.
+            let rows = try ItemCatalog.page(db, afterID: afterID, limit: limit + 1)
+            let items = Array(rows.prefix(limit))
+            let next = rows.count > limit ? items.last.map { String($0.itemID) } : nil
+            return JSONWriter.encode(ItemsController.Page(items: items, nextCursor: next))
+        } ?? []
+    }
+
+    /// Drops the cached items and every cached page. Call after the change committed and before
+    /// answering; a failure is retried in the background, and this process reads around the
+    /// cache until it succeeds.
+    func invalidate(itemIDs: some Sequence<Int64>) async {
+        let keys = itemIDs.map(Self.itemKey) + [Self.pagesKey]
+        let failed = await withTaskGroup(of: String?.self) { group in
+            for key in keys { group.addTask { await self.tryInvalidate(key) ? nil : key } }
+            var failed: [String] = []
+            for await key in group { if let key { failed.append(key) } }
+            return failed
+        }
+        guard !failed.isEmpty else { return }
+        let wasEmpty = unsure.withLock { unsure in
+            defer { unsure.formUnion(failed) }
+            return unsure.isEmpty
+        }
+        if wasEmpty {
+            logger.warning("item cache: cannot invalidate; reading these keys from SQLite until Redis takes it",
+                           metadata: ["keys": "\(failed)"])
+        }
+    }
+
+    func run() async throws {
+        while (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: self.retryInterval) })) != nil {
+            let keys = unsure.withLock { $0 }
+            guard !keys.isEmpty else { continue }
+            var done: Set<String> = []
+            for key in keys {
+                guard await tryInvalidate(key) else { break }  // Redis still away: next round
+                done.insert(key)
+            }
+            let left = unsure.withLock { unsure in
+                unsure.subtract(done)
+                return unsure.count
+            }
+            if left == 0 { logger.notice("item cache: invalidations caught up, reading through Redis again") }
+        }
+    }
+
+    private func tryInvalidate(_ key: String) async -> Bool {
+        (try? await redis.run(LuaScripts.cacheInvalidate, keys: [RedisArgument(key)],
+                              args: [RedisArgument(milliseconds: lifetime)])) != nil
+    }
+
+    /// The cached value of `field` in `key`, or what `load` reads from SQLite (then cached,
+    /// unless the key's version moved on meanwhile). nil when `load` finds nothing (not cached).
+    private func readThrough(
+        _ key: String, field: String, load: @escaping @Sendable (Database) throws -> [UInt8]?
+    ) async throws -> [UInt8]? {
+        guard !unsure.withLock({ $0.contains(key) }) else { return try await database.read(load) }
+        let reply: RedisReply
+        do {
+            reply = try await redis.send("HMGET", RedisArgument(key), "v", RedisArgument(field))
+        } catch is RedisError {
+            return try await database.read(load)  // Redis away: SQLite is the truth anyway
+        }
+        let parts = reply.array ?? []
+        if parts.count == 2, let value = parts[1].bytes { return value }
+        let version = parts.first?.string ?? ""
+        let started = ContinuousClock.now
+        guard let value = try await database.read(load) else { return nil }
+        if ContinuousClock.now - started < fillDeadline {
+            _ = try? await redis.run(LuaScripts.cacheFill, keys: [RedisArgument(key)], args: [
+                RedisArgument(version), RedisArgument(field), RedisArgument(bytes: value), RedisArgument(milliseconds: lifetime),
+            ])
+        }
+        return value
+    }
+
+    /// An item as cached: `price stock name` (the name may hold spaces; it comes last).
+    private static func compact(_ item: Item) -> [UInt8] {
+        Array("\(item.price) \(item.stock) \(item.name)".utf8)
+    }
+
+    private static func item(_ itemID: Int64, compact: [UInt8]) -> Item? {
+        let parts = compact.split(separator: UInt8(ascii: " "), maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count == 3,
+              let price = Int64(String(decoding: parts[0], as: UTF8.self)),
+              let stock = Int64(String(decoding: parts[1], as: UTF8.self)) else { return nil }
+        return Item(itemID: itemID, name: String(decoding: parts[2], as: UTF8.self), price: price, stock: stock)
+    }
+}

@@ -1,0 +1,111 @@
+import CommerceStore
+import Foundation
+import LuaScripts
+import RedisClient
+
+/// The sales ranking in Redis: per-day sorted sets of units sold, in the configured time zone.
+///
+/// Orders come in as an ``OutboxSink``: the outbox relay hands over every committed order once
+/// or more, and each is counted once, on the day it was placed (`scripts/lua/rank-record.lua`).
+/// ``rebuild(_:from:)`` recomputes a day from SQLite after Redis lost or skewed it.
+public struct SalesRanking: OutboxSink {
+    private let redis: RedisClient
+    /// The zone whose calendar days are counted.
+    public let timeZone: TimeZone
+    /// How long a window's union is kept before it is computed again (it is also dropped
+    /// whenever one of its days changes).
+    private let unionLifetime: Duration
+
+    public init(redis: RedisClient, timeZone: TimeZone, unionLifetime: Duration = .seconds(5)) {
+        self.redis = redis
+        self.timeZone = timeZone
+        self.unionLifetime = unionLifetime
+    }
+
+    public var cursorName: String { "rank:{sales}" }
+
+    public func deliver(_ orders: [Order], after cursor: Int64) async throws -> Int64? {
+        // Days in the order they first appear; each day's orders keep their ascending ids.
+        var days: [SalesDay] = []
+        var ordersByDay: [SalesDay: [Order]] = [:]
+        for order in orders {
+            let day = SalesDay(order.orderedAt.date, in: timeZone)
+            if ordersByDay[day] == nil { days.append(day) }
+            ordersByDay[day, default: []].append(order)
+        }
+        for day in days {
+            var args = [RedisArgument(expiry(of: day))]
+            for order in ordersByDay[day]! {
+                args.append(RedisArgument(order.orderID))
+                args.append(RedisArgument(order.items.count))
+                for line in order.items {
+                    args.append(RedisArgument(RankingKeys.member(line.itemID)))
+                    args.append(RedisArgument(line.quantity))
+                }
+            }
+            try await redis.run(LuaScripts.rankRecord, keys: dayKeys(day), args: args)
+        }
+        return nil
+    }
+
+    /// The `count` best sellers of `window` by units, most first, ties by smaller item id;
+    /// deleted items included (the caller knows which items still exist).
+    public func bestSellers(in window: SalesWindow, count: Int) async throws -> [SalesLedger.ItemUnits] {
+        let keys = [RankingKeys.window(endingOn: window.to)] + window.allDays.map(RankingKeys.unitsSold(on:))
+        let reply = try await redis.run(LuaScripts.rankTop, keys: keys.map { RedisArgument($0) },
+                                        args: [RedisArgument(count), RedisArgument(milliseconds: unionLifetime)])
+        guard let elements = reply.array, elements.count % 2 == 0 else {
+            throw RedisError(.protocolError, "rank-top.lua returned \(reply)")
+        }
+        var ranked: [SalesLedger.ItemUnits] = []
+        for index in stride(from: 0, to: elements.count, by: 2) {
+            guard let itemID = elements[index].string.flatMap(RankingKeys.itemID),
+                  let units = elements[index + 1].string.flatMap(Double.init) else {
+                throw RedisError(.protocolError, "rank-top.lua returned \(elements[index]) \(elements[index + 1])")
+            }
+            ranked.append(.init(itemID: itemID, units: Int64(units)))
+        }
+        ranked.sort { ($0.units, -$0.itemID) > ($1.units, -$1.itemID) }
+        return Array(ranked.prefix(count))
+    }
+
+    /// Makes `day`'s set equal the sums over the paid orders placed that day in SQLite; returns
+    /// true when it had to change it. Safe while the relay is counting new orders.
+    @discardableResult
+    public func rebuild(_ day: SalesDay, from database: CommerceDatabase) async throws -> Bool {
+        let range = day.start(in: timeZone)..<day.adding(days: 1).start(in: timeZone)
+        // The relay may count an order newer than the snapshot between the read and the script;
+        // the script then refuses and a fresh snapshot includes that order.
+        for _ in 0..<10 {
+            let (sums, lastOrderID) = try await database.read { db in
+                (try SalesLedger.unitsSold(db, placedIn: range), try SalesLedger.lastOrderID(db))
+            }
+            var args = [RedisArgument(expiry(of: day)), RedisArgument(lastOrderID)]
+            args.reserveCapacity(2 + sums.count * 2)
+            for sum in sums {
+                args.append(RedisArgument(RankingKeys.member(sum.itemID)))
+                args.append(RedisArgument(sum.units))
+            }
+            let reply = try await redis.run(LuaScripts.rankRebuild, keys: dayKeys(day), args: args)
+            if let result = reply.int, result >= 0 { return result == 1 }
+        }
+        throw RebuildContended(day: day)
+    }
+
+    /// The day set, its watermark and the windows that contain the day.
+    private func dayKeys(_ day: SalesDay) -> [RedisArgument] {
+        ([RankingKeys.unitsSold(on: day), RankingKeys.applied(on: day)] + RankingKeys.windows(containing: day))
+            .map { RedisArgument($0) }
+    }
+
+    /// A few days after the day has left every window (unix seconds).
+    private func expiry(of day: SalesDay) -> Int64 {
+        day.adding(days: SalesWindow.days + 3).start(in: timeZone) / 1000
+    }
+}
+
+/// The relay kept counting newer orders into a day faster than it could be rebuilt; try later.
+public struct RebuildContended: Error, CustomStringConvertible {
+    public let day: SalesDay
+    public var description: String { "the ranking of \(day) kept changing while it was rebuilt" }
+}

@@ -1,0 +1,35 @@
+-- Counts paid orders in one day's sales ranking, each order once.
+-- KEYS[1] rank:{sales}:<day>           sorted set: item id (zero-padded, see RankingKeys) -> units
+-- KEYS[2] rank:{sales}:<day>:applied   the highest order id already counted on that day
+-- KEYS[3..] rank:{sales}:top3:<day>    cached windows that contain the day (dropped when it changes)
+-- ARGV[1] when the day's keys expire (unix seconds)
+-- ARGV[2..] order_id, line_count, member_1, units_1, ..., member_n, units_n   ascending order ids
+-- Returns how many orders were counted.
+--
+-- The relay hands orders over in id order, so one watermark per day is enough: an order at or
+-- below it was counted by an earlier attempt whose cursor move never reached SQLite (a crash,
+-- a timeout) and is skipped, so a retry never counts an order twice.
+local applied = tonumber(redis.call('GET', KEYS[2]) or '0')
+local counted = 0
+local i = 2
+while i <= #ARGV do
+  local id = tonumber(ARGV[i])
+  local lines = tonumber(ARGV[i + 1])
+  if id > applied then
+    for j = 0, lines - 1 do
+      local at = i + 2 + 2 * j
+      redis.call('ZINCRBY', KEYS[1], ARGV[at + 1], ARGV[at])
+    end
+    applied = id
+    counted = counted + 1
+  end
+  i = i + 2 + 2 * lines
+end
+if counted > 0 then
+  redis.call('SET', KEYS[2], applied)
+  -- A day already past its expiry (the relay caught up after a long outage) vanishes at once.
+  redis.call('EXPIREAT', KEYS[1], ARGV[1])
+  redis.call('EXPIREAT', KEYS[2], ARGV[1])
+  for k = 3, #KEYS do redis.call('DEL', KEYS[k]) end
+end
+return counted
