@@ -95,11 +95,11 @@ let package = Package(
         ),
         .testTarget(name: "CommerceStoreTests", dependencies: ["CommerceStore", "TestSupport"]),
         .testTarget(name: "CouponGateTests", dependencies: ["CouponGate", "CommerceStore", "LuaScripts", "RedisClient", "TestSupport"]),
-        .testTarget(name: "RankingTests", dependencies: ["Ranking", "CommerceStore", "RedisClient", "TestSupport"]),
+        .testTarget(name: "RankingTests", dependencies: ["Ranking"]),
         .testTarget(
             name: "CommerceAPITests",
             dependencies: [
-                "CommerceAPI", "CommerceStore", "CouponGate", "TestSupport",
+                "CommerceAPI", "CommerceStore", "CouponGate", "Ranking", "LuaScripts", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),

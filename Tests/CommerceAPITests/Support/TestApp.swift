@@ -8,6 +8,7 @@ import TestSupport
 @testable import CommerceAPI
 import RedisClient
 import CouponGate
+import Ranking
 
 /// The service under test, live over HTTP on a free port, with a real SQLite file, a real
 /// Redis, the group-commit writer and the outbox relay running.
@@ -18,6 +19,7 @@ struct TestApp: Sendable {
     let redisServer: RedisServer
     let redis: RedisClient
     let coupons: CouponIssuer
+    let ranking: SalesRanking
 
     /// A fresh connection to the same server, for tests that need many.
     func connection() -> TestClient {
@@ -30,6 +32,7 @@ struct TestApp: Sendable {
 /// Runs `body` against the real router, served live, over a fresh SQLite file and Redis.
 func withTestApp<T>(
     now: @escaping @Sendable () -> Int64 = AppDependencies.systemNow,
+    timeZone: TimeZone = TimeZone(identifier: "UTC")!,
     busyTimeout: TimeInterval = 5,
     extraRoutes: (Router<CommerceRequestContext>) -> Void = { _ in },
     _ body: @escaping @Sendable (TestApp) async throws -> T
@@ -40,14 +43,14 @@ func withTestApp<T>(
             let database = try CommerceDatabase(path: path, busyTimeout: busyTimeout)
             let redis = server.client()
             defer { redis.shutdown() }
-            let dependencies = AppDependencies(database: database, redis: redis, now: now)
+            let dependencies = AppDependencies(database: database, redis: redis, timeZone: timeZone, now: now)
             let router = buildRouter(dependencies)
             extraRoutes(router)
             var app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
             app.addServices(dependencies.services(logger: app.logger))
             return try await app.test(.live) { client in
                 try await body(TestApp(client: client, database: database, databasePath: path, redisServer: server,
-                                       redis: redis, coupons: dependencies.coupons))
+                                       redis: redis, coupons: dependencies.coupons, ranking: dependencies.ranking))
             }
         }
     }
@@ -86,6 +89,12 @@ struct Reply: Sendable {
     var code: String? { json["code"] as? String }
     var detail: String { json["detail"] as? String ?? "" }
     var text: String { String(buffer: body) }
+}
+
+/// The `POST /orders` body for `user` buying `lines`.
+func orderBody(user: Int64, _ lines: [(item: Int64, quantity: Int)]) -> String {
+    let items = lines.map { #"{"item_id": \#($0.item), "quantity": \#($0.quantity)}"# }.joined(separator: ", ")
+    return #"{"user_id": \#(user), "items": [\#(items)]}"#
 }
 
 func json(_ buffer: ByteBuffer) throws -> [String: Any] {
@@ -147,6 +156,11 @@ extension TestApp {
                 ON CONFLICT (user_id) DO UPDATE SET balance = excluded.balance
                 """, arguments: [user, balance])
         }
+    }
+
+    /// Places an order through the route; returns the reply (201 or a refusal).
+    func order(user: Int64, _ lines: [(item: Int64, quantity: Int)]) async throws -> Reply {
+        try await client.call(.post, "/orders", orderBody(user: user, lines))
     }
 
     func stock(of itemID: Int64) async throws -> Int64 {
