@@ -34,7 +34,7 @@ final class Findings: Sendable {
 @Suite struct ItemCacheTests {
     static let initialStock: Int64 = 1_000_000
 
-    /// Stocks in a `GET /items/{id}` or `GET /items` reply, by item id.
+    /// Stocks in a `GET /items/{id}`, `GET /items` or `GET /items/popular` reply, by item id.
     static func stocks(_ reply: Reply) -> [Int64: Int64] {
         let items = reply.json["items"] as? [[String: Any]] ?? [reply.json]
         var stocks: [Int64: Int64] = [:]
@@ -72,14 +72,19 @@ final class Findings: Sendable {
             }
 
             try await withThrowingTaskGroup(of: Void.self) { group in
-                // Readers hammer the item and the listing routes (which fill the cache) all along.
+                // Readers hammer the item, listing and popular routes (which fill the cache) all along.
                 for reader in 0..<8 {
                     group.addTask {
                         let client = app.connection()
                         var n = reader
                         while buyersDone.count < ordering {
                             n += 1
-                            try await checkedRead(client, n % 3 == 0 ? "/items?limit=20" : "/items/\(items[n % items.count])")
+                            let uri = switch n % 4 {
+                            case 0: "/items?limit=20"
+                            case 1: "/items/popular"
+                            default: "/items/\(items[n % items.count])"
+                            }
+                            try await checkedRead(client, uri)
                         }
                     }
                 }
@@ -97,6 +102,7 @@ final class Findings: Sendable {
                             acknowledged.add(Int64(quantity), to: item)
                             try await checkedRead(client, "/items/\(item)")
                             try await checkedRead(client, "/items?limit=20")
+                            try await checkedRead(client, "/items/popular")
                         }
                     }
                 }
@@ -104,7 +110,7 @@ final class Findings: Sendable {
             }
 
             #expect(staleReads.all == [])
-            #expect(reads.count > 640)
+            #expect(reads.count > 960)
             let final = acknowledged.snapshot
             #expect(final.values.reduce(0, +) > 0)
             for item in items {

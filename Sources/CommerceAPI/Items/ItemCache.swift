@@ -7,7 +7,8 @@ import RedisClient
 import ServiceLifecycle
 import Synchronization
 
-/// The read-through cache of items (`item:<id>`) and listing pages (`items:pages`) in Redis.
+/// The read-through cache of items (`item:<id>`) and of what is made of several items — listing
+/// pages and the popular list (fields of `items:pages`) — in Redis.
 ///
 /// Each key is a versioned hash (`scripts/lua/cache-fill.lua`, `cache-invalidate.lua`): a reader
 /// notes the version, reads SQLite, and its fill is refused if an invalidation came in between,
@@ -46,8 +47,8 @@ final class ItemCache: Service, Sendable {
 
     /// The live item with this id, or nil.
     func item(_ itemID: Int64) async throws -> Item? {
-        let cached = try await readThrough(Self.itemKey(itemID), field: "item") { db in
-            try ItemCatalog.find(db, itemID: itemID).map(Self.compact)
+        let cached = try await readThrough(Self.itemKey(itemID), field: "item") { [database] in
+            try await database.read { try ItemCatalog.find($0, itemID: itemID).map(Self.compact) }
         }
         return cached.flatMap { Self.item(itemID, compact: $0) }
     }
@@ -64,16 +65,16 @@ final class ItemCache: Service, Sendable {
 
     /// The `GET /items` response body for the page after `afterID`.
     func page(afterID: Int64, limit: Int) async throws -> [UInt8] {
-        try await readThrough(Self.pagesKey, field: "\(afterID):\(limit)") { db in
+        try await readThrough(Self.pagesKey, field: "\(afterID):\(limit)") { [database] in
             // One extra row tells whether another page follows, without a COUNT.
-            let rows = try ItemCatalog.page(db, afterID: afterID, limit: limit + 1)
+            let rows = try await database.read { try ItemCatalog.page($0, afterID: afterID, limit: limit + 1) }
             let items = Array(rows.prefix(limit))
             let next = rows.count > limit ? items.last.map { String($0.itemID) } : nil
             return JSONWriter.encode(ItemsController.Page(items: items, nextCursor: next))
         } ?? []
     }
 
-    /// Drops the cached items and every cached page. Call after the change committed and before
+    /// Drops the cached items and every cached page and popular list. Call after the change committed and before
     /// answering; a failure is retried in the background, and this process reads around the
     /// cache until it succeeds.
     func invalidate(itemIDs: some Sequence<Int64>) async {
@@ -117,29 +118,43 @@ final class ItemCache: Service, Sendable {
                               args: [RedisArgument(milliseconds: lifetime)])) != nil
     }
 
-    /// The cached value of `field` in `key`, or what `load` reads from SQLite (then cached,
-    /// unless the key's version moved on meanwhile). nil when `load` finds nothing (not cached).
-    private func readThrough(
-        _ key: String, field: String, load: @escaping @Sendable (Database) throws -> [UInt8]?
+    /// The cached value of `field` in `key`, or what `load` reads (then cached, unless the key's
+    /// version moved on meanwhile). nil when `load` finds nothing (not cached). With `maxAge`, a
+    /// value older than that (stamped with the filler's clock) counts as missing.
+    func readThrough(
+        _ key: String, field: String, maxAge: Duration? = nil, load: @escaping @Sendable () async throws -> [UInt8]?
     ) async throws -> [UInt8]? {
-        guard !unsure.withLock({ $0.contains(key) }) else { return try await database.read(load) }
+        guard !unsure.withLock({ $0.contains(key) }) else { return try await load() }
         let reply: RedisReply
         do {
             reply = try await redis.send("HMGET", RedisArgument(key), "v", RedisArgument(field))
         } catch is RedisError {
-            return try await database.read(load)  // Redis away: SQLite is the truth anyway
+            return try await load()  // Redis away: SQLite is the truth anyway
         }
         let parts = reply.array ?? []
-        if parts.count == 2, let value = parts[1].bytes { return value }
+        if parts.count == 2, let cached = parts[1].bytes {
+            guard let maxAge else { return cached }
+            if let fresh = Self.unstamped(cached, maxAge: maxAge) { return fresh }
+        }
         let version = parts.first?.string ?? ""
         let started = ContinuousClock.now
-        guard let value = try await database.read(load) else { return nil }
+        guard let value = try await load() else { return nil }
         if ContinuousClock.now - started < fillDeadline {
+            let stored = maxAge == nil ? value : Array("\(AppDependencies.systemNow()) ".utf8) + value
             _ = try? await redis.run(LuaScripts.cacheFill, keys: [RedisArgument(key)], args: [
-                RedisArgument(version), RedisArgument(field), RedisArgument(bytes: value), RedisArgument(milliseconds: lifetime),
+                RedisArgument(version), RedisArgument(field), RedisArgument(bytes: stored), RedisArgument(milliseconds: lifetime),
             ])
         }
         return value
+    }
+
+    /// The value after its `<ms> ` stamp, if the stamp is at most `maxAge` old.
+    private static func unstamped(_ stamped: [UInt8], maxAge: Duration) -> [UInt8]? {
+        guard let space = stamped.firstIndex(of: UInt8(ascii: " ")),
+              let filledAt = Int64(String(decoding: stamped[..<space], as: UTF8.self)) else { return nil }
+        let age = AppDependencies.systemNow() - filledAt
+        guard age >= 0, Duration.milliseconds(age) <= maxAge else { return nil }
+        return Array(stamped[(space + 1)...])
     }
 
     /// An item as cached: `price stock name` (the name may hold spaces; it comes last).

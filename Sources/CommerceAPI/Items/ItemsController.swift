@@ -28,7 +28,7 @@ struct ItemsController {
             return JSONResponse.response(status: .ok, bytes: try await dependencies.itemCache.page(afterID: afterID, limit: limit))
         }
         router.get("/items/popular") { _, _ in
-            JSONResponse.response(status: .ok, try await dependencies.popularItems.answer(at: dependencies.now()))
+            JSONResponse.response(status: .ok, bytes: try await dependencies.popularItems.answer(at: dependencies.now()))
         }
         router.get("/items/{item_id}") { _, context in
             let itemID = try context.pathID("item_id")

@@ -2,13 +2,13 @@ import CommerceStore
 import Foundation
 import Ranking
 import RedisClient
-import Synchronization
 
 /// `GET /items/popular`: the top 5 of the sales window, with each item's current details.
 ///
-/// The ranking (ids and units) comes from Redis and is kept here for a moment, which is what
-/// makes the route cheap; the details come from the item cache on every request, so stock is as
-/// exact as on `GET /items/{id}`. Redis away: the same answer computed by SQLite.
+/// The answer is computed from the ranking in Redis and the items in the item cache, and cached
+/// for half a second as one value beside the listing pages (one Redis read per request, and
+/// dropped with them by any order, so stock is as exact as on `GET /items`). Redis away: the same
+/// answer computed by SQLite.
 final class PopularItems: Sendable {
     static let size = 5
 
@@ -47,37 +47,37 @@ final class PopularItems: Sendable {
         }
     }
 
-    private struct Remembered {
-        var window: SalesWindow
-        var count: Int
-        var ranked: [SalesLedger.ItemUnits]
-        var until: ContinuousClock.Instant
-    }
-
     private let ranking: SalesRanking
     private let itemCache: ItemCache
     private let database: CommerceDatabase
-    /// How long a ranking read from Redis is reused: with the relay's delay, well within the
-    /// contract's "an order counts within 1 s".
-    private let rankingLifetime: Duration
-    private let remembered = Mutex<Remembered?>(nil)
+    /// How long an answer is reused from the cache (it is dropped sooner by any change to an
+    /// item or any order): with the relay's delay, well within "an order counts within 1 s".
+    private let answerLifetime: Duration
 
-    init(ranking: SalesRanking, itemCache: ItemCache, database: CommerceDatabase, rankingLifetime: Duration = .milliseconds(500)) {
+    init(ranking: SalesRanking, itemCache: ItemCache, database: CommerceDatabase, answerLifetime: Duration = .milliseconds(500)) {
         self.ranking = ranking
         self.itemCache = itemCache
         self.database = database
-        self.rankingLifetime = rankingLifetime
+        self.answerLifetime = answerLifetime
     }
 
-    /// The answer for the window ending on the day of `now` (ms since the epoch).
-    func answer(at now: Int64) async throws -> Answer {
+    /// The answer's JSON for the window ending on the day of `now` (ms since the epoch): cached
+    /// beside the listing pages, so that any order or item change drops it and stock is exact.
+    func answer(at now: Int64) async throws -> [UInt8] {
         let window = SalesWindow(endingAt: Timestamp(milliseconds: now).date, in: ranking.timeZone)
+        let field = "popular:\(ranking.timeZone.identifier):\(window.to.compact)"
+        return try await itemCache.readThrough(ItemCache.pagesKey, field: field, maxAge: answerLifetime) {
+            JSONWriter.encode(Answer(window: window, ranked: try await self.compute(window)))
+        } ?? []
+    }
+
+    /// From Redis (ranking, then items through the item cache); Redis away: from SQLite.
+    private func compute(_ window: SalesWindow) async throws -> [(item: Item, units: Int64)] {
         do {
-            return Answer(window: window, ranked: try await fromRedis(window))
+            return try await fromRedis(window)
         } catch is RedisError {
             let range = window.milliseconds
-            let items = try await database.read { try SalesLedger.bestSellers($0, placedIn: range, limit: Self.size) }
-            return Answer(window: window, ranked: items)
+            return try await database.read { try SalesLedger.bestSellers($0, placedIn: range, limit: Self.size) }
         }
     }
 
@@ -86,7 +86,7 @@ final class PopularItems: Sendable {
     private func fromRedis(_ window: SalesWindow) async throws -> [(item: Item, units: Int64)] {
         var count = Self.size * 2
         while true {
-            let ranked = try await rankedByRedis(window, count: count)
+            let ranked = try await ranking.bestSellers(in: window, count: count)
             var chosen: [(item: Item, units: Int64)] = []
             var next = 0
             while chosen.count < Self.size && next < ranked.count {
@@ -100,15 +100,5 @@ final class PopularItems: Sendable {
             if chosen.count == Self.size || ranked.count < count { return chosen }
             count *= 2
         }
-    }
-
-    private func rankedByRedis(_ window: SalesWindow, count: Int) async throws -> [SalesLedger.ItemUnits] {
-        let now = ContinuousClock.now
-        if let known = remembered.withLock({ $0 }), known.window == window, known.count == count, now < known.until {
-            return known.ranked
-        }
-        let ranked = try await ranking.bestSellers(in: window, count: count)
-        remembered.withLock { $0 = Remembered(window: window, count: count, ranked: ranked, until: now + rankingLifetime) }
-        return ranked
     }
 }
