@@ -11,7 +11,7 @@ struct Seed: AsyncParsableCommand {
 
     @OptionGroup var stores: StoreOptions
 
-    @Flag(help: "Add sample items, coupons (also published to Redis) and users 1-3 with 100,000 points each.")
+    @Flag(help: "Add sample items, coupons (also published to Redis), users 1-3 charged 500,000 points each, and their orders over the last three days.")
     var demo = false
 
     func run() async throws {
@@ -23,7 +23,7 @@ struct Seed: AsyncParsableCommand {
         defer { redis.shutdown() }
         let summary = try await DemoData.seed(database: database, redis: redis)
         if summary.added {
-            print("demo data added: \(summary.items) items, \(summary.coupons) coupons, users 1-\(summary.users) with 100,000 points each")
+            print("demo data added: \(summary.items) items, \(summary.coupons) coupons, users 1-\(summary.users) charged 500,000 points each, \(summary.orders) orders over the last three days")
         } else {
             print("demo data already present: nothing added; \(summary.coupons) coupons published to Redis")
         }

@@ -13,6 +13,7 @@ public enum DemoData {
         public var items: Int
         public var coupons: Int
         public var users: Int
+        public var orders: Int
     }
 
     static let items: [(name: String, price: Int64, stock: Int64)] = [
@@ -27,9 +28,15 @@ public enum DemoData {
         ("Welcome 10% off", "PERCENT", 10, 100_000),
     ]
 
-    /// Users 1 to 3, each charged 100,000 points (with its ledger entry).
+    /// Orders placed `daysAgo` days before the seed: item ids (1-based, as created) and quantities.
+    static let orders: [(daysAgo: Int64, lines: [(item: Int64, quantity: Int64)])] = [
+        (2, [(5, 3), (8, 4)]), (2, [(1, 1)]), (1, [(5, 2), (3, 1)]), (1, [(8, 2), (6, 1)]),
+        (0, [(3, 2), (1, 1)]), (0, [(7, 1), (5, 1)]),
+    ]
+
+    /// Users 1 to 3, each charged 500,000 points (with its ledger entry); the orders are theirs.
     static let users: [Int64] = [1, 2, 3]
-    static let startingBalance: Int64 = 100_000
+    static let startingBalance: Int64 = 500_000
 
     public static func seed(database: CommerceDatabase, redis: RedisClient, now: Date = Date()) async throws -> Summary {
         let nowMs = Int64(now.timeIntervalSince1970 * 1000)
@@ -49,6 +56,13 @@ public enum DemoData {
                 for user in users {
                     _ = try PointLedger.charge(db, userID: user, amount: startingBalance, at: nowMs)
                 }
+                // Sales over the last three days, so `GET /items/popular` has a list to show (the
+                // ranking relay counts them when the server starts).
+                for (index, order) in orders.enumerated() {
+                    let lines = order.lines.map { OrderRequest.Line(itemID: $0.item, quantity: $0.quantity) }
+                    _ = try OrderBook.place(db, OrderRequest(userID: users[index % users.count], lines: lines, couponID: nil),
+                                            at: nowMs - order.daysAgo * 86_400_000)
+                }
             }
             let coupons = try Row.fetchAll(db, sql: """
                 SELECT c.id, c.stock, c.valid_from, c.valid_until,
@@ -65,6 +79,6 @@ public enum DemoData {
         for (terms, issued) in published {
             try await registry.publish(terms, alreadyIssued: issued)
         }
-        return Summary(added: added, items: items.count, coupons: published.count, users: users.count)
+        return Summary(added: added, items: items.count, coupons: published.count, users: users.count, orders: orders.count)
     }
 }
