@@ -111,8 +111,7 @@ import Testing
     @Test func tiesGoToTheSmallerIdAsANumberNineBeforeTen() async throws {
         let clock = ManualClock(Self.today)
         try await withTestApp(now: clock.now) { app async throws in
-            var ids: [Int64] = []
-            for n in 1...12 { ids.append(try await app.createItem(name: "Item \(n)", price: 1, stock: 100)) }
+            let ids = try await app.createItems(12, price: 1, stock: 100)
             #expect(ids[8] == 9 && ids[9] == 10)
             try await app.charge(user: 1, 10_000)
             try await Self.sell(app, clock, at: Self.today, [(10, 3), (9, 3)])
@@ -126,8 +125,7 @@ import Testing
     @Test func deletedItemsAreLeftOutAndTheNextMovesUp() async throws {
         let clock = ManualClock(Self.today)
         try await withTestApp(now: clock.now) { app async throws in
-            var ids: [Int64] = []
-            for n in 1...8 { ids.append(try await app.createItem(name: "Item \(n)", price: 1, stock: 100)) }
+            let ids = try await app.createItems(8, price: 1, stock: 100)
             try await app.charge(user: 1, 10_000)
             try await Self.sell(app, clock, at: Self.today, ids.enumerated().map { ($1, 10 - $0) })  // 10, 9, ..., 3
             try await Self.expectPopular(app, (0..<5).map { [Int(ids[$0]), 10 - $0, $0 + 1] })
@@ -205,8 +203,7 @@ import Testing
     @Test func withRedisStoppedTheSameAnswerComesFromSQLite() async throws {
         let clock = ManualClock(Self.today)
         try await withTestApp(now: clock.now) { app async throws in
-            var ids: [Int64] = []
-            for n in 1...7 { ids.append(try await app.createItem(name: "Item \(n)", price: 100, stock: 50)) }
+            let ids = try await app.createItems(7, price: 100, stock: 50)
             try await app.charge(user: 1, 100_000)
             try await Self.sell(app, clock, at: Self.at(days: -1), ids.enumerated().map { ($1, 1 + $0 % 3) })
             try await Self.sell(app, clock, at: Self.today, [(ids[6], 4), (ids[0], 2)])

@@ -126,6 +126,13 @@ extension TestApp {
         return id
     }
 
+    /// Creates `count` items named "Item 1", "Item 2", ...; returns their ids in order.
+    func createItems(_ count: Int, price: Int64, stock: Int64) async throws -> [Int64] {
+        var ids: [Int64] = []
+        for n in 1...count { ids.append(try await createItem(name: "Item \(n)", price: price, stock: stock)) }
+        return ids
+    }
+
     /// Charges points through the route.
     func charge(user: Int64, _ amount: Int64) async throws {
         let reply = try await client.call(.post, "/points/charge", #"{"user_id": \#(user), "amount": \#(amount)}"#)
