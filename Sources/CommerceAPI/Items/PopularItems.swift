@@ -2,6 +2,7 @@ import CommerceStore
 import Foundation
 import Ranking
 import RedisClient
+import Synchronization
 
 /// `GET /items/popular`: the top 5 of the sales window, with each item's current details.
 ///
@@ -53,6 +54,8 @@ final class PopularItems: Sendable {
     /// How long an answer is reused from the cache (it is dropped sooner by any change to an
     /// item or any order): with the relay's delay, well within "an order counts within 1 s".
     private let answerLifetime: Duration
+    /// The window of the current day, with its cache field and the day's milliseconds.
+    private let today = Mutex<(window: SalesWindow, field: String, day: Range<Int64>)?>(nil)
 
     init(ranking: SalesRanking, itemCache: ItemCache, database: CommerceDatabase, answerLifetime: Duration = .milliseconds(500)) {
         self.ranking = ranking
@@ -64,11 +67,21 @@ final class PopularItems: Sendable {
     /// The answer's JSON for the window ending on the day of `now` (ms since the epoch): cached
     /// beside the listing pages, so that any order or item change drops it and stock is exact.
     func answer(at now: Int64) async throws -> [UInt8] {
-        let window = SalesWindow(endingAt: Timestamp(milliseconds: now).date, in: ranking.timeZone)
-        let field = "popular:\(ranking.timeZone.identifier):\(window.to.compact)"
+        let (window, field) = self.window(at: now)
         return try await itemCache.readThrough(ItemCache.pagesKey, field: field, maxAge: answerLifetime) {
             JSONWriter.encode(Answer(window: window, ranked: try await self.compute(window)))
         } ?? []
+    }
+
+    /// The window ending today and its cache field. Calendar arithmetic costs more than the
+    /// rest of a cached answer, so the window is worked out once per day.
+    private func window(at now: Int64) -> (SalesWindow, String) {
+        if let known = today.withLock({ $0 }), known.day.contains(now) { return (known.window, known.field) }
+        let window = SalesWindow(endingAt: Timestamp(milliseconds: now).date, in: ranking.timeZone)
+        let field = "popular:\(ranking.timeZone.identifier):\(window.to.compact)"
+        let day = window.to.start(in: ranking.timeZone)..<window.to.adding(days: 1).start(in: ranking.timeZone)
+        today.withLock { $0 = (window, field, day) }
+        return (window, field)
     }
 
     /// From Redis (ranking, then items through the item cache); Redis away: from SQLite.
