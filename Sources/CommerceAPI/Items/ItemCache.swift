@@ -27,8 +27,9 @@ final class ItemCache: Service, Sendable {
     /// and started again cannot be mistaken for the one the reader saw.
     private let fillDeadline: Duration
     private let retryInterval: Duration
-    /// Keys whose invalidation failed and is still to be retried.
-    private let unsure = Mutex<Set<String>>([])
+    /// Keys whose invalidation failed and is still to be retried, each with a count of the
+    /// failures: a retry that succeeded only clears a key no newer failure came in for meanwhile.
+    private let unsure = Mutex<[String: Int]>([:])
 
     static let pagesKey = "items:pages"
     static func itemKey(_ itemID: Int64) -> String { "item:\(itemID)" }
@@ -74,9 +75,9 @@ final class ItemCache: Service, Sendable {
         } ?? []
     }
 
-    /// Drops the cached items and every cached page and popular list. Call after the change committed and before
-    /// answering; a failure is retried in the background, and this process reads around the
-    /// cache until it succeeds.
+    /// Drops the cached items, pages and popular lists. Call after the change committed and
+    /// before answering; a failure is retried in the background, and this process reads around
+    /// the cache until it succeeds.
     func invalidate(itemIDs: some Sequence<Int64>) async {
         let keys = itemIDs.map(Self.itemKey) + [Self.pagesKey]
         let failed = await withTaskGroup(of: String?.self) { group in
@@ -87,7 +88,7 @@ final class ItemCache: Service, Sendable {
         }
         guard !failed.isEmpty else { return }
         let wasEmpty = unsure.withLock { unsure in
-            defer { unsure.formUnion(failed) }
+            defer { for key in failed { unsure[key, default: 0] += 1 } }
             return unsure.isEmpty
         }
         if wasEmpty {
@@ -100,13 +101,13 @@ final class ItemCache: Service, Sendable {
         while (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: self.retryInterval) })) != nil {
             let keys = unsure.withLock { $0 }
             guard !keys.isEmpty else { continue }
-            var done: Set<String> = []
-            for key in keys {
+            var done: [String: Int] = [:]
+            for (key, failures) in keys {
                 guard await tryInvalidate(key) else { break }  // Redis still away: next round
-                done.insert(key)
+                done[key] = failures
             }
             let left = unsure.withLock { unsure in
-                unsure.subtract(done)
+                for (key, failures) in done where unsure[key] == failures { unsure[key] = nil }
                 return unsure.count
             }
             if left == 0 { logger.notice("item cache: invalidations caught up, reading through Redis again") }
@@ -124,7 +125,7 @@ final class ItemCache: Service, Sendable {
     func readThrough(
         _ key: String, field: String, maxAge: Duration? = nil, load: @escaping @Sendable () async throws -> [UInt8]?
     ) async throws -> [UInt8]? {
-        guard !unsure.withLock({ $0.contains(key) }) else { return try await load() }
+        guard unsure.withLock({ $0[key] == nil }) else { return try await load() }
         let reply: RedisReply
         do {
             reply = try await redis.send("HMGET", RedisArgument(key), "v", RedisArgument(field))
