@@ -70,9 +70,10 @@ public struct SalesRanking: OutboxSink {
     }
 
     /// Makes `day`'s set equal the sums over the paid orders placed that day in SQLite; returns
-    /// true when it had to change it. Safe while the relay is counting new orders.
+    /// true when it had to change it. Safe while the relay is counting new orders. With
+    /// `dryRun`, changes nothing and returns whether it would.
     @discardableResult
-    public func rebuild(_ day: SalesDay, from database: CommerceDatabase) async throws -> Bool {
+    public func rebuild(_ day: SalesDay, from database: CommerceDatabase, dryRun: Bool = false) async throws -> Bool {
         let range = day.start(in: timeZone)..<day.adding(days: 1).start(in: timeZone)
         // The relay may count an order newer than the snapshot between the read and the script;
         // the script then refuses and a fresh snapshot includes that order.
@@ -80,8 +81,8 @@ public struct SalesRanking: OutboxSink {
             let (sums, lastOrderID) = try await database.read { db in
                 (try SalesLedger.unitsSold(db, placedIn: range), try SalesLedger.lastOrderID(db))
             }
-            var args = [RedisArgument(expiry(of: day)), RedisArgument(lastOrderID)]
-            args.reserveCapacity(2 + sums.count * 2)
+            var args = [RedisArgument(expiry(of: day)), RedisArgument(lastOrderID), dryRun ? "check" : "apply"]
+            args.reserveCapacity(3 + sums.count * 2)
             for sum in sums {
                 args.append(RedisArgument(RankingKeys.member(sum.itemID)))
                 args.append(RedisArgument(sum.units))

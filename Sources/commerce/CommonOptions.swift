@@ -43,3 +43,17 @@ struct RedisOption: ParsableArguments {
         }
     }
 }
+
+/// `--timezone`: the zone whose calendar days the sales ranking counts.
+struct TimeZoneOption: ParsableArguments {
+    @Option(help: "Time zone whose calendar days the sales ranking counts, e.g. Asia/Seoul. (env: COMMERCE_TIMEZONE, default: UTC)")
+    var timezone: String?
+
+    func resolvedTimeZone() throws -> TimeZone {
+        let name = try resolve(timezone, env: "COMMERCE_TIMEZONE", default: "UTC")
+        guard let zone = TimeZone(identifier: name) else {
+            throw ValidationError("--timezone \(name) is not a known time zone (try Asia/Seoul or UTC)")
+        }
+        return zone
+    }
+}

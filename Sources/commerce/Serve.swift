@@ -18,8 +18,7 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var stores: StoreOptions
 
-    @Option(help: "Time zone whose calendar days the sales ranking counts, e.g. Asia/Seoul. (env: COMMERCE_TIMEZONE, default: UTC)")
-    var timezone: String?
+    @OptionGroup var timeZone: TimeZoneOption
 
     @Option(help: "Most write requests committed in one SQLite transaction; 1 turns group commit off. (env: COMMERCE_WRITE_BATCH, default: 512)")
     var writeBatch: Int?
@@ -27,14 +26,14 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "trace, debug, info (one line per request), notice, warning, error or critical. (env: COMMERCE_LOG_LEVEL, default: info)")
     var logLevel: String?
 
+    @Option(help: "Local time (in --timezone) of the nightly reconcile, HH:MM, or off. With several servers one runs it. (env: COMMERCE_RECONCILE_AT, default: 03:00)")
+    var reconcileAt: String?
+
     func run() async throws {
         let host = try resolve(host, env: "COMMERCE_HOST", default: "127.0.0.1")
         let port = try resolve(port, env: "COMMERCE_PORT", default: 8080)
         guard (1...65535).contains(port) else { throw ValidationError("--port must be 1...65535") }
-        let zoneName = try resolve(timezone, env: "COMMERCE_TIMEZONE", default: "UTC")
-        guard let zone = TimeZone(identifier: zoneName) else {
-            throw ValidationError("--timezone \(zoneName) is not a known time zone (try Asia/Seoul or UTC)")
-        }
+        let zone = try timeZone.resolvedTimeZone()
         let writeBatch = try resolve(writeBatch, env: "COMMERCE_WRITE_BATCH", default: 512)
         guard writeBatch >= 1 else { throw ValidationError("--write-batch must be at least 1") }
         let levelName = try resolve(logLevel, env: "COMMERCE_LOG_LEVEL", default: "info")
@@ -42,11 +41,17 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--log-level \(levelName) is not one of trace, debug, info, notice, warning, error, critical")
         }
 
+        let reconcileText = try resolve(reconcileAt, env: "COMMERCE_RECONCILE_AT", default: "03:00")
+        let reconcileTime = ReconcileTime(reconcileText)
+        guard reconcileTime != nil || reconcileText == "off" else {
+            throw ValidationError("--reconcile-at \(reconcileText) is not HH:MM (e.g. 03:00) or off")
+        }
+
         let configuration = AppConfiguration(
             host: host, port: port,
             databasePath: try stores.resolvedDatabasePath(),
             redis: try stores.resolvedRedis(),
-            timeZone: zone, maxWriteBatch: writeBatch, logLevel: level
+            timeZone: zone, maxWriteBatch: writeBatch, logLevel: level, reconcileAt: reconcileTime
         )
         let app = try await buildApplication(configuration)
         try await app.runService()

@@ -191,10 +191,10 @@ import Testing
             let day = SalesDay(Date(), in: TimeZone(identifier: "UTC")!)
             let keys = [RankingKeys.unitsSold(on: day), RankingKeys.applied(on: day)].map { RedisArgument($0) }
             try await app.redis.send("SET", keys[1], "42")
-            let refused = try await app.redis.run(LuaScripts.rankRebuild, keys: keys, args: ["9999999999", "41", "0000000000000000001", "3"])
+            let refused = try await app.redis.run(LuaScripts.rankRebuild, keys: keys, args: ["9999999999", "41", "apply", "0000000000000000001", "3"])
             #expect(refused.int == -1)
             #expect(try await app.redis.send("EXISTS", keys[0]).int == 0)
-            let done = try await app.redis.run(LuaScripts.rankRebuild, keys: keys, args: ["9999999999", "42", "0000000000000000001", "3"])
+            let done = try await app.redis.run(LuaScripts.rankRebuild, keys: keys, args: ["9999999999", "42", "apply", "0000000000000000001", "3"])
             #expect(done.int == 1)
             #expect(try await app.redis.send("ZSCORE", keys[0], "0000000000000000001").int == 3)
         }

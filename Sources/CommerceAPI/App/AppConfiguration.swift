@@ -13,6 +13,8 @@ public struct AppConfiguration: Sendable {
     /// Requests per group-commit transaction; 1 turns group commit off.
     public var maxWriteBatch: Int
     public var logLevel: Logger.Level
+    /// When the nightly reconcile runs (local time in ``timeZone``); nil: never.
+    public var reconcileAt: ReconcileTime?
 
     public init(
         host: String = "127.0.0.1",
@@ -21,7 +23,8 @@ public struct AppConfiguration: Sendable {
         redis: RedisConfiguration,
         timeZone: TimeZone = TimeZone(identifier: "UTC")!,
         maxWriteBatch: Int = 512,
-        logLevel: Logger.Level = .info
+        logLevel: Logger.Level = .info,
+        reconcileAt: ReconcileTime? = ReconcileTime("03:00")
     ) {
         self.host = host
         self.port = port
@@ -30,5 +33,6 @@ public struct AppConfiguration: Sendable {
         self.timeZone = timeZone
         self.maxWriteBatch = maxWriteBatch
         self.logLevel = logLevel
+        self.reconcileAt = reconcileAt
     }
 }

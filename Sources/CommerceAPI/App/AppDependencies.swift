@@ -32,6 +32,14 @@ public struct AppDependencies: Sendable {
         self.itemCache = ItemCache(redis: redis, database: database, logger: logger)
         self.popularItems = PopularItems(ranking: ranking, itemCache: itemCache, database: database)
         self.now = now
+        self.logger = logger
+    }
+
+    let logger: Logger
+
+    /// The reconcile job over these stores (for the admin route and the nightly run).
+    var reconciler: Reconciler {
+        Reconciler(database: database, redis: redis, ranking: ranking, itemCache: itemCache, logger: logger, now: now)
     }
 
     /// What runs beside the HTTP server, in start order (stopped in reverse): the writer, one

@@ -22,6 +22,9 @@ public func buildApplication(_ configuration: AppConfiguration) async throws -> 
     )
     app.addServices(redis)
     app.addServices(dependencies.services(logger: logger))
+    if let time = configuration.reconcileAt {
+        app.addServices(NightlyReconcile(reconciler: dependencies.reconciler, time: time, timeZone: configuration.timeZone, logger: logger))
+    }
     return app
 }
 
@@ -38,5 +41,6 @@ public func buildRouter(_ dependencies: AppDependencies) -> Router<CommerceReque
     OrdersController(dependencies: dependencies).addRoutes(to: router)
     CouponsController(dependencies: dependencies).addRoutes(to: router)
     AdminCouponsController(dependencies: dependencies).addRoutes(to: router)
+    ReconcileController(dependencies: dependencies).addRoutes(to: router)
     return router
 }

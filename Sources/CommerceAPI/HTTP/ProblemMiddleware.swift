@@ -36,6 +36,8 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             return .serviceUnavailable("the database cannot take requests right now; nothing was changed, try again shortly")
         case let error as IssueUnavailable:
             return .serviceUnavailable(error.message)
+        case let error as ReconcileRunning:
+            return Problem(.conflict, code: "RECONCILE_RUNNING", detail: error.description)
         case let error as StoreError where error.code == .closed:
             return .serviceUnavailable("the service is shutting down; nothing was changed")
         case let error as DecodingError:

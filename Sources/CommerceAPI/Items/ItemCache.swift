@@ -67,12 +67,24 @@ final class ItemCache: Service, Sendable {
     /// The `GET /items` response body for the page after `afterID`.
     func page(afterID: Int64, limit: Int) async throws -> [UInt8] {
         try await readThrough(Self.pagesKey, field: "\(afterID):\(limit)") { [database] in
-            // One extra row tells whether another page follows, without a COUNT.
-            let rows = try await database.read { try ItemCatalog.page($0, afterID: afterID, limit: limit + 1) }
-            let items = Array(rows.prefix(limit))
-            let next = rows.count > limit ? items.last.map { String($0.itemID) } : nil
-            return JSONWriter.encode(ItemsController.Page(items: items, nextCursor: next))
+            try await database.read { try Self.renderPage($0, afterID: afterID, limit: limit) }
         } ?? []
+    }
+
+    /// The `GET /items` body for the page after `afterID`, from SQLite.
+    static func renderPage(_ db: Database, afterID: Int64, limit: Int) throws -> [UInt8] {
+        // One extra row tells whether another page follows, without a COUNT.
+        let rows = try ItemCatalog.page(db, afterID: afterID, limit: limit + 1)
+        let items = Array(rows.prefix(limit))
+        let next = rows.count > limit ? items.last.map { String($0.itemID) } : nil
+        return JSONWriter.encode(ItemsController.Page(items: items, nextCursor: next))
+    }
+
+    /// The cursor and limit of a page's field in ``pagesKey``; nil for other fields.
+    static func pageField(_ field: String) -> (afterID: Int64, limit: Int)? {
+        let parts = field.split(separator: ":")
+        guard parts.count == 2, let afterID = Int64(parts[0]), let limit = Int(parts[1]) else { return nil }
+        return (afterID, limit)
     }
 
     /// Drops the cached items, pages and popular lists. Call after the change committed and
@@ -81,7 +93,7 @@ final class ItemCache: Service, Sendable {
     func invalidate(itemIDs: some Sequence<Int64>) async {
         let keys = itemIDs.map(Self.itemKey) + [Self.pagesKey]
         let failed = await withTaskGroup(of: String?.self) { group in
-            for key in keys { group.addTask { await self.tryInvalidate(key) ? nil : key } }
+            for key in keys { group.addTask { await self.invalidateNow(key) ? nil : key } }
             var failed: [String] = []
             for await key in group { if let key { failed.append(key) } }
             return failed
@@ -103,7 +115,7 @@ final class ItemCache: Service, Sendable {
             guard !keys.isEmpty else { continue }
             var done: [String: Int] = [:]
             for (key, failures) in keys {
-                guard await tryInvalidate(key) else { break }  // Redis still away: next round
+                guard await invalidateNow(key) else { break }  // Redis still away: next round
                 done[key] = failures
             }
             let left = unsure.withLock { unsure in
@@ -114,7 +126,8 @@ final class ItemCache: Service, Sendable {
         }
     }
 
-    private func tryInvalidate(_ key: String) async -> Bool {
+    /// Invalidates one key now; false when Redis did not take it.
+    func invalidateNow(_ key: String) async -> Bool {
         (try? await redis.run(LuaScripts.cacheInvalidate, keys: [RedisArgument(key)],
                               args: [RedisArgument(milliseconds: lifetime)])) != nil
     }
@@ -159,7 +172,7 @@ final class ItemCache: Service, Sendable {
     }
 
     /// An item as cached: `price stock name` (the name may hold spaces; it comes last).
-    private static func compact(_ item: Item) -> [UInt8] {
+    static func compact(_ item: Item) -> [UInt8] {
         Array("\(item.price) \(item.stock) \(item.name)".utf8)
     }
 

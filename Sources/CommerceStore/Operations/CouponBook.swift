@@ -33,7 +33,8 @@ public enum CouponBook {
     }
 
     /// Records that `userID` was issued the coupon at `issuedAt`: `COUPON_ALREADY_ISSUED` when a
-    /// row exists already, `COUPON_NOT_FOUND` when there is no such coupon.
+    /// row of another issuance exists already (a row of this very issuance is success), and
+    /// `COUPON_NOT_FOUND` when there is no such coupon.
     public static func recordIssue(_ db: Database, userID: Int64, couponID: Int64, issuedAt: Int64) throws {
         // One statement: the SELECT finds the coupon (no row, nothing inserted), the conflict
         // clause finds the duplicate; only the rare zero-change case needs a second look.
@@ -44,6 +45,10 @@ public enum CouponBook {
             """).execute(arguments: [userID, issuedAt, couponID])
         guard db.changesCount == 0 else { return }
         guard try find(db, couponID: couponID) != nil else { throw notFound(couponID) }
+        // The same issuance, already recorded by the reconcile job from Redis: done.
+        let recorded = try Int64.fetchOne(db, sql: "SELECT issued_at FROM user_coupons WHERE user_id = ? AND coupon_id = ?",
+                                          arguments: [userID, couponID])
+        guard recorded != issuedAt else { return }
         throw CommerceError(.couponAlreadyIssued, "user \(userID) already has coupon \(couponID)")
     }
 
@@ -78,5 +83,65 @@ public enum CouponBook {
         }
         return Coupon(couponID: row[0], name: row[1], discountType: type, discountValue: row[3], stock: row[4],
                       validFrom: Timestamp(milliseconds: row[5]), validUntil: Timestamp(milliseconds: row[6]))
+    }
+}
+
+extension CouponBook {
+    /// One issuance as both sides keep it: the user and the issue time (ms since the epoch).
+    public struct Issuance: Sendable, Hashable {
+        public var userID: Int64
+        public var issuedAt: Int64
+
+        public init(userID: Int64, issuedAt: Int64) {
+            self.userID = userID
+            self.issuedAt = issuedAt
+        }
+    }
+
+    /// Up to `limit` issuances of the coupon with user ids above `afterUser`, by user id: one
+    /// keyset page of the coupon's rows.
+    public static func issuances(_ db: Database, couponID: Int64, afterUser: Int64, limit: Int) throws -> [Issuance] {
+        try Row.fetchAll(db.cachedStatement(sql: """
+            SELECT user_id, issued_at FROM user_coupons WHERE coupon_id = ? AND user_id > ? ORDER BY user_id LIMIT ?
+            """), arguments: [couponID, afterUser, limit]).map { Issuance(userID: $0[0], issuedAt: $0[1]) }
+    }
+
+    /// Those of `issuances` that have no row for the coupon (checked in one statement).
+    public static func unrecorded(_ db: Database, couponID: Int64, _ issuances: [Issuance]) throws -> [Issuance] {
+        try Row.fetchAll(db, sql: """
+            SELECT json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]') FROM json_each(?) j
+            WHERE NOT EXISTS (SELECT 1 FROM user_coupons u
+                              WHERE u.user_id = json_extract(j.value, '$[0]') AND u.coupon_id = ?)
+            """, arguments: [jsonPairs(issuances), couponID]).map { Issuance(userID: $0[0], issuedAt: $0[1]) }
+    }
+
+    /// Inserts rows for `issuances` that have none, keeping their issue times; returns how many
+    /// it inserted.
+    public static func recordMissing(_ db: Database, couponID: Int64, _ issuances: [Issuance]) throws -> Int {
+        try db.execute(sql: """
+            INSERT INTO user_coupons (user_id, coupon_id, issued_at)
+            SELECT json_extract(j.value, '$[0]'), ?, json_extract(j.value, '$[1]') FROM json_each(?) j WHERE true
+            ON CONFLICT (user_id, coupon_id) DO NOTHING
+            """, arguments: [couponID, jsonPairs(issuances)])
+        return db.changesCount
+    }
+
+    /// Every coupon's terms, a keyset page at a time (ids above `afterID`).
+    public static func page(_ db: Database, afterID: Int64, limit: Int) throws -> [Coupon] {
+        try Row.fetchAll(db, sql: """
+            SELECT id, name, discount_type, discount_value, stock, valid_from, valid_until FROM coupons
+            WHERE id > ? ORDER BY id LIMIT ?
+            """, arguments: [afterID, limit]).map { try coupon($0) }
+    }
+
+    /// `[[user, issued_at], ...]`: a batch as one statement argument.
+    private static func jsonPairs(_ issuances: [Issuance]) -> String {
+        var text = "["
+        text.reserveCapacity(issuances.count * 24)
+        for (index, issuance) in issuances.enumerated() {
+            if index > 0 { text += "," }
+            text += "[\(issuance.userID),\(issuance.issuedAt)]"
+        }
+        return text + "]"
     }
 }

@@ -1,0 +1,55 @@
+import CommerceStore
+
+/// What a reconcile run changed (or, dry, would change), as CONTRACT.md writes it, plus whether
+/// the two sides agreed at the end and whether it was a dry run.
+public struct ReconcileReport: JSONWritable, Sendable, Equatable {
+    public var couponsChecked: Int64 = 0
+    /// `user_coupons` rows added from Redis.
+    public var rowsInserted: Int64 = 0
+    /// Issued entries put back into Redis from SQLite.
+    public var redisRestored: Int64 = 0
+    /// Coupons whose terms or remaining stock in Redis were corrected.
+    public var stockFixed: Int64 = 0
+    public var rankingDaysRebuilt: Int64 = 0
+    public var cacheEntriesDropped: Int64 = 0
+    public var durationMs: Int64 = 0
+    public var dryRun = false
+    /// Repairs: everything agreed at the end. Dry run: nothing would change.
+    public var agreed = true
+
+    public init() {}
+
+    /// Nothing changed (or would change).
+    public var changedNothing: Bool {
+        rowsInserted == 0 && redisRestored == 0 && stockFixed == 0 && rankingDaysRebuilt == 0 && cacheEntriesDropped == 0
+    }
+
+    public func write(to json: inout JSONWriter) {
+        json.object {
+            $0.field("coupons_checked", couponsChecked)
+            $0.field("rows_inserted", rowsInserted)
+            $0.field("redis_restored", redisRestored)
+            $0.field("stock_fixed", stockFixed)
+            $0.field("ranking_days_rebuilt", rankingDaysRebuilt)
+            $0.field("cache_entries_dropped", cacheEntriesDropped)
+            $0.field("duration_ms", durationMs)
+            $0.field("dry_run", dryRun)
+            $0.field("agreed", agreed)
+        }
+    }
+
+    /// The report for people, one figure per line.
+    public var text: String {
+        """
+        coupons checked:       \(couponsChecked)
+        rows inserted:         \(rowsInserted)  (issuances Redis had and SQLite lacked)
+        redis restored:        \(redisRestored)  (issuances SQLite had and Redis lacked)
+        stock fixed:           \(stockFixed)  (coupons whose terms or remaining stock in Redis were corrected)
+        ranking days rebuilt:  \(rankingDaysRebuilt)
+        cache entries dropped: \(cacheEntriesDropped)
+        duration:              \(durationMs) ms
+        \(dryRun ? (changedNothing ? "dry run: nothing would change" : "dry run: nothing was changed; the counts say what would be")
+                 : (agreed ? "Redis and SQLite agree" : "Redis and SQLite still disagree (see the log)"))
+        """
+    }
+}

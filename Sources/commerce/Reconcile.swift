@@ -1,0 +1,54 @@
+import ArgumentParser
+import CommerceAPI
+import CommerceStore
+import Foundation
+import Logging
+import RedisClient
+
+struct Reconcile: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Make Redis agree with SQLite: coupons issued, remaining stock, sales ranking, item cache.",
+        discussion: """
+            Safe while servers run (one run at a time, across processes). Exit status: 0 when the two \
+            sides agree at the end (with --dry-run: when nothing would change), 1 otherwise, 2 when \
+            another run holds the lock or a store is unreachable.
+            """
+    )
+
+    @OptionGroup var stores: StoreOptions
+    @OptionGroup var timeZone: TimeZoneOption
+
+    @Flag(help: "Change nothing; report what would change.")
+    var dryRun = false
+
+    @Flag(help: "Print the report as JSON (the same object as POST /admin/reconcile).")
+    var json = false
+
+    func run() async throws {
+        // The report goes to stdout (it may be JSON for a script); the log to stderr.
+        var logger = Logger(label: "commerce") { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = .notice
+        let database = try CommerceDatabase(path: try stores.resolvedDatabasePath())
+        let redis = RedisClient(configuration: try stores.resolvedRedis(), logger: logger)
+        defer { redis.shutdown() }
+        // A progress line on a terminal, rewritten in place; nothing when stderr is a file or pipe.
+        let progress: (@Sendable (String) -> Void)? = isatty(STDERR_FILENO) == 1 ? Self.showProgress : nil
+        let reconciler = Reconciler(database: database, redis: redis, timeZone: try timeZone.resolvedTimeZone(),
+                                    logger: logger, progress: progress)
+        let report: ReconcileReport
+        do {
+            report = try await reconciler.run(dryRun: dryRun)
+        } catch {
+            if progress != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            FileHandle.standardError.write(Data("reconcile: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        if progress != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        print(json ? String(decoding: JSONWriter.encode(report), as: UTF8.self) : report.text)
+        if !report.agreed { throw ExitCode(1) }
+    }
+
+    @Sendable static func showProgress(_ line: String) {
+        FileHandle.standardError.write(Data("\r\u{1B}[K\(line)".utf8))
+    }
+}
