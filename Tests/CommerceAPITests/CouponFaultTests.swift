@@ -106,7 +106,7 @@ import TestSupport
         var all: [Int64: String] { issued.withLock { $0 } }
     }
 
-    @Test func killNineMidBurstLeavesOnlyRedisEntriesTheReconcileJobWillRecord() async throws {
+    @Test func killNineMidBurstThenRestartAndReconcileLeaveRedisAndSQLiteEqual() async throws {
         let stock: Int64 = 100_000
         let connections = 32
         try await RedisServer.with { redisServer async throws in
@@ -179,6 +179,28 @@ import TestSupport
                         try await $0.call(.post, "/coupons/issue", #"{"user_id": 999999999, "coupon_id": \#(coupon)}"#)
                     }
                     #expect(after.status == .created, "issuing carries on after the restart")
+
+                    // `commerce reconcile` (the CLI, beside the running server) records them.
+                    let (status, report) = try await ReconcileTests.runCLI(databasePath: path, redisURL: redisServer.url, directory: directory)
+                    #expect(status == 0)
+                    #expect(report["rows_inserted"] as? Int == unrecorded.count)
+                    #expect(report["redis_restored"] as? Int == 0)
+                    let expected = issued.count + 1
+                    let finalRows = try await database.read {
+                        try Row.fetchAll($0, sql: "SELECT user_id, issued_at FROM user_coupons WHERE coupon_id = ?", arguments: [coupon])
+                            .reduce(into: [Int64: Int64]()) { $0[$1[0]] = $1[1] }
+                    }
+                    let keys = CouponKeys(couponID: coupon)
+                    #expect(finalRows.count == expected)
+                    #expect(try await redis.send("HLEN", RedisArgument(keys.issued)).int == Int64(expected))
+                    #expect(try await redis.send("GET", RedisArgument(keys.remaining)).int == stock - Int64(expected))
+                    for (user, time) in unrecorded { #expect(finalRows[user] == time, "inserted with its issue time") }
+                    for (user, time) in promised {
+                        #expect(finalRows[user].map { Timestamp(milliseconds: $0).description } == time, "user \(user) holds it")
+                    }
+                    let (again, second) = try await ReconcileTests.runCLI(databasePath: path, redisURL: redisServer.url, directory: directory)
+                    #expect(again == 0)
+                    #expect(ReconcileTests.changes(second) == 0, "a second run changes nothing: \(second)")
                 }
             }
         }

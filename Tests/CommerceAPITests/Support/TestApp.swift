@@ -20,6 +20,7 @@ struct TestApp: Sendable {
     let redis: RedisClient
     let coupons: CouponIssuer
     let ranking: SalesRanking
+    let reconciler: Reconciler
 
     /// A fresh connection to the same server, for tests that need many.
     func connection() -> TestClient {
@@ -50,7 +51,8 @@ func withTestApp<T>(
             app.addServices(dependencies.services(logger: app.logger))
             return try await app.test(.live) { client in
                 try await body(TestApp(client: client, database: database, databasePath: path, redisServer: server,
-                                       redis: redis, coupons: dependencies.coupons, ranking: dependencies.ranking))
+                                       redis: redis, coupons: dependencies.coupons, ranking: dependencies.ranking,
+                                       reconciler: dependencies.reconciler))
             }
         }
     }

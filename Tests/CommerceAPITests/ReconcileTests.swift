@@ -1,0 +1,191 @@
+import CommerceStore
+import CouponGate
+import Foundation
+import GRDB
+import RedisClient
+import Testing
+import TestSupport
+@testable import CommerceAPI
+
+/// The reconcile job after each kind of fault, each case ending with a second run that changes
+/// nothing; and while a burst is under way.
+@Suite struct ReconcileTests {
+    /// Runs `commerce reconcile --json` (the built binary); returns its exit status and report.
+    static func runCLI(databasePath: String, redisURL: String, directory: URL, arguments: [String] = []) async throws -> (Int32?, [String: Any]) {
+        let log = directory.appendingPathComponent("reconcile-\(UUID().uuidString).log")
+        let process = try ChildProcess.spawn(
+            [try builtExecutable("commerce"), "reconcile", "--db", databasePath, "--redis", redisURL, "--json"] + arguments, logFile: log)
+        let status = await process.waitForExit(timeout: .seconds(60))
+        let line = process.output.split(separator: "\n").first { $0.hasPrefix("{") } ?? ""
+        let report = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] ?? [:]
+        return (status, report)
+    }
+
+    /// The sum of what a report says changed.
+    static func changes(_ report: [String: Any]) -> Int {
+        ["rows_inserted", "redis_restored", "stock_fixed", "ranking_days_rebuilt", "cache_entries_dropped"]
+            .reduce(0) { $0 + (report[$1] as? Int ?? 1_000_000) }
+    }
+
+    /// Redis issued == SQLite rows == stock - remaining, the same users on both sides.
+    static func expectAgreement(_ app: TestApp, coupon: Int64, stock: Int64, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let rows = try await app.issuedRows(coupon)
+        #expect(try await app.issuedInRedis(coupon) == rows, sourceLocation: sourceLocation)
+        #expect(try await app.remaining(coupon) == stock - Int64(rows.count), sourceLocation: sourceLocation)
+        #expect(Int64(rows.count) <= stock, "never beyond stock", sourceLocation: sourceLocation)
+    }
+
+    static func issue(_ app: TestApp, user: Int64, coupon: Int64) async throws -> Reply {
+        try await app.client.call(.post, "/coupons/issue", #"{"user_id": \#(user), "coupon_id": \#(coupon)}"#)
+    }
+
+    @Test func afterFlushAllCouponsStockAndRankingAreRestoredAndIssuingContinuesWhereItStopped() async throws {
+        try await withTestApp { app async throws in
+            let stock: Int64 = 50
+            let coupon = try await app.createCoupon(stock: stock)
+            for user in 1...30 { #expect(try await Self.issue(app, user: Int64(user), coupon: coupon).status == .created) }
+            let items = try await app.createItems(3, price: 10, stock: 100)
+            try await app.charge(user: 1, 10_000)
+            #expect(try await app.order(user: 1, [(items[0], 4), (items[1], 2)]).status == .created)
+            #expect(try await app.order(user: 1, [(items[2], 3)]).status == .created)
+            try await waitFor { (try await app.client.call(.get, "/items/popular").json["items"] as? [Any])?.count == 3 }
+            let popular = try await app.client.call(.get, "/items/popular").text
+            let issuedTimes = try await app.redis.send("HGETALL", RedisArgument(CouponKeys(couponID: coupon).issued))
+
+            try await app.redis.send("FLUSHALL")
+            #expect(try await Self.issue(app, user: 99, coupon: coupon).status == .serviceUnavailable)
+
+            let dry = try await app.reconciler.run(dryRun: true)
+            #expect(dry.redisRestored == 30 && dry.stockFixed == 1 && dry.rankingDaysRebuilt == 1 && !dry.agreed)
+            #expect(try await app.redis.send("DBSIZE").int == 0, "a dry run changes nothing")
+
+            let report = try await app.reconciler.run(dryRun: false)
+            #expect(report.couponsChecked == 1)
+            #expect(report.redisRestored == 30)
+            #expect(report.rowsInserted == 0)
+            #expect(report.stockFixed == 1)
+            #expect(report.rankingDaysRebuilt == 1)
+            #expect(report.agreed)
+            #expect(try await app.redis.send("HGETALL", RedisArgument(CouponKeys(couponID: coupon).issued)) == issuedTimes)
+            try await Self.expectAgreement(app, coupon: coupon, stock: stock)
+            try await Task.sleep(for: .milliseconds(600))  // past the popular list's cache
+            #expect(try await app.client.call(.get, "/items/popular").text == popular)
+
+            // Issuing goes on exactly: holders are refused, 20 more are issued, then sold out.
+            #expect(try await Self.issue(app, user: 7, coupon: coupon).code == "COUPON_ALREADY_ISSUED")
+            var created = 0
+            for user in 100..<130 where try await Self.issue(app, user: Int64(user), coupon: coupon).status == .created { created += 1 }
+            #expect(created == 20)
+            try await Self.expectAgreement(app, coupon: coupon, stock: stock)
+            #expect(try await app.reconciler.run(dryRun: false).changedNothing)
+        }
+    }
+
+    @Test func deletedRowsAreInsertedAgainWithTheirIssueTimesAndADryRunOnlyCounts() async throws {
+        try await withTestApp { app async throws in
+            let coupon = try await app.createCoupon(stock: 100)
+            for user in 1...20 { #expect(try await Self.issue(app, user: Int64(user), coupon: coupon).status == .created) }
+            let before = try await app.database.read {
+                try Row.fetchAll($0, sql: "SELECT user_id, issued_at FROM user_coupons ORDER BY user_id").map { [$0[0], $0[1]] as [Int64] }
+            }
+            try await app.database.pool.write { try $0.execute(sql: "DELETE FROM user_coupons WHERE user_id % 3 = 0") }
+            #expect(try await app.issuedRows(coupon).count == 14)
+
+            let (dryStatus, dry) = try await Self.runCLI(databasePath: app.databasePath, redisURL: app.redisServer.url,
+                                                         directory: URL(fileURLWithPath: app.databasePath).deletingLastPathComponent(),
+                                                         arguments: ["--dry-run"])
+            #expect(dryStatus == 1, "a dry run that finds something to change exits 1")
+            #expect(dry["rows_inserted"] as? Int == 6)
+            #expect(dry["dry_run"] as? Bool == true)
+            #expect(try await app.issuedRows(coupon).count == 14, "a dry run changes nothing")
+
+            let report = try await app.reconciler.run(dryRun: false)
+            #expect(report.rowsInserted == 6 && report.redisRestored == 0 && report.stockFixed == 0)
+            let after = try await app.database.read {
+                try Row.fetchAll($0, sql: "SELECT user_id, issued_at FROM user_coupons ORDER BY user_id").map { [$0[0], $0[1]] as [Int64] }
+            }
+            #expect(after == before, "the same users with the same issue times")
+            try await Self.expectAgreement(app, coupon: coupon, stock: 100)
+            let (status, second) = try await Self.runCLI(databasePath: app.databasePath, redisURL: app.redisServer.url,
+                                                         directory: URL(fileURLWithPath: app.databasePath).deletingLastPathComponent())
+            #expect(status == 0)
+            #expect(Self.changes(second) == 0)
+        }
+    }
+
+    @Test func reconcilingDuringABurstNeverOversellsOrLosesAnIssuance() async throws {
+        try await withTestApp { app async throws in
+            let stock: Int64 = 1_500
+            let coupon = try await app.createCoupon(stock: stock)
+            for user in 1...200 { #expect(try await Self.issue(app, user: Int64(user), coupon: coupon).status == .created) }
+            // Faults to repair while the burst runs: rows lost in SQLite, and entries lost in
+            // Redis whose stock stays taken (a loss that also gave the stock back would let the
+            // burst oversell before any repair; what is tested here is the repair).
+            try await app.database.pool.write { try $0.execute(sql: "DELETE FROM user_coupons WHERE user_id <= 40") }
+            let keys = CouponKeys(couponID: coupon)
+            for user in 41...60 { try await app.redis.send("HDEL", RedisArgument(keys.issued), RedisArgument(user)) }
+
+            let stop = Counter()
+            async let reconciling: Int = {
+                var runs = 0
+                while stop.count == 0 {
+                    do { _ = try await app.reconciler.run(dryRun: false); runs += 1 } catch is ReconcileRunning {}
+                }
+                return runs
+            }()
+            let users = (1_000...5_000).map(Int64.init)
+            let replies = try await CouponBurstTests.burst(app, coupon: coupon, users: users, connections: 64)
+            stop.add()
+            let runs = try await reconciling
+            #expect(runs >= 1)
+
+            let final = try await app.reconciler.run(dryRun: false)
+            #expect(final.agreed)
+            var rows = try await app.issuedRows(coupon)
+            let created = replies.filter { $0.status == 201 }.map(\.user)
+            #expect(replies.allSatisfy { $0.status == 201 || $0.code == "COUPON_SOLD_OUT" })
+            #expect(Set(created).isSubset(of: Set(rows)), "every 201 is held")
+            #expect(Set(1...200).isSubset(of: Set(rows.map(Int.init))), "the repaired first 200 are held")
+            #expect(rows.count == created.count + 200, "no row without a 201: \(rows.count) rows, \(created.count) created")
+            try await Self.expectAgreement(app, coupon: coupon, stock: stock)
+
+            // No stock was lost: what is left can still be issued, and not one more.
+            try await Task.sleep(for: .milliseconds(1_100))  // past the burst's sold-out flag
+            var user: Int64 = 100_000
+            while try await Self.issue(app, user: user, coupon: coupon).status == .created { user += 1 }
+            rows = try await app.issuedRows(coupon)
+            #expect(rows.count == Int(stock), "exactly the stock issued in the end: \(rows.count)")
+            try await Self.expectAgreement(app, coupon: coupon, stock: stock)
+            #expect(try await app.reconciler.run(dryRun: false).changedNothing)
+        }
+    }
+
+    @Test func staleCacheEntriesAreDroppedAndOnlyOneRunAtATime() async throws {
+        try await withTestApp { app async throws in
+            let item = try await app.createItem(name: "Lamp", price: 100, stock: 10)
+            #expect(try await app.client.call(.get, "/items/\(item)").json["stock"] as? Int == 10)
+            #expect(try await app.client.call(.get, "/items?limit=5").status == .ok)
+            // Entries that disagree with SQLite (as a crash between commit and invalidation leaves).
+            try await app.redis.send("HSET", RedisArgument(ItemCache.itemKey(item)), "item", "100 99 Lamp")
+            try await app.redis.send("HSET", RedisArgument(ItemCache.pagesKey), "0:5", #"{"items":[],"next_cursor":null}"#)
+
+            let report = try await app.reconciler.run(dryRun: false)
+            #expect(report.cacheEntriesDropped == 2)
+            #expect(try await app.client.call(.get, "/items/\(item)").json["stock"] as? Int == 10)
+            #expect((try await app.client.call(.get, "/items?limit=5").json["items"] as? [Any])?.count == 1)
+            #expect(try await app.reconciler.run(dryRun: false).changedNothing)
+
+            // Another run (any process) holds the lock: the route says so, the job does not start.
+            try await app.redis.send("SET", "reconcile:lock", "someone-else", "PX", "10000")
+            let busy = try await app.client.call(.post, "/admin/reconcile")
+            #expect(busy.status == .conflict)
+            #expect(busy.code == "RECONCILE_RUNNING")
+            try await app.redis.send("DEL", "reconcile:lock")
+            let done = try await app.client.call(.post, "/admin/reconcile?dry_run=true")
+            #expect(done.status == .ok)
+            #expect(Set(done.json.keys).isSuperset(of: ["coupons_checked", "rows_inserted", "redis_restored", "stock_fixed",
+                                                         "ranking_days_rebuilt", "cache_entries_dropped", "duration_ms"]))
+            #expect(try await app.client.call(.post, "/admin/reconcile?dry_run=maybe").status == .badRequest)
+        }
+    }
+}
