@@ -136,33 +136,12 @@ public struct Reconciler: Sendable {
             progress?("coupon \(coupon.couponID): \(rowsChecked) rows checked against Redis")
         }
 
-        // Redis → SQLite, an HSCAN batch at a time.
-        var inserted: Int64 = 0
-        var entriesChecked = 0
-        var cursor = "0"
-        repeat {
-            let reply = try await redis.send("HSCAN", RedisArgument(keys.issued), RedisArgument(cursor), "COUNT", RedisArgument(batchSize))
-            guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let flat = parts[1].array else {
-                throw RedisError(.protocolError, "HSCAN returned \(reply)")
-            }
-            cursor = next
-            var batch: [CouponBook.Issuance] = []
-            batch.reserveCapacity(flat.count / 2)
-            for index in stride(from: 0, to: flat.count - 1, by: 2) {
-                guard let user = flat[index].int, let issuedAt = flat[index + 1].int else { continue }
-                batch.append(.init(userID: user, issuedAt: issuedAt))
-            }
-            guard !batch.isEmpty else { continue }
-            let found = batch
-            if report.dryRun {
-                inserted += Int64(try await database.read { try CouponBook.unrecorded($0, couponID: coupon.couponID, found).count })
-            } else {
-                inserted += Int64(try await database.pool.write { try CouponBook.recordMissing($0, couponID: coupon.couponID, found) })
-            }
-            entriesChecked += batch.count
-            try await lock.keep(redis)
-            progress?("coupon \(coupon.couponID): \(entriesChecked) Redis issuances checked against SQLite")
-        } while cursor != "0"
+        // Redis → SQLite. Once every row is in Redis, equal counts mean equal sets and nothing
+        // to do (issuances in flight make Redis briefly ahead: then the full pass).
+        let everyRowInRedis = !report.dryRun || restored == 0
+        let rows = try await database.read { try CouponBook.issuedCount($0, couponID: coupon.couponID) }
+        let sameCount = try await redisIssuedCount(keys) == rows
+        let inserted = everyRowInRedis && sameCount ? 0 : try await recordMissingRows(coupon, keys, dryRun: report.dryRun, lock: lock)
 
         // Terms and remaining stock, from the issued hash as it is now.
         let repair = try await redis.run(LuaScripts.couponRepair, keys: [
@@ -183,6 +162,55 @@ public struct Reconciler: Sendable {
             ])
         }
         if !report.dryRun, try await !couponAgrees(coupon) { report.agreed = false }
+    }
+
+    private func redisIssuedCount(_ keys: CouponKeys) async throws -> Int64 {
+        try await redis.send("HLEN", RedisArgument(keys.issued)).int ?? 0
+    }
+
+    /// Stages every issuance in Redis (HSCAN batches, hash order) on the writer connection, then
+    /// gives those without a row one, in user order; returns how many rows were (or would be)
+    /// added.
+    private func recordMissingRows(_ coupon: Coupon, _ keys: CouponKeys, dryRun: Bool, lock: Lock) async throws -> Int64 {
+        try await database.pool.write { try CouponBook.startStaging($0) }
+        var staged = 0
+        var cursor = "0"
+        repeat {
+            let reply = try await redis.send("HSCAN", RedisArgument(keys.issued), RedisArgument(cursor), "COUNT", RedisArgument(batchSize))
+            guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let flat = parts[1].array else {
+                throw RedisError(.protocolError, "HSCAN returned \(reply)")
+            }
+            cursor = next
+            var batch: [CouponBook.Issuance] = []
+            batch.reserveCapacity(flat.count / 2)
+            for index in stride(from: 0, to: flat.count - 1, by: 2) {
+                guard let user = flat[index].int, let issuedAt = flat[index + 1].int else { continue }
+                batch.append(.init(userID: user, issuedAt: issuedAt))
+            }
+            let found = batch
+            try await database.pool.write { try CouponBook.stage($0, found) }
+            staged += batch.count
+            try await lock.keep(redis)
+            progress?("coupon \(coupon.couponID): \(staged) Redis issuances read")
+        } while cursor != "0"
+
+        try await database.pool.write { try CouponBook.sortStaged($0) }
+        var added: Int64 = 0
+        var afterUser: Int64 = 0
+        var checked = 0
+        while true {
+            let (lastUser, count) = try await database.pool.write { [afterUser, batchSize] in
+                try CouponBook.recordStaged($0, couponID: coupon.couponID, afterUser: afterUser, limit: batchSize, dryRun: dryRun)
+            }
+            guard let lastUser else { break }
+            added += Int64(count)
+            afterUser = lastUser
+            checked += batchSize
+            try await lock.keep(redis)
+            progress?("coupon \(coupon.couponID): \(min(checked, staged)) of \(staged) Redis issuances checked against SQLite")
+        }
+        try await database.pool.write { try $0.execute(sql: "DROP TABLE IF EXISTS temp.staged_issuances") }
+        return added
     }
 
     /// Redis issued == SQLite rows == stock - remaining. Issuances in flight (decided in Redis,

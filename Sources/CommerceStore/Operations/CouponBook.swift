@@ -106,24 +106,54 @@ extension CouponBook {
             """), arguments: [couponID, afterUser, limit]).map { Issuance(userID: $0[0], issuedAt: $0[1]) }
     }
 
-    /// Those of `issuances` that have no row for the coupon (checked in one statement).
-    public static func unrecorded(_ db: Database, couponID: Int64, _ issuances: [Issuance]) throws -> [Issuance] {
-        try Row.fetchAll(db, sql: """
-            SELECT json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]') FROM json_each(?) j
-            WHERE NOT EXISTS (SELECT 1 FROM user_coupons u
-                              WHERE u.user_id = json_extract(j.value, '$[0]') AND u.coupon_id = ?)
-            """, arguments: [jsonPairs(issuances), couponID]).map { Issuance(userID: $0[0], issuedAt: $0[1]) }
+    /// Starts an empty staging table for issuances found in Redis, on this connection (a TEMP
+    /// table: nothing durable). Found in hash order, they are checked and inserted later in user
+    /// order (``sortStaged(_:)``, then ``recordStaged(_:couponID:afterUser:limit:dryRun:)``),
+    /// which walks the index once instead of jumping around it: linear in the count, not worse.
+    /// (HSCAN may return an entry twice; the insert and the count ignore repeats.)
+    public static func startStaging(_ db: Database) throws {
+        try db.execute(sql: """
+            DROP TABLE IF EXISTS temp.staged_issuances;
+            CREATE TEMP TABLE staged_issuances (user_id INTEGER NOT NULL, issued_at INTEGER NOT NULL);
+            """)
     }
 
-    /// Inserts rows for `issuances` that have none, keeping their issue times; returns how many
-    /// it inserted.
-    public static func recordMissing(_ db: Database, couponID: Int64, _ issuances: [Issuance]) throws -> Int {
+    /// Sorts the staged issuances by user (one index build: SQLite's external sort), once all
+    /// are staged; appending unsorted and sorting once is far cheaper than keeping them sorted.
+    public static func sortStaged(_ db: Database) throws {
+        try db.execute(sql: "CREATE INDEX temp.staged_issuances_by_user ON staged_issuances (user_id)")
+    }
+
+    /// Adds issuances to the staging table.
+    public static func stage(_ db: Database, _ issuances: [Issuance]) throws {
+        try db.execute(sql: """
+            INSERT INTO temp.staged_issuances (user_id, issued_at)
+            SELECT json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]') FROM json_each(?) j
+            """, arguments: [jsonPairs(issuances)])
+    }
+
+    /// The next `limit` staged issuances after `afterUser` (by user id) that have no row for the
+    /// coupon get one with their issue time (with `dryRun`, are only counted). Returns the last
+    /// user id looked at (nil: none left) and how many rows were (or would be) added.
+    public static func recordStaged(
+        _ db: Database, couponID: Int64, afterUser: Int64, limit: Int, dryRun: Bool
+    ) throws -> (lastUser: Int64?, added: Int) {
+        guard let last = try Int64.fetchOne(db, sql: """
+            SELECT max(user_id) FROM (SELECT user_id FROM temp.staged_issuances WHERE user_id > ? ORDER BY user_id LIMIT ?)
+            """, arguments: [afterUser, limit]) else { return (nil, 0) }
+        if dryRun {
+            let missing = try Int.fetchOne(db, sql: """
+                SELECT COUNT(DISTINCT s.user_id) FROM temp.staged_issuances s WHERE s.user_id > ? AND s.user_id <= ?
+                AND NOT EXISTS (SELECT 1 FROM user_coupons u WHERE u.user_id = s.user_id AND u.coupon_id = ?)
+                """, arguments: [afterUser, last, couponID]) ?? 0
+            return (last, missing)
+        }
         try db.execute(sql: """
             INSERT INTO user_coupons (user_id, coupon_id, issued_at)
-            SELECT json_extract(j.value, '$[0]'), ?, json_extract(j.value, '$[1]') FROM json_each(?) j WHERE true
+            SELECT user_id, ?, issued_at FROM temp.staged_issuances WHERE user_id > ? AND user_id <= ? ORDER BY user_id
             ON CONFLICT (user_id, coupon_id) DO NOTHING
-            """, arguments: [couponID, jsonPairs(issuances)])
-        return db.changesCount
+            """, arguments: [couponID, afterUser, last])
+        return (last, db.changesCount)
     }
 
     /// Every coupon's terms, a keyset page at a time (ids above `afterID`).
