@@ -26,13 +26,15 @@ struct Reconcile: AsyncParsableCommand {
 
     func run() async throws {
         // The report goes to stdout (it may be JSON for a script); the log to stderr.
+        // On a terminal, progress shows in one line rewritten in place and the log keeps to what
+        // changed; otherwise (cron, CI) the log carries the progress, once a second.
+        let onTerminal = isatty(STDERR_FILENO) == 1
         var logger = Logger(label: "commerce") { StreamLogHandler.standardError(label: $0) }
-        logger.logLevel = .notice
+        logger.logLevel = onTerminal ? .notice : .info
         let database = try CommerceDatabase(path: try stores.resolvedDatabasePath())
         let redis = RedisClient(configuration: try stores.resolvedRedis(), logger: logger)
         defer { redis.shutdown() }
-        // A progress line on a terminal, rewritten in place; nothing when stderr is a file or pipe.
-        let progress: (@Sendable (String) -> Void)? = isatty(STDERR_FILENO) == 1 ? Self.showProgress : nil
+        let progress: (@Sendable (String) -> Void)? = onTerminal ? Self.showProgress : nil
         let reconciler = Reconciler(database: database, redis: redis, timeZone: try timeZone.resolvedTimeZone(),
                                     logger: logger, progress: progress)
         let report: ReconcileReport

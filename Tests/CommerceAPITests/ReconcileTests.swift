@@ -2,6 +2,7 @@ import CommerceStore
 import CouponGate
 import Foundation
 import GRDB
+import Logging
 import RedisClient
 import Testing
 import TestSupport
@@ -186,6 +187,21 @@ import TestSupport
             #expect(Set(done.json.keys).isSuperset(of: ["coupons_checked", "rows_inserted", "redis_restored", "stock_fixed",
                                                          "ranking_days_rebuilt", "cache_entries_dropped", "duration_ms"]))
             #expect(try await app.client.call(.post, "/admin/reconcile?dry_run=maybe").status == .badRequest)
+        }
+    }
+
+    @Test func theNightlyRunIsScheduledAtTheNextLocalTime() async throws {
+        #expect(ReconcileTime("03:00")?.description == "03:00")
+        for bad in ["3:00", "24:00", "03:60", "0300", "off", ""] { #expect(ReconcileTime(bad) == nil, "\(bad)") }
+        try await withTestApp { app async throws in
+            let nightly = NightlyReconcile(reconciler: app.reconciler, time: ReconcileTime("03:00")!,
+                                           timeZone: TimeZone(identifier: "Asia/Seoul")!, logger: Logger(label: "test"))
+            let formatter = ISO8601DateFormatter()
+            let wait = { (utc: String) in nightly.secondsUntilNextRun(from: formatter.date(from: utc)!).map { $0.rounded() } }
+            // 17:30 UTC is 02:30 in Seoul: half an hour to go. 18:30 UTC (03:30 KST): tomorrow.
+            #expect(wait("2026-11-22T17:30:00Z") == 1_800)
+            #expect(wait("2026-11-22T18:30:00Z") == 23.5 * 3_600)
+            #expect(wait("2026-11-22T18:00:00Z") == 86_400.0, "at 03:00 exactly: the next night")
         }
     }
 }

@@ -33,14 +33,13 @@ public struct AppDependencies: Sendable {
         self.popularItems = PopularItems(ranking: ranking, itemCache: itemCache, database: database)
         self.now = now
         self.logger = logger
+        self.reconciler = Reconciler(database: database, redis: redis, ranking: ranking, itemCache: itemCache, logger: logger, now: now)
     }
 
     let logger: Logger
 
     /// The reconcile job over these stores (for the admin route and the nightly run).
-    var reconciler: Reconciler {
-        Reconciler(database: database, redis: redis, ranking: ranking, itemCache: itemCache, logger: logger, now: now)
-    }
+    let reconciler: Reconciler
 
     /// What runs beside the HTTP server, in start order (stopped in reverse): the writer, one
     /// outbox relay per sink (stream, ranking), the key pruner, the coupon gate and the item cache.

@@ -6,6 +6,7 @@ import Logging
 import LuaScripts
 import Ranking
 import RedisClient
+import Synchronization
 
 /// Another reconcile run holds the lock (in this or another process).
 public struct ReconcileRunning: Error, CustomStringConvertible {
@@ -24,7 +25,7 @@ public struct ReconcileRunning: Error, CustomStringConvertible {
 /// oversell. Ranking: the window's days rebuilt where they differ. Item cache: entries that
 /// disagree with SQLite dropped. Everything in batches: HSCAN/SCAN cursors in Redis, keyset pages
 /// in SQLite; memory does not grow with the number of issuances.
-public struct Reconciler: Sendable {
+public final class Reconciler: Sendable {
     static let lockKey = "reconcile:lock"
 
     private let database: CommerceDatabase
@@ -37,6 +38,8 @@ public struct Reconciler: Sendable {
     private let lockLifetime: Duration
     /// Where a one-line progress message goes (a terminal), besides the log.
     private let progress: (@Sendable (String) -> Void)?
+    /// When the log last got a progress line: at most one a second.
+    private let lastLogged = Mutex<ContinuousClock.Instant?>(nil)
 
     init(
         database: CommerceDatabase, redis: RedisClient, ranking: SalesRanking, itemCache: ItemCache, logger: Logger,
@@ -55,7 +58,7 @@ public struct Reconciler: Sendable {
     }
 
     /// A reconciler for the given stores, for `commerce reconcile`.
-    public init(
+    public convenience init(
         database: CommerceDatabase, redis: RedisClient, timeZone: TimeZone, logger: Logger,
         batchSize: Int = 10_000, progress: (@Sendable (String) -> Void)? = nil
     ) {
@@ -92,6 +95,18 @@ public struct Reconciler: Sendable {
             "cache_entries_dropped": "\(report.cacheEntriesDropped)", "duration_ms": "\(report.durationMs)",
         ])
         return report
+    }
+
+    /// Reports progress: every step to the terminal line, and to the log once a second.
+    private func step(_ line: String) {
+        progress?(line)
+        let now = ContinuousClock.now
+        let due = lastLogged.withLock { last in
+            guard last.map({ now - $0 >= .seconds(1) }) ?? true else { return false }
+            last = now
+            return true
+        }
+        if due { logger.info("reconcile: \(line)") }
     }
 
     // MARK: Coupons
@@ -133,7 +148,7 @@ public struct Reconciler: Sendable {
             afterUser = last.userID
             rowsChecked += page.count
             try await lock.keep(redis)
-            progress?("coupon \(coupon.couponID): \(rowsChecked) rows checked against Redis")
+            step("coupon \(coupon.couponID): \(rowsChecked) rows checked against Redis")
         }
 
         // Redis → SQLite. Once every row is in Redis, equal counts mean equal sets and nothing
@@ -191,7 +206,7 @@ public struct Reconciler: Sendable {
             try await database.pool.write { try CouponBook.stage($0, found) }
             staged += batch.count
             try await lock.keep(redis)
-            progress?("coupon \(coupon.couponID): \(staged) Redis issuances read")
+            step("coupon \(coupon.couponID): \(staged) Redis issuances read")
         } while cursor != "0"
 
         try await database.pool.write { try CouponBook.sortStaged($0) }
@@ -207,7 +222,7 @@ public struct Reconciler: Sendable {
             afterUser = lastUser
             checked += batchSize
             try await lock.keep(redis)
-            progress?("coupon \(coupon.couponID): \(min(checked, staged)) of \(staged) Redis issuances checked against SQLite")
+            step("coupon \(coupon.couponID): \(min(checked, staged)) of \(staged) Redis issuances checked against SQLite")
         }
         try await database.pool.write { try $0.execute(sql: "DROP TABLE IF EXISTS temp.staged_issuances") }
         return added
@@ -249,7 +264,7 @@ public struct Reconciler: Sendable {
                 report.agreed = false
             }
         }
-        progress?("ranking: \(window.from) to \(window.to) checked")
+        step("ranking: \(window.from) to \(window.to) checked")
     }
 
     // MARK: Item cache
@@ -291,7 +306,7 @@ public struct Reconciler: Sendable {
             report.cacheEntriesDropped += Int64(stale - 1)  // the drop below counts one
             try await drop(ItemCache.pagesKey, &report)
         }
-        progress?("item cache checked")
+        step("item cache checked")
     }
 
     private func drop(_ key: String, _ report: inout ReconcileReport) async throws {
