@@ -191,10 +191,7 @@ public final class Reconciler: Sendable {
         var staged = 0
         var cursor = "0"
         repeat {
-            let reply = try await redis.send("HSCAN", RedisArgument(keys.issued), RedisArgument(cursor), "COUNT", RedisArgument(batchSize))
-            guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let flat = parts[1].array else {
-                throw RedisError(.protocolError, "HSCAN returned \(reply)")
-            }
+            let (next, flat) = try await scanStep("HSCAN", RedisArgument(keys.issued), RedisArgument(cursor), "COUNT", RedisArgument(batchSize))
             cursor = next
             var batch: [CouponBook.Issuance] = []
             batch.reserveCapacity(flat.count / 2)
@@ -272,10 +269,7 @@ public final class Reconciler: Sendable {
     private func reconcileItemCache(_ report: inout ReconcileReport) async throws {
         var cursor = "0"
         repeat {
-            let reply = try await redis.send("SCAN", RedisArgument(cursor), "MATCH", "item:*", "COUNT", "1000")
-            guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let keys = parts[1].array else {
-                throw RedisError(.protocolError, "SCAN returned \(reply)")
-            }
+            let (next, keys) = try await scanStep("SCAN", RedisArgument(cursor), "MATCH", "item:*", "COUNT", "1000")
             cursor = next
             for key in keys.compactMap(\.string) {
                 guard let itemID = Int64(key.dropFirst("item:".count)) else { continue }
@@ -291,10 +285,7 @@ public final class Reconciler: Sendable {
         var stale = 0
         cursor = "0"
         repeat {
-            let reply = try await redis.send("HSCAN", RedisArgument(ItemCache.pagesKey), RedisArgument(cursor), "COUNT", "1000")
-            guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let flat = parts[1].array else {
-                throw RedisError(.protocolError, "HSCAN returned \(reply)")
-            }
+            let (next, flat) = try await scanStep("HSCAN", RedisArgument(ItemCache.pagesKey), RedisArgument(cursor), "COUNT", "1000")
             cursor = next
             for index in stride(from: 0, to: flat.count - 1, by: 2) {
                 guard let field = flat[index].string, let (afterID, limit) = ItemCache.pageField(field) else { continue }
@@ -307,6 +298,15 @@ public final class Reconciler: Sendable {
             try await drop(ItemCache.pagesKey, &report)
         }
         step("item cache checked")
+    }
+
+    /// One step of a SCAN-family cursor: the next cursor ("0": done) and this step's elements.
+    private func scanStep(_ arguments: RedisArgument...) async throws -> (next: String, elements: [RedisReply]) {
+        let reply = try await redis.send(RedisCommand(arguments))
+        guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let elements = parts[1].array else {
+            throw RedisError(.protocolError, "\(String(decoding: arguments[0].bytes, as: UTF8.self)) returned \(reply)")
+        }
+        return (next, elements)
     }
 
     private func drop(_ key: String, _ report: inout ReconcileReport) async throws {
