@@ -8,7 +8,7 @@ import TestSupport
     @Test func migratesAnEmptyFileToEveryTable() async throws {
         try await withTemporaryDirectory { directory async throws in
             let database = try CommerceDatabase(path: directory.appendingPathComponent("db/commerce.sqlite").path)
-            let migrations = ["v1: core tables", "v2: the orders table is the outbox"]
+            let migrations = ["v1: core tables", "v2: the orders table is the outbox", "v3: a coupon's issuances readable from one index"]
             #expect(try await database.appliedMigrations() == migrations)
             let tables = try await database.read { db in
                 try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%' ORDER BY name")
