@@ -30,6 +30,8 @@ final class ItemCache: Service, Sendable {
     /// Keys whose invalidation failed and is still to be retried, each with a count of the
     /// failures: a retry that succeeded only clears a key no newer failure came in for meanwhile.
     private let unsure = Mutex<[String: Int]>([:])
+    /// Loads in flight, by key, field and the version their readers saw.
+    private let loads = Mutex<[String: Task<[UInt8]?, any Error>]>([:])
 
     static let pagesKey = "items:pages"
     static func itemKey(_ itemID: Int64) -> String { "item:\(itemID)" }
@@ -151,10 +153,30 @@ final class ItemCache: Service, Sendable {
             if let fresh = Self.unstamped(cached, maxAge: maxAge) { return fresh }
         }
         let version = parts.first?.string ?? ""
+        // Readers that missed at the same version share one load: a popular list expiring under
+        // load is then read once, not once per waiting request. Sharing is exact: whoever saw
+        // this version looked after every invalidation that produced it, so the shared load,
+        // which starts after such a look, includes every change acknowledged before any of them.
+        let flight = "\(key)\u{0}\(field)\u{0}\(version)"
+        let task = loads.withLock { loads in
+            if let running = loads[flight] { return running }
+            let task = Task {
+                defer { self.loads.withLock { $0[flight] = nil } }
+                return try await self.loadAndFill(key, field: field, version: version, stamped: maxAge != nil, load: load)
+            }
+            loads[flight] = task
+            return task
+        }
+        return try await task.value
+    }
+
+    private func loadAndFill(
+        _ key: String, field: String, version: String, stamped: Bool, load: @Sendable () async throws -> [UInt8]?
+    ) async throws -> [UInt8]? {
         let started = ContinuousClock.now
         guard let value = try await load() else { return nil }
         if ContinuousClock.now - started < fillDeadline {
-            let stored = maxAge == nil ? value : Array("\(AppDependencies.systemNow()) ".utf8) + value
+            let stored = stamped ? Array("\(AppDependencies.systemNow()) ".utf8) + value : value
             _ = try? await redis.run(LuaScripts.cacheFill, keys: [RedisArgument(key)], args: [
                 RedisArgument(version), RedisArgument(field), RedisArgument(bytes: stored), RedisArgument(milliseconds: lifetime),
             ])
