@@ -6,8 +6,8 @@ import Ranking
 import RedisClient
 import ServiceLifecycle
 
-/// What the routes share: the two stores, the coupon gate, the sales ranking, the item cache and
-/// the clock (injectable, so tests can place orders on chosen days).
+/// What the routes share: the two stores, the coupon gate, the sales ranking, the item cache, the
+/// reconcile job and the clock (injectable, so tests can place orders on chosen days).
 public struct AppDependencies: Sendable {
     public var database: CommerceDatabase
     public var redis: RedisClient
@@ -20,6 +20,8 @@ public struct AppDependencies: Sendable {
     /// Items and listing pages in Redis; a `Service` too (it retries failed invalidations).
     let itemCache: ItemCache
     let popularItems: PopularItems
+    /// The reconcile job over these stores (for the admin route and the nightly run).
+    let reconciler: Reconciler
 
     public init(
         database: CommerceDatabase, redis: RedisClient, timeZone: TimeZone = TimeZone(identifier: "UTC")!,
@@ -32,14 +34,8 @@ public struct AppDependencies: Sendable {
         self.itemCache = ItemCache(redis: redis, database: database, logger: logger)
         self.popularItems = PopularItems(ranking: ranking, itemCache: itemCache, database: database)
         self.now = now
-        self.logger = logger
         self.reconciler = Reconciler(database: database, redis: redis, ranking: ranking, itemCache: itemCache, logger: logger, now: now)
     }
-
-    let logger: Logger
-
-    /// The reconcile job over these stores (for the admin route and the nightly run).
-    let reconciler: Reconciler
 
     /// What runs beside the HTTP server, in start order (stopped in reverse): the writer, one
     /// outbox relay per sink (stream, ranking), the key pruner, the coupon gate and the item cache.
