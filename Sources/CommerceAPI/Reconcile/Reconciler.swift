@@ -320,28 +320,35 @@ public final class Reconciler: Sendable {
 
 /// The run's lock: `SET key token NX PX`, extended while the run works and released at the end
 /// (by token, so a run whose lock expired cannot release another run's).
-private struct Lock: Sendable {
+private final class Lock: Sendable {
     let key: String
     let token: String
     let lifetime: Duration
-    let extendedAt: ContinuousClock.Instant
+    private let extendedAt: Mutex<ContinuousClock.Instant>
+
+    private init(key: String, token: String, lifetime: Duration) {
+        self.key = key
+        self.token = token
+        self.lifetime = lifetime
+        self.extendedAt = Mutex(.now)
+    }
 
     static func take(_ redis: RedisClient, key: String, lifetime: Duration) async throws -> Lock {
         let token = UUID().uuidString
         let reply = try await redis.send("SET", RedisArgument(key), RedisArgument(token), "NX", "PX", RedisArgument(milliseconds: lifetime))
         guard reply.string == "OK" else { throw ReconcileRunning() }
-        return Lock(key: key, token: token, lifetime: lifetime, extendedAt: .now)
+        return Lock(key: key, token: token, lifetime: lifetime)
     }
 
-    /// Extends the lock when a third of its lifetime has passed; throws if it was lost (the run
-    /// stalled past the lifetime and another may have started).
+    /// Extends the lock once a third of its lifetime has passed since the last extension;
+    /// throws if it was lost (the run stalled past the lifetime and another may have started).
     func keep(_ redis: RedisClient) async throws {
-        // The instant is not updated (the lock is a value): extending on every call after the
-        // first third costs one small script per batch, which is cheap next to the batch.
-        guard ContinuousClock.now - extendedAt > lifetime / 3 else { return }
+        let now = ContinuousClock.now
+        guard extendedAt.withLock({ now - $0 > lifetime / 3 }) else { return }
         let reply = try await redis.run(LuaScripts.lockExtend, keys: [RedisArgument(key)],
                                         args: [RedisArgument(token), RedisArgument(milliseconds: lifetime)])
         guard reply.int == 1 else { throw ReconcileRunning() }
+        extendedAt.withLock { $0 = now }
     }
 
     func release(_ redis: RedisClient) async {
