@@ -30,6 +30,8 @@ final class ItemCache: Service, Sendable {
     /// Keys whose invalidation failed and is still to be retried, each with a count of the
     /// failures: a retry that succeeded only clears a key no newer failure came in for meanwhile.
     private let unsure = Mutex<[String: Int]>([:])
+    /// Callers waiting for the next invalidation of a key (present while a call for it runs).
+    private let invalidations = Mutex<[String: [CheckedContinuation<Bool, Never>]]>([:])
     /// Loads in flight, by key, field and the version their readers saw.
     private let loads = Mutex<[String: Task<[UInt8]?, any Error>]>([:])
 
@@ -54,16 +56,6 @@ final class ItemCache: Service, Sendable {
             try await database.read { try ItemCatalog.find($0, itemID: itemID).map(Self.compact) }
         }
         return cached.flatMap { Self.item(itemID, compact: $0) }
-    }
-
-    /// The live items among `itemIDs`, looked up concurrently (one Redis round trip under load).
-    func items(_ itemIDs: some Sequence<Int64>) async throws -> [Int64: Item] {
-        try await withThrowingTaskGroup(of: Item?.self) { group in
-            for itemID in itemIDs { group.addTask { try await self.item(itemID) } }
-            var found: [Int64: Item] = [:]
-            for try await item in group { if let item { found[item.itemID] = item } }
-            return found
-        }
     }
 
     /// The `GET /items` response body for the page after `afterID`.
@@ -95,7 +87,7 @@ final class ItemCache: Service, Sendable {
     func invalidate(itemIDs: some Sequence<Int64>) async {
         let keys = itemIDs.map(Self.itemKey) + [Self.pagesKey]
         let failed = await withTaskGroup(of: String?.self) { group in
-            for key in keys { group.addTask { await self.invalidateNow(key) ? nil : key } }
+            for key in keys { group.addTask { await self.invalidateShared(key) ? nil : key } }
             var failed: [String] = []
             for await key in group { if let key { failed.append(key) } }
             return failed
@@ -125,6 +117,38 @@ final class ItemCache: Service, Sendable {
                 return unsure.count
             }
             if left == 0 { logger.notice("item cache: invalidations caught up, reading through Redis again") }
+        }
+    }
+
+    /// Invalidates `key` for a caller whose change has committed, sharing one Redis call with
+    /// the callers that arrive while a call for the key is under way: they are all served by the
+    /// next call, which starts after each of them arrived and so after each of their commits.
+    /// Under load every order invalidates the listing pages: this makes that one call per round
+    /// trip instead of one per order. Returns false when Redis did not take it.
+    private func invalidateShared(_ key: String) async -> Bool {
+        await withCheckedContinuation { continuation in
+            let first = invalidations.withLock { invalidations in
+                let first = invalidations[key] == nil
+                invalidations[key, default: []].append(continuation)
+                return first
+            }
+            // The first caller drives the calls for this key until no one waits.
+            if first { Task { await self.driveInvalidations(of: key) } }
+        }
+    }
+
+    private func driveInvalidations(of key: String) async {
+        while true {
+            let waiting = invalidations.withLock { invalidations in
+                let waiting = invalidations[key] ?? []
+                // An empty list marks a call as under way; no entry: no driver (the next caller
+                // becomes one).
+                invalidations[key] = waiting.isEmpty ? nil : []
+                return waiting
+            }
+            guard !waiting.isEmpty else { return }
+            let done = await invalidateNow(key)
+            for continuation in waiting { continuation.resume(returning: done) }
         }
     }
 

@@ -6,10 +6,10 @@ import Synchronization
 
 /// `GET /items/popular`: the top 5 of the sales window, with each item's current details.
 ///
-/// The answer is computed from the ranking in Redis and the items in the item cache, and cached
-/// for half a second as one value beside the listing pages (one Redis read per request, and
-/// dropped with them by any order, so stock is as exact as on `GET /items`). Redis away: the same
-/// answer computed by SQLite.
+/// The answer is computed from the ranking in Redis and the items in SQLite, and cached for half
+/// a second as one value beside the listing pages (one Redis read per request, and dropped with
+/// them by any order, so stock is as exact as on `GET /items`). Redis away: the same answer
+/// computed by SQLite alone.
 final class PopularItems: Sendable {
     static let size = 5
 
@@ -84,7 +84,7 @@ final class PopularItems: Sendable {
         return (window, field)
     }
 
-    /// From Redis (ranking, then items through the item cache); Redis away: from SQLite.
+    /// From Redis (ranking) and SQLite (items); Redis away: from SQLite alone.
     private func compute(_ window: SalesWindow) async throws -> [(item: Item, units: Int64)] {
         do {
             return try await fromRedis(window)
@@ -94,23 +94,19 @@ final class PopularItems: Sendable {
         }
     }
 
-    /// Deleted items are skipped and the next ones move up: when more than a few of the best
-    /// sellers were deleted, ask for a longer ranking.
+    /// The ranking from Redis, the items from SQLite (not from the item cache: the answer is
+    /// cached under the listing pages' version, and an order invalidates the pages and its items
+    /// concurrently, so an answer built from cached items could hold a stock the pages'
+    /// invalidation was meant to drop). Deleted items are skipped and the next ones move up:
+    /// when more than a few of the best sellers were deleted, ask for a longer ranking.
     private func fromRedis(_ window: SalesWindow) async throws -> [(item: Item, units: Int64)] {
         var count = Self.size * 2
         while true {
             let ranked = try await ranking.bestSellers(in: window, count: count)
-            var chosen: [(item: Item, units: Int64)] = []
-            var next = 0
-            while chosen.count < Self.size && next < ranked.count {
-                let candidates = ranked[next..<min(ranked.count, next + Self.size - chosen.count)]
-                let details = try await itemCache.items(candidates.map(\.itemID))
-                for candidate in candidates {
-                    if let item = details[candidate.itemID] { chosen.append((item, candidate.units)) }
-                }
-                next = candidates.endIndex
-            }
-            if chosen.count == Self.size || ranked.count < count { return chosen }
+            let ids = ranked.map(\.itemID)
+            let live = try await database.read { try ItemCatalog.live($0, itemIDs: ids) }
+            let chosen = ranked.compactMap { entry in live[entry.itemID].map { (item: $0, units: entry.units) } }
+            if chosen.count >= Self.size || ranked.count < count { return Array(chosen.prefix(Self.size)) }
             count *= 2
         }
     }

@@ -39,6 +39,17 @@ public enum ItemCatalog {
         return try Row.fetchOne(statement, arguments: [itemID]).map(item)
     }
 
+    /// The live items among `itemIDs`, by id (deleted and unknown ids are missing).
+    public static func live(_ db: Database, itemIDs: [Int64]) throws -> [Int64: Item] {
+        let ids = "[" + itemIDs.map(String.init).joined(separator: ",") + "]"
+        return try Row.fetchAll(db, sql: """
+            SELECT id, name, price, stock FROM items WHERE id IN (SELECT value FROM json_each(?)) AND deleted_at IS NULL
+            """, arguments: [ids]).reduce(into: [:]) { found, row in
+            let item = item(row)
+            found[item.itemID] = item
+        }
+    }
+
     /// Up to `limit` live items with ids above `afterID`, by id: one keyset page of the listing.
     public static func page(_ db: Database, afterID: Int64, limit: Int) throws -> [Item] {
         let statement = try db.cachedStatement(sql: """
