@@ -31,7 +31,14 @@ struct Reconcile: AsyncParsableCommand {
         let onTerminal = isatty(STDERR_FILENO) == 1
         var logger = Logger(label: "commerce") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = onTerminal ? .notice : .info
-        let database = try CommerceDatabase(path: try stores.resolvedDatabasePath())
+        // A mistyped path must not become an empty database that "repairs" Redis to match it
+        // (it would empty the ranking days).
+        let path = try stores.resolvedDatabasePath()
+        guard FileManager.default.fileExists(atPath: path) else {
+            FileHandle.standardError.write(Data("reconcile: no database at \(path); it compares Redis with an existing one\n".utf8))
+            throw ExitCode(2)
+        }
+        let database = try CommerceDatabase(path: path)
         let redis = RedisClient(configuration: try stores.resolvedRedis(), logger: logger)
         defer { redis.shutdown() }
         let progress: (@Sendable (String) -> Void)? = onTerminal ? Self.showProgress : nil

@@ -204,4 +204,15 @@ import TestSupport
             #expect(wait("2026-11-22T18:00:00Z") == 86_400.0, "at 03:00 exactly: the next night")
         }
     }
+
+    @Test func theCommandRefusesADatabaseThatDoesNotExist() async throws {
+        try await withTestApp { app async throws in
+            let directory = URL(fileURLWithPath: app.databasePath).deletingLastPathComponent()
+            let missing = directory.appendingPathComponent("typo.sqlite").path
+            let (status, report) = try await Self.runCLI(databasePath: missing, redisURL: app.redisServer.url, directory: directory)
+            #expect(status == 2)
+            #expect(report.isEmpty)
+            #expect(!FileManager.default.fileExists(atPath: missing), "no empty database created to 'repair' Redis against")
+        }
+    }
 }
