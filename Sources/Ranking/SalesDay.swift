@@ -36,6 +36,12 @@ public struct SalesDay: Sendable, Hashable, Comparable, CustomStringConvertible 
         return Int64((midnight.timeIntervalSince1970 * 1000).rounded())
     }
 
+    /// The day in `timeZone` as a half-open range of milliseconds since the epoch, midnight to
+    /// midnight (23 or 25 hours on a daylight-saving change).
+    public func milliseconds(in timeZone: TimeZone) -> Range<Int64> {
+        start(in: timeZone)..<adding(days: 1).start(in: timeZone)
+    }
+
     /// `YYYY-MM-DD`, as the contract writes days.
     public var description: String { String(format: "%04d-%02d-%02d", year, month, day) }
 

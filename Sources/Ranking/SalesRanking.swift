@@ -74,7 +74,7 @@ public struct SalesRanking: OutboxSink {
     /// `dryRun`, changes nothing and returns whether it would.
     @discardableResult
     public func rebuild(_ day: SalesDay, from database: CommerceDatabase, dryRun: Bool = false) async throws -> Bool {
-        let range = day.start(in: timeZone)..<day.adding(days: 1).start(in: timeZone)
+        let range = day.milliseconds(in: timeZone)
         // The relay may count an order newer than the snapshot between the read and the script;
         // the script then refuses and a fresh snapshot includes that order.
         for _ in 0..<10 {

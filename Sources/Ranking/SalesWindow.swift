@@ -26,6 +26,6 @@ public struct SalesWindow: Sendable, Hashable {
     /// `from` to midnight at the end of `to`, in the window's time zone (23 or 25 hours on a
     /// daylight-saving change).
     public var milliseconds: Range<Int64> {
-        from.start(in: timeZone)..<to.adding(days: 1).start(in: timeZone)
+        from.start(in: timeZone)..<to.milliseconds(in: timeZone).upperBound
     }
 }

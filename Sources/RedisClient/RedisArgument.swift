@@ -14,7 +14,13 @@ public struct RedisArgument: Sendable, Hashable, ExpressibleByStringLiteral, Exp
 extension RedisArgument {
     /// A duration in whole milliseconds, as `PEXPIRE` and `PX` take it.
     public init(milliseconds duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        self.init(seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+        self.init(duration.wholeMilliseconds)
+    }
+}
+
+extension Duration {
+    /// The duration in whole milliseconds (Redis timeouts and expiries count in them).
+    public var wholeMilliseconds: Int64 {
+        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
     }
 }

@@ -33,7 +33,7 @@ public struct OrderStreamConsumer: Sendable {
         self.group = group
         self.consumer = consumer
         self.batchSize = batchSize
-        self.blockMilliseconds = Int(block.components.seconds * 1000 + block.components.attoseconds / 1_000_000_000_000_000)
+        self.blockMilliseconds = Int(block.wholeMilliseconds)
         self.logger = logger
     }
 

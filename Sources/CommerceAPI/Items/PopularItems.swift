@@ -79,7 +79,7 @@ final class PopularItems: Sendable {
         if let known = today.withLock({ $0 }), known.day.contains(now) { return (known.window, known.field) }
         let window = SalesWindow(endingAt: Timestamp(milliseconds: now).date, in: ranking.timeZone)
         let field = "popular:\(ranking.timeZone.identifier):\(window.to.compact)"
-        let day = window.to.start(in: ranking.timeZone)..<window.to.adding(days: 1).start(in: ranking.timeZone)
+        let day = window.to.milliseconds(in: ranking.timeZone)
         today.withLock { $0 = (window, field, day) }
         return (window, field)
     }

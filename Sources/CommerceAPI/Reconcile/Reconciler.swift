@@ -87,7 +87,7 @@ public final class Reconciler: Sendable {
         }
         await lock.release(redis)
         if dryRun { report.agreed = report.changedNothing }
-        report.durationMs = (ContinuousClock.now - started).milliseconds
+        report.durationMs = (ContinuousClock.now - started).wholeMilliseconds
         logger.notice("reconcile: finished", metadata: [
             "dry_run": "\(dryRun)", "agreed": "\(report.agreed)", "coupons_checked": "\(report.couponsChecked)",
             "rows_inserted": "\(report.rowsInserted)", "redis_restored": "\(report.redisRestored)",
@@ -271,12 +271,21 @@ public final class Reconciler: Sendable {
         repeat {
             let (next, keys) = try await scanStep("SCAN", RedisArgument(cursor), "MATCH", "item:*", "COUNT", "1000")
             cursor = next
-            for key in keys.compactMap(\.string) {
-                guard let itemID = Int64(key.dropFirst("item:".count)) else { continue }
-                let cached = try await redis.send("HGET", RedisArgument(key), "item").bytes
-                guard let cached else { continue }  // only a version: nothing to disagree
-                let truth = try await database.read { try ItemCatalog.find($0, itemID: itemID).map(ItemCache.compact) }
-                if cached != truth { try await drop(key, &report) }
+            // Per SCAN batch: the cached values read concurrently (pipelined), SQLite read once.
+            let itemIDs = keys.compactMap { $0.string.flatMap { Int64($0.dropFirst("item:".count)) } }
+            let cached = try await withThrowingTaskGroup(of: (Int64, [UInt8]?).self) { group in
+                for itemID in itemIDs {
+                    group.addTask { [redis] in
+                        (itemID, try await redis.send("HGET", RedisArgument(ItemCache.itemKey(itemID)), "item").bytes)
+                    }
+                }
+                // A key holding only a version (nil) is left out: nothing to disagree with.
+                return try await group.reduce(into: [Int64: [UInt8]]()) { $0[$1.0] = $1.1 }
+            }
+            let ids = Array(cached.keys)
+            let live = try await database.read { try ItemCatalog.live($0, itemIDs: ids) }
+            for (itemID, value) in cached where value != live[itemID].map(ItemCache.compact) {
+                try await drop(ItemCache.itemKey(itemID), &report)
             }
         } while cursor != "0"
 
@@ -353,12 +362,5 @@ private final class Lock: Sendable {
 
     func release(_ redis: RedisClient) async {
         _ = try? await redis.run(LuaScripts.lockRelease, keys: [RedisArgument(key)], args: [RedisArgument(token)])
-    }
-}
-
-extension Duration {
-    /// Whole milliseconds.
-    var milliseconds: Int64 {
-        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
     }
 }
