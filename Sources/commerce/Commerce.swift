@@ -9,6 +9,6 @@ struct Commerce: AsyncParsableCommand {
             Every option can also be set with an environment variable COMMERCE_<OPTION> \
             (e.g. COMMERCE_DB, COMMERCE_REDIS); a flag on the command line wins.
             """,
-        subcommands: [Serve.self, Seed.self, Reconcile.self, ConsumeOrders.self]
+        subcommands: [Serve.self, Seed.self, Reconcile.self, Token.self, ConsumeOrders.self]
     )
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommerceAPI
 import Foundation
 import RedisClient
 
@@ -55,5 +56,22 @@ struct TimeZoneOption: ParsableArguments {
             throw ValidationError("--timezone \(name) is not a known time zone (try Asia/Seoul or UTC)")
         }
         return zone
+    }
+}
+
+/// `--jwt-secret`, shared by `serve` (verifies tokens) and `token` (signs them).
+struct JWTSecretOption: ParsableArguments {
+    @Option(help: "Secret that signs and verifies the HS256 bearer tokens, at least 32 bytes (e.g. `openssl rand -hex 32`). (env: COMMERCE_JWT_SECRET)")
+    var jwtSecret: String?
+
+    /// The tokens for the configured secret, or nil when none is configured.
+    func resolvedTokens() throws -> AccessTokens? {
+        let secret = try resolve(jwtSecret, env: "COMMERCE_JWT_SECRET", default: "")
+        guard !secret.isEmpty else { return nil }
+        do {
+            return try AccessTokens(secret: secret)
+        } catch {
+            throw ValidationError(error.reason)
+        }
     }
 }

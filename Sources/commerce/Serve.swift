@@ -1,6 +1,7 @@
 import ArgumentParser
 import CommerceAPI
 import Foundation
+import CouponGate
 import Hummingbird
 import Logging
 
@@ -29,6 +30,17 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Local time (in --timezone) of the nightly reconcile, HH:MM, or off. With several servers one runs it. (env: COMMERCE_RECONCILE_AT, default: 03:00)")
     var reconcileAt: String?
 
+    @OptionGroup var secret: JWTSecretOption
+
+    @Flag(help: "Run without a JWT secret: no tokens are checked and every request acts as an admin. For a developer's own machine only. (env: COMMERCE_INSECURE_DEV=true)")
+    var insecureDev = false
+
+    @Option(help: "Rate limit of POST /coupons/issue per user: RATE:BURST (requests a second, bucket size), or off. (env: COMMERCE_ISSUE_LIMIT_USER, default: \(IssueRateLimits.standard.perUser!))")
+    var issueLimitUser: String?
+
+    @Option(help: "Rate limit of POST /coupons/issue per client address: RATE:BURST, or off. Behind a proxy every request shares its address. (env: COMMERCE_ISSUE_LIMIT_ADDRESS, default: \(IssueRateLimits.standard.perAddress!))")
+    var issueLimitAddress: String?
+
     func run() async throws {
         let host = try resolve(host, env: "COMMERCE_HOST", default: "127.0.0.1")
         let port = try resolve(port, env: "COMMERCE_PORT", default: 8080)
@@ -51,10 +63,41 @@ struct Serve: AsyncParsableCommand {
             host: host, port: port,
             databasePath: try stores.resolvedDatabasePath(),
             redis: try stores.resolvedRedis(),
-            timeZone: zone, maxWriteBatch: writeBatch, logLevel: level, reconcileAt: reconcileTime
+            timeZone: zone, maxWriteBatch: writeBatch, logLevel: level, reconcileAt: reconcileTime,
+            authentication: try resolvedAuthentication(),
+            issueLimits: IssueRateLimits(
+                perUser: try limit(issueLimitUser, env: "COMMERCE_ISSUE_LIMIT_USER", flag: "--issue-limit-user",
+                                   default: IssueRateLimits.standard.perUser!),
+                perAddress: try limit(issueLimitAddress, env: "COMMERCE_ISSUE_LIMIT_ADDRESS", flag: "--issue-limit-address",
+                                      default: IssueRateLimits.standard.perAddress!))
         )
         let app = try await buildApplication(configuration)
         try await app.runService()
         app.logger.info("stopped: requests drained, pending writes committed")
+    }
+
+    /// Tokens with the configured secret; without one the server refuses to start unless
+    /// `--insecure-dev` says that no tokens is what is wanted.
+    private func resolvedAuthentication() throws -> AuthenticationMode {
+        let insecure = try insecureDev || resolve(nil as Bool?, env: "COMMERCE_INSECURE_DEV", default: false)
+        switch (try secret.resolvedTokens(), insecure) {
+        case (let tokens?, false): return .tokens(tokens)
+        case (nil, true): return .insecureDev
+        case (_?, true): throw ValidationError("--insecure-dev and a JWT secret exclude each other; drop one")
+        case (nil, false):
+            throw ValidationError("""
+                no JWT secret: set COMMERCE_JWT_SECRET or --jwt-secret (at least 32 bytes, e.g. `openssl rand -hex 32`), \
+                or pass --insecure-dev to run without tokens on your own machine
+                """)
+        }
+    }
+
+    private func limit(_ flag: String?, env: String, flag name: String, default value: TokenBucket) throws -> TokenBucket? {
+        let text = try resolve(flag, env: env, default: value.description)
+        if text == "off" { return nil }
+        guard let bucket = TokenBucket(text) else {
+            throw ValidationError("\(name) \(text) is not RATE:BURST (e.g. 2:5, both positive) or off")
+        }
+        return bucket
     }
 }

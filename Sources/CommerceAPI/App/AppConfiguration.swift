@@ -1,3 +1,4 @@
+import CouponGate
 import Foundation
 import Logging
 import RedisClient
@@ -15,6 +16,8 @@ public struct AppConfiguration: Sendable {
     public var logLevel: Logger.Level
     /// When the nightly reconcile runs (local time in ``timeZone``); nil: never.
     public var reconcileAt: ReconcileTime?
+    public var authentication: AuthenticationMode
+    public var issueLimits: IssueRateLimits
 
     public init(
         host: String = "127.0.0.1",
@@ -24,8 +27,12 @@ public struct AppConfiguration: Sendable {
         timeZone: TimeZone = TimeZone(identifier: "UTC")!,
         maxWriteBatch: Int = 512,
         logLevel: Logger.Level = .info,
-        reconcileAt: ReconcileTime? = ReconcileTime("03:00")
+        reconcileAt: ReconcileTime? = ReconcileTime("03:00"),
+        authentication: AuthenticationMode,
+        issueLimits: IssueRateLimits = .standard
     ) {
+        self.authentication = authentication
+        self.issueLimits = issueLimits
         self.host = host
         self.port = port
         self.databasePath = databasePath

@@ -6,13 +6,18 @@ import Ranking
 import RedisClient
 import ServiceLifecycle
 
-/// What the routes share: the two stores, the coupon gate, the sales ranking, the item cache, the
-/// reconcile job and the clock (injectable, so tests can place orders on chosen days).
+/// What the routes share: the two stores, how requests authenticate, the coupon gate and its rate
+/// limit, the sales ranking, the item cache, the reconcile job, the metrics and the clock
+/// (injectable, so tests can place orders on chosen days).
 public struct AppDependencies: Sendable {
     public var database: CommerceDatabase
     public var redis: RedisClient
     /// The coupon gate; a `Service` too (it retries give-backs), run beside the writer.
     public var coupons: CouponIssuer
+    /// The per-user and per-address limit in front of ``coupons``.
+    public var issueLimiter: IssueRateLimiter
+    public var authentication: AuthenticationMode
+    public let metrics = CommerceMetrics()
     /// Units sold per day; an outbox sink, run by its own relay.
     public var ranking: SalesRanking
     /// Milliseconds since the Unix epoch.
@@ -24,17 +29,21 @@ public struct AppDependencies: Sendable {
     let reconciler: Reconciler
 
     public init(
-        database: CommerceDatabase, redis: RedisClient, timeZone: TimeZone = TimeZone(identifier: "UTC")!,
+        database: CommerceDatabase, redis: RedisClient, authentication: AuthenticationMode,
+        issueLimits: IssueRateLimits = .standard, timeZone: TimeZone = TimeZone(identifier: "UTC")!,
         logger: Logger = Logger(label: "commerce"), now: @escaping @Sendable () -> Int64 = systemNow
     ) {
         self.database = database
         self.redis = redis
+        self.authentication = authentication
         self.coupons = CouponIssuer(redis: redis, database: database, logger: logger)
+        self.issueLimiter = IssueRateLimiter(redis: redis, limits: issueLimits)
         self.ranking = SalesRanking(redis: redis, timeZone: timeZone)
         self.itemCache = ItemCache(redis: redis, database: database, logger: logger)
         self.popularItems = PopularItems(ranking: ranking, itemCache: itemCache, database: database)
         self.now = now
-        self.reconciler = Reconciler(database: database, redis: redis, ranking: ranking, itemCache: itemCache, logger: logger, now: now)
+        self.reconciler = Reconciler(database: database, redis: redis, ranking: ranking, itemCache: itemCache, logger: logger,
+                                     now: now, metrics: metrics)
     }
 
     /// What runs beside the HTTP server, in start order (stopped in reverse): the writer, one

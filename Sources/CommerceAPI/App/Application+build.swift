@@ -13,7 +13,12 @@ public func buildApplication(_ configuration: AppConfiguration) async throws -> 
     logger.logLevel = configuration.logLevel
     let database = try CommerceDatabase(path: configuration.databasePath, maxBatch: configuration.maxWriteBatch)
     let redis = RedisClient(configuration: configuration.redis, logger: logger)
-    let dependencies = AppDependencies(database: database, redis: redis, timeZone: configuration.timeZone, logger: logger)
+    let dependencies = AppDependencies(
+        database: database, redis: redis, authentication: configuration.authentication,
+        issueLimits: configuration.issueLimits, timeZone: configuration.timeZone, logger: logger)
+    if case .insecureDev = configuration.authentication {
+        logger.warning("--insecure-dev: no tokens are checked; every request acts as an admin. Never expose this server.")
+    }
 
     var app = Application(
         router: buildRouter(dependencies),
@@ -30,17 +35,26 @@ public func buildApplication(_ configuration: AppConfiguration) async throws -> 
 
 /// The router with every route and middleware; separate from ``buildApplication(_:)`` so tests
 /// can drive it with their own stores and clock.
+///
+/// Three groups: open routes (health, metrics, the OpenAPI document), routes for any valid token
+/// (each checks that the `user_id` it acts on is the token's), and `/admin/*` for admin tokens.
 public func buildRouter(_ dependencies: AppDependencies) -> Router<CommerceRequestContext> {
     let router = Router(context: CommerceRequestContext.self)
-    router.add(middleware: RequestLogMiddleware())
-    router.add(middleware: ProblemMiddleware())
+    router.add(middleware: RequestObserver(metrics: dependencies.metrics))
+    router.add(middleware: ProblemMiddleware(metrics: dependencies.metrics))
     HealthController(database: dependencies.database, redis: dependencies.redis).addRoutes(to: router)
-    PointsController(dependencies: dependencies).addRoutes(to: router)
-    ItemsController(dependencies: dependencies).addRoutes(to: router)
-    AdminItemsController(dependencies: dependencies).addRoutes(to: router)
-    OrdersController(dependencies: dependencies).addRoutes(to: router)
-    CouponsController(dependencies: dependencies).addRoutes(to: router)
-    AdminCouponsController(dependencies: dependencies).addRoutes(to: router)
-    ReconcileController(dependencies: dependencies).addRoutes(to: router)
+    MetricsController(dependencies: dependencies).addRoutes(to: router)
+    OpenAPIController().addRoutes(to: router)
+
+    let users = router.group().add(middleware: Authentication(mode: dependencies.authentication))
+    PointsController(dependencies: dependencies).addRoutes(to: users)
+    ItemsController(dependencies: dependencies).addRoutes(to: users)
+    OrdersController(dependencies: dependencies).addRoutes(to: users)
+    CouponsController(dependencies: dependencies).addRoutes(to: users)
+
+    let admins = users.group().add(middleware: RequireAdmin())
+    AdminItemsController(dependencies: dependencies).addRoutes(to: admins)
+    AdminCouponsController(dependencies: dependencies).addRoutes(to: admins)
+    ReconcileController(dependencies: dependencies).addRoutes(to: admins)
     return router
 }

@@ -20,7 +20,7 @@ struct AdminCouponsController {
         }
     }
 
-    func addRoutes(to router: Router<CommerceRequestContext>) {
+    func addRoutes(to router: some RouterMethods<CommerceRequestContext>) {
         router.post("/admin/coupons") { request, context in
             let body = try await JSONBody.decode(CreateBody.self, from: request, context: context)
             let name = try Field.name(body.name, "name")

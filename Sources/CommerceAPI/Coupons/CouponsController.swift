@@ -1,4 +1,5 @@
 import CommerceStore
+import CouponGate
 import Hummingbird
 
 /// `POST /coupons/issue` (first come, first served, through the coupon gate) and `GET /coupons`.
@@ -17,16 +18,31 @@ struct CouponsController {
         }
     }
 
-    func addRoutes(to router: Router<CommerceRequestContext>) {
+    func addRoutes(to router: some RouterMethods<CommerceRequestContext>) {
         router.post("/coupons/issue") { request, context in
             let body = try await JSONBody.decode(IssueBody.self, from: request, context: context)
             let userID = try Field.id(body.userID, "user_id")
             let couponID = try Field.id(body.couponID, "coupon_id")
-            let issued = try await dependencies.coupons.issue(userID: userID, couponID: couponID, at: dependencies.now())
-            return JSONResponse.response(status: .created, issued)
+            try context.authorize(userID: userID)
+            do {
+                try await dependencies.issueLimiter.admit(userID: userID, address: context.clientAddress)
+                let issued = try await dependencies.coupons.issue(userID: userID, couponID: couponID, at: dependencies.now())
+                dependencies.metrics.couponIssue(couponID: String(couponID), outcome: "ISSUED")
+                return JSONResponse.response(status: .created, issued)
+            } catch {
+                let code = switch error {
+                case let refusal as CommerceError: refusal.code.name
+                case is RateLimited: "RATE_LIMITED"
+                default: "SERVICE_UNAVAILABLE"
+                }
+                // Unknown ids share one series: anyone can send new ones.
+                dependencies.metrics.couponIssue(couponID: code == "COUPON_NOT_FOUND" ? "unknown" : String(couponID), outcome: code)
+                throw error
+            }
         }
-        router.get("/coupons") { request, _ in
+        router.get("/coupons") { request, context in
             let userID = try request.queryID("user_id")
+            try context.authorize(userID: userID)
             let coupons = try await dependencies.database.read { try CouponBook.held($0, userID: userID) }
             return JSONResponse.response(status: .ok, NamedList(name: "coupons", elements: coupons))
         }

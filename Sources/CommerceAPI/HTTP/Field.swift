@@ -17,9 +17,11 @@ enum Field {
         return value
     }
 
-    /// A display name: 1 to 200 characters, not only spaces.
+    /// A display name: 1 to 200 characters, not only spaces. Characters are Unicode code
+    /// points, as JSON Schema counts them (`maxLength` in openapi.yaml).
     static func name(_ value: String, _ name: String) throws -> String {
-        guard (1...200).contains(value.count), value.contains(where: { !$0.isWhitespace }) else {
+        guard (1...200).contains(value.unicodeScalars.count),
+              value.unicodeScalars.contains(where: { !$0.properties.isWhitespace }) else {
             throw Problem.invalidRequest("`\(name)`: must be 1 to 200 characters, not only spaces")
         }
         return value

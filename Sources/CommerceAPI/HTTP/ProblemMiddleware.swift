@@ -9,29 +9,39 @@ import GRDB
 /// problem+json response, so no client ever sees another error shape. Domain errors are mapped
 /// to statuses here and nowhere else.
 struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
+    let metrics: CommerceMetrics
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch {
-            let problem = Self.problem(for: error, request: request, logger: context.logger)
+            let problem = problem(for: error, request: request, logger: context.logger)
             return try problem.response(from: request, context: context)
         }
     }
 
-    static func problem(for error: any Error, request: Request, logger: Logger) -> Problem {
+    func problem(for error: any Error, request: Request, logger: Logger) -> Problem {
         switch error {
         case let problem as Problem:
             return problem
         case let error as CommerceError:
             return Problem(error)
         case let error as HTTPError:
-            return problem(forStatus: error.status, message: error.body, request: request)
+            return Self.problem(forStatus: error.status, message: error.body, request: request)
         case let error as any HTTPResponseError:
-            return problem(forStatus: error.status, message: nil, request: request)
+            return Self.problem(forStatus: error.status, message: nil, request: request)
+        case let limited as RateLimited:
+            var problem = Problem(.tooManyRequests, code: "RATE_LIMITED", detail: "too many coupon requests; try again shortly")
+            // Whole seconds, rounded up: a client waiting that long finds a token.
+            let seconds = (limited.retryAfter.wholeMilliseconds + 999) / 1000
+            problem.headers[.retryAfter] = String(max(1, seconds))
+            return problem
         case let error as RedisError where error.isUnavailable:
             logger.warning("redis unavailable", metadata: ["error": "\(error)"])
+            metrics.dependencyError("redis")
             return .serviceUnavailable("Redis is unreachable; nothing was changed, try again shortly")
         case let error as DatabaseError where error.isUnavailable:
+            metrics.dependencyError("sqlite")
             logger.error("sqlite unavailable", metadata: ["error": "\(error)"])
             return .serviceUnavailable("the database cannot take requests right now; nothing was changed, try again shortly")
         case let error as IssueUnavailable:

@@ -7,7 +7,7 @@ struct HealthController {
     let database: CommerceDatabase
     let redis: RedisClient
 
-    func addRoutes(to router: Router<CommerceRequestContext>) {
+    func addRoutes(to router: some RouterMethods<CommerceRequestContext>) {
         router.get("/health/live") { _, _ in
             ["status": "ok"]
         }

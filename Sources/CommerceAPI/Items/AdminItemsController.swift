@@ -18,7 +18,7 @@ struct AdminItemsController {
         var stock: Int64?
     }
 
-    func addRoutes(to router: Router<CommerceRequestContext>) {
+    func addRoutes(to router: some RouterMethods<CommerceRequestContext>) {
         router.post("/admin/items") { request, context in
             let body = try await JSONBody.decode(CreateBody.self, from: request, context: context)
             let name = try Field.name(body.name, "name")

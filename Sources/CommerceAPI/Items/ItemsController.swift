@@ -21,7 +21,7 @@ struct ItemsController {
         }
     }
 
-    func addRoutes(to router: Router<CommerceRequestContext>) {
+    func addRoutes(to router: some RouterMethods<CommerceRequestContext>) {
         router.get("/items") { request, _ in
             let limit = try request.queryLimit()
             let afterID = try Self.cursor(request)

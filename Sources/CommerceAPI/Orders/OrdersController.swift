@@ -5,28 +5,47 @@ import Hummingbird
 struct OrdersController {
     let dependencies: AppDependencies
 
-    func addRoutes(to router: Router<CommerceRequestContext>) {
+    func addRoutes(to router: some RouterMethods<CommerceRequestContext>) {
         router.post("/orders") { request, context in
             let order = try Self.validated(try await JSONBody.decode(OrderRequest.self, from: request, context: context))
+            try context.authorize(userID: order.userID)
             let now = dependencies.now()
-            let response = try await dependencies.idempotentWrite.perform(
-                key: try IdempotentWrite.key(of: request), userID: order.userID, fingerprint: order, status: .created
-            ) { db in
-                try OrderBook.place(db, order, at: now)
+            let response: Response
+            do {
+                response = try await dependencies.idempotentWrite.perform(
+                    key: try IdempotentWrite.key(of: request), userID: order.userID, fingerprint: order, status: .created
+                ) { db in
+                    try OrderBook.place(db, order, at: now)
+                }
+            } catch let refusal as CommerceError {
+                dependencies.metrics.order(outcome: refusal.code.name)
+                throw refusal
             }
+            let outcome = if response.headers[IdempotentWrite.replayedHeader] != nil {
+                "REPLAYED"
+            } else if response.status == .created {
+                "PAID"
+            } else {
+                "REFUSED"  // a refusal remembered under its Idempotency-Key
+            }
+            dependencies.metrics.order(outcome: outcome)
             // Stock is exact: no read after the 201 may see the cache from before the order.
             if response.status == .created { await dependencies.itemCache.invalidate(itemIDs: order.lines.map(\.itemID)) }
             return response
         }
         router.get("/orders/{order_id}") { _, context in
             let orderID = try context.pathID("order_id")
-            guard let order = try await dependencies.database.read({ try OrderBook.find($0, orderID: orderID) }) else {
+            // Someone else's order is answered like a missing one: its existence is not revealed.
+            guard let order = try await dependencies.database.read({ try OrderBook.find($0, orderID: orderID) }),
+                  context.identity?.mayActFor(order.userID) == true
+            else {
                 throw CommerceError(.orderNotFound, "order \(orderID) does not exist")
             }
             return JSONResponse.response(status: .ok, order)
         }
-        router.get("/orders") { request, _ in
+        router.get("/orders") { request, context in
             let userID = try request.queryID("user_id")
+            try context.authorize(userID: userID)
             let limit = try request.queryLimit()
             let orders = try await dependencies.database.read { try OrderBook.list($0, userID: userID, limit: limit) }
             return JSONResponse.response(status: .ok, NamedList(name: "orders", elements: orders))

@@ -5,7 +5,7 @@ import Hummingbird
 struct ReconcileController {
     let dependencies: AppDependencies
 
-    func addRoutes(to router: Router<CommerceRequestContext>) {
+    func addRoutes(to router: some RouterMethods<CommerceRequestContext>) {
         router.post("/admin/reconcile") { request, _ in
             let dryRun: Bool
             switch request.uri.queryParameters["dry_run"] {

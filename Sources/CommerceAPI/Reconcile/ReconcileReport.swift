@@ -20,18 +20,18 @@ public struct ReconcileReport: JSONWritable, Sendable, Equatable {
     public init() {}
 
     /// Nothing changed (or would change).
-    public var changedNothing: Bool {
-        rowsInserted == 0 && redisRestored == 0 && stockFixed == 0 && rankingDaysRebuilt == 0 && cacheEntriesDropped == 0
+    public var changedNothing: Bool { changes.allSatisfy { $0.count == 0 } }
+
+    /// The change counts under their contract names, in the contract's order.
+    var changes: [(name: String, count: Int64)] {
+        [("rows_inserted", rowsInserted), ("redis_restored", redisRestored), ("stock_fixed", stockFixed),
+         ("ranking_days_rebuilt", rankingDaysRebuilt), ("cache_entries_dropped", cacheEntriesDropped)]
     }
 
     public func write(to json: inout JSONWriter) {
         json.object {
             $0.field("coupons_checked", couponsChecked)
-            $0.field("rows_inserted", rowsInserted)
-            $0.field("redis_restored", redisRestored)
-            $0.field("stock_fixed", stockFixed)
-            $0.field("ranking_days_rebuilt", rankingDaysRebuilt)
-            $0.field("cache_entries_dropped", cacheEntriesDropped)
+            for change in changes { $0.field(change.name, change.count) }
             $0.field("duration_ms", durationMs)
             $0.field("dry_run", dryRun)
             $0.field("agreed", agreed)

@@ -40,12 +40,15 @@ public final class Reconciler: Sendable {
     private let progress: (@Sendable (String) -> Void)?
     /// When the log last got a progress line: at most one a second.
     private let lastLogged = Mutex<ContinuousClock.Instant?>(nil)
+    /// The server's metrics (runs and their changes); nil in `commerce reconcile`.
+    private let metrics: CommerceMetrics?
 
     init(
         database: CommerceDatabase, redis: RedisClient, ranking: SalesRanking, itemCache: ItemCache, logger: Logger,
         now: @escaping @Sendable () -> Int64, batchSize: Int = 10_000, lockLifetime: Duration = .seconds(60),
-        progress: (@Sendable (String) -> Void)? = nil
+        progress: (@Sendable (String) -> Void)? = nil, metrics: CommerceMetrics? = nil
     ) {
+        self.metrics = metrics
         self.database = database
         self.redis = redis
         self.ranking = ranking
@@ -83,17 +86,19 @@ public final class Reconciler: Sendable {
         } catch {
             await lock.release(redis)
             logger.error("reconcile: stopped", metadata: ["error": "\(error)"])
+            metrics?.reconcile(nil)
             throw error
         }
         await lock.release(redis)
         if dryRun { report.agreed = report.changedNothing }
         report.durationMs = (ContinuousClock.now - started).wholeMilliseconds
-        logger.notice("reconcile: finished", metadata: [
+        var metadata: Logger.Metadata = [
             "dry_run": "\(dryRun)", "agreed": "\(report.agreed)", "coupons_checked": "\(report.couponsChecked)",
-            "rows_inserted": "\(report.rowsInserted)", "redis_restored": "\(report.redisRestored)",
-            "stock_fixed": "\(report.stockFixed)", "ranking_days_rebuilt": "\(report.rankingDaysRebuilt)",
-            "cache_entries_dropped": "\(report.cacheEntriesDropped)", "duration_ms": "\(report.durationMs)",
-        ])
+            "duration_ms": "\(report.durationMs)",
+        ]
+        for change in report.changes { metadata[change.name] = "\(change.count)" }
+        logger.notice("reconcile: finished", metadata: metadata)
+        metrics?.reconcile(report)
         return report
     }
 

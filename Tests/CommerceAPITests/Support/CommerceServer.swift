@@ -13,7 +13,9 @@ struct CommerceServer: Sendable {
         let port = try freePort()
         let process = try ChildProcess.spawn(
             [try builtExecutable("commerce"), "serve", "--port", "\(port)", "--db", databasePath, "--redis", redisURL,
-             "--log-level", "warning"] + arguments,
+             "--log-level", "warning", "--jwt-secret", TestTokens.secret,
+             // Bursts in these tests come from one address and few users on purpose.
+             "--issue-limit-user", "off", "--issue-limit-address", "off"] + arguments,
             logFile: logFile)
         let server = CommerceServer(process: process, port: port)
         for _ in 0..<200 {

@@ -35,6 +35,7 @@ func withTestApp<T>(
     now: @escaping @Sendable () -> Int64 = AppDependencies.systemNow,
     timeZone: TimeZone = TimeZone(identifier: "UTC")!,
     busyTimeout: TimeInterval = 5,
+    issueLimits: IssueRateLimits = .off,
     extraRoutes: (Router<CommerceRequestContext>) -> Void = { _ in },
     _ body: @escaping @Sendable (TestApp) async throws -> T
 ) async throws -> T {
@@ -44,7 +45,8 @@ func withTestApp<T>(
             let database = try CommerceDatabase(path: path, busyTimeout: busyTimeout)
             let redis = server.client()
             defer { redis.shutdown() }
-            let dependencies = AppDependencies(database: database, redis: redis, timeZone: timeZone, now: now)
+            let dependencies = AppDependencies(database: database, redis: redis, authentication: .tokens(TestTokens.tokens),
+                                               issueLimits: issueLimits, timeZone: timeZone, now: now)
             let router = buildRouter(dependencies)
             extraRoutes(router)
             var app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
@@ -103,17 +105,41 @@ func json(_ buffer: ByteBuffer) throws -> [String: Any] {
     try JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any] ?? [:]
 }
 
+/// The secret every test server verifies tokens with, and tokens signed with it.
+enum TestTokens {
+    static let secret = "test-secret-of-at-least-thirty-two-bytes"
+    static let tokens = try! AccessTokens(secret: secret)
+    /// An admin token valid for an hour: what requests carry unless a test says otherwise.
+    static let admin = token(user: 1, admin: true)
+
+    static func token(user: Int64, admin: Bool = false, expiresIn seconds: Int64 = 3600) -> String {
+        tokens.sign(Identity(userID: user, isAdmin: admin), expiresAt: Int64(Date().timeIntervalSince1970) + seconds)
+    }
+}
+
+/// `headers` with `Authorization: Bearer <token>` added (nil: no token), unless it has one.
+private func authorized(_ headers: HTTPFields, _ token: String?) -> HTTPFields {
+    guard let token, headers[.authorization] == nil else { return headers }
+    var headers = headers
+    headers[.authorization] = "Bearer \(token)"
+    return headers
+}
+
 extension TestClientProtocol {
-    func call(_ method: HTTPRequest.Method, _ uri: String, _ body: String? = nil, headers: HTTPFields = [:]) async throws -> Reply {
-        try await execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }) { response in
+    /// One request, by default with an admin token (`token: nil` sends none).
+    func call(_ method: HTTPRequest.Method, _ uri: String, _ body: String? = nil, headers: HTTPFields = [:],
+              token: String? = TestTokens.admin) async throws -> Reply {
+        try await execute(uri: uri, method: method, headers: authorized(headers, token), body: body.map { ByteBuffer(string: $0) }) { response in
             Reply(status: response.status, headers: response.headers, body: response.body)
         }
     }
 }
 
 extension TestClient {
-    func call(_ method: HTTPRequest.Method, _ uri: String, _ body: String? = nil, headers: HTTPFields = [:]) async throws -> Reply {
-        let response = try await execute(.init(uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }))
+    /// One request, by default with an admin token (`token: nil` sends none).
+    func call(_ method: HTTPRequest.Method, _ uri: String, _ body: String? = nil, headers: HTTPFields = [:],
+              token: String? = TestTokens.admin) async throws -> Reply {
+        let response = try await execute(.init(uri, method: method, headers: authorized(headers, token), body: body.map { ByteBuffer(string: $0) }))
         return Reply(status: response.status, headers: response.headers, body: response.body ?? ByteBuffer())
     }
 }

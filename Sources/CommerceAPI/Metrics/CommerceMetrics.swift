@@ -1,0 +1,88 @@
+import CommerceStore
+import CoreMetrics
+import Prometheus
+
+/// The service's metrics, all named `commerce_*`, recorded through swift-metrics into one
+/// Prometheus registry per application (so tests running several apps keep them apart) and
+/// rendered by `GET /metrics`.
+public final class CommerceMetrics: Sendable {
+    /// What `GET /metrics` renders.
+    public let registry: PrometheusCollectorRegistry
+    /// The swift-metrics factory over ``registry``, passed to each metric rather than bootstrapped
+    /// process-wide, so each application (and each test) has its own.
+    let factory: PrometheusMetricsFactory
+
+    public init() {
+        registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // From well under a millisecond (cached reads) to the 500 ms Redis timeout and beyond.
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(250), .microseconds(500), .milliseconds(1), .microseconds(2_500), .milliseconds(5),
+            .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+            .milliseconds(500), .seconds(1), .microseconds(2_500_000), .seconds(5), .seconds(10),
+        ]
+        self.factory = factory
+    }
+
+    /// One HTTP request: `route` is the matched path template (`/orders/{order_id}`), so ids do
+    /// not multiply the series.
+    func request(route: String, method: String, status: Int, duration: Duration) {
+        let dimensions = [("route", route), ("method", method), ("status", String(status))]
+        Counter(label: "commerce_http_requests_total", dimensions: dimensions, factory: factory).increment()
+        Timer(label: "commerce_http_request_duration_seconds", dimensions: dimensions, factory: factory)
+            .recordNanoseconds(duration.wholeNanoseconds)
+    }
+
+    /// How a `POST /coupons/issue` for a known coupon ended: `ISSUED` or the refusal's code.
+    func couponIssue(couponID: String, outcome: String) {
+        let name = outcome == "ISSUED" ? "commerce_coupons_issued_total" : "commerce_coupons_rejected_total"
+        var dimensions = [("coupon_id", couponID)]
+        if outcome != "ISSUED" { dimensions.append(("reason", outcome)) }
+        Counter(label: name, dimensions: dimensions, factory: factory).increment()
+    }
+
+    /// How a `POST /orders` ended: `PAID` or the refusal's code.
+    func order(outcome: String) {
+        Counter(label: "commerce_orders_total", dimensions: [("outcome", outcome)], factory: factory).increment()
+    }
+
+    /// A request or background task that could not reach a store (`redis` or `sqlite`).
+    func dependencyError(_ dependency: String) {
+        Counter(label: "commerce_dependency_errors_total", dimensions: [("dependency", dependency)], factory: factory).increment()
+    }
+
+    /// Paid orders the sink (`stream`, `ranking`) has not taken yet.
+    func outboxBacklog(sink: String, _ count: Int) {
+        Gauge(label: "commerce_outbox_backlog", dimensions: [("sink", sink)], factory: factory).record(count)
+    }
+
+    /// One reconcile run (not dry runs): `agreed`, `disagreed` or `failed`, and what it changed.
+    func reconcile(_ report: ReconcileReport?) {
+        guard let report else {
+            Counter(label: "commerce_reconcile_runs_total", dimensions: [("result", "failed")], factory: factory).increment()
+            return
+        }
+        guard !report.dryRun else { return }
+        Counter(label: "commerce_reconcile_runs_total", dimensions: [("result", report.agreed ? "agreed" : "disagreed")],
+                factory: factory).increment()
+        for (kind, count) in report.changes where count > 0 {
+            Counter(label: "commerce_reconcile_changes_total", dimensions: [("kind", kind)], factory: factory)
+                .increment(by: count)
+        }
+        Gauge(label: "commerce_reconcile_last_duration_seconds", factory: factory).record(Double(report.durationMs) / 1000)
+    }
+
+    /// The Prometheus text format (version 0.0.4).
+    func render() -> [UInt8] {
+        var bytes: [UInt8] = []
+        registry.emit(into: &bytes)
+        return bytes
+    }
+}
+
+private extension Duration {
+    var wholeNanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}
