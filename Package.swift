@@ -109,6 +109,7 @@ let package = Package(
             dependencies: [
                 "CommerceAPI", "CommerceStore", "CouponGate", "Ranking", "LuaScripts", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]

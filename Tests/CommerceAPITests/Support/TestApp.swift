@@ -21,6 +21,9 @@ struct TestApp: Sendable {
     let coupons: CouponIssuer
     let ranking: SalesRanking
     let reconciler: Reconciler
+    /// The service's routes as `METHOD /path/{param}`, without the test's extra ones.
+    let routes: [String]
+    let metrics: CommerceMetrics
 
     /// A fresh connection to the same server, for tests that need many.
     func connection() -> TestClient {
@@ -48,13 +51,14 @@ func withTestApp<T>(
             let dependencies = AppDependencies(database: database, redis: redis, authentication: .tokens(TestTokens.tokens),
                                                issueLimits: issueLimits, timeZone: timeZone, now: now)
             let router = buildRouter(dependencies)
+            let routes = router.routes.map { "\($0.method) \($0.path)" }
             extraRoutes(router)
             var app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
             app.addServices(dependencies.services(logger: app.logger))
             return try await app.test(.live) { client in
                 try await body(TestApp(client: client, database: database, databasePath: path, redisServer: server,
                                        redis: redis, coupons: dependencies.coupons, ranking: dependencies.ranking,
-                                       reconciler: dependencies.reconciler))
+                                       reconciler: dependencies.reconciler, routes: routes, metrics: dependencies.metrics))
             }
         }
     }

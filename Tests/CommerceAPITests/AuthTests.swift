@@ -1,0 +1,170 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Testing
+@testable import CommerceAPI
+
+/// Bearer tokens on every route: who may call what, and every way a token is refused.
+@Suite struct AuthTests {
+    static let openRoutes: Set<String> = ["GET /health/live", "GET /health/ready", "GET /metrics", "GET /openapi.yaml"]
+
+    /// A JWT with any header and claims, signed by `sign` over `header.claims`.
+    static func jwt(header: String, claims: String, sign: ([UInt8]) -> [UInt8]) -> String {
+        let input = Base64URL.encode(Array(header.utf8)) + "." + Base64URL.encode(Array(claims.utf8))
+        return input + "." + Base64URL.encode(sign(Array(input.utf8)))
+    }
+
+    static func hs256(_ secret: String) -> ([UInt8]) -> [UInt8] {
+        { Array(HMAC<SHA256>.authenticationCode(for: $0, using: SymmetricKey(data: Array(secret.utf8)))) }
+    }
+
+    static var future: Int64 { Int64(Date().timeIntervalSince1970) + 3600 }
+
+    /// Every way a token must be refused, by name.
+    static var refusedTokens: [(String, String?)] {
+        let secret = TestTokens.secret
+        return [
+            ("no token", nil),
+            ("not a JWT", "not-a-token"),
+            ("two parts", "abc.def"),
+            ("signed with another secret", jwt(header: #"{"alg":"HS256","typ":"JWT"}"#, claims: #"{"sub":"1","exp":\#(future),"role":"admin"}"#,
+                                                sign: hs256("another-secret-of-at-least-32-bytes!"))),
+            ("alg none", jwt(header: #"{"alg":"none","typ":"JWT"}"#, claims: #"{"sub":"1","exp":\#(future),"role":"admin"}"#, sign: { _ in [] })),
+            ("alg HS512", jwt(header: #"{"alg":"HS512","typ":"JWT"}"#, claims: #"{"sub":"1","exp":\#(future),"role":"admin"}"#, sign: {
+                Array(HMAC<SHA512>.authenticationCode(for: $0, using: SymmetricKey(data: Array(secret.utf8))))
+            })),
+            ("expired", TestTokens.token(user: 1, admin: true, expiresIn: -5)),
+            ("no exp", jwt(header: #"{"alg":"HS256"}"#, claims: #"{"sub":"1","role":"admin"}"#, sign: hs256(secret))),
+            ("numeric sub", jwt(header: #"{"alg":"HS256"}"#, claims: #"{"sub":1,"exp":\#(future)}"#, sign: hs256(secret))),
+            ("sub not an id", jwt(header: #"{"alg":"HS256"}"#, claims: #"{"sub":"01","exp":\#(future)}"#, sign: hs256(secret))),
+            ("claims changed after signing", {
+                let token = TestTokens.token(user: 1)
+                let parts = token.split(separator: ".")
+                let admin = Base64URL.encode(Array(#"{"sub":"1","exp":\#(future),"role":"admin"}"#.utf8))
+                return "\(parts[0]).\(admin).\(parts[2])"
+            }()),
+        ]
+    }
+
+    /// A concrete path for a route template: every `{param}` becomes 1.
+    static func concrete(_ path: String) -> String {
+        path.replacing(/\{[a-z_]+\}/, with: "1")
+    }
+
+    @Test func everyRouteButTheOpenOnesRefusesEveryBadToken() async throws {
+        try await withTestApp { app async throws in
+            let guarded = app.routes.filter { !Self.openRoutes.contains($0) }
+            #expect(guarded.count == 17)  // every route family, /admin included
+            for route in guarded {
+                let parts = route.split(separator: " ")
+                let method = HTTPRequest.Method(String(parts[0]))!
+                for (name, token) in Self.refusedTokens {
+                    let headers: HTTPFields = token.map { [.authorization: "Bearer \($0)"] } ?? [:]
+                    let reply = try await app.client.call(method, Self.concrete(String(parts[1])), "{}", headers: headers, token: nil)
+                    #expect(reply.status == .unauthorized, "\(route) with \(name): \(reply.status) \(reply.text)")
+                    #expect(reply.code == "UNAUTHENTICATED", "\(route) with \(name)")
+                    #expect(reply.headers[.wwwAuthenticate] == "Bearer", "\(route) with \(name)")
+                }
+            }
+            // Another scheme is refused the same way.
+            let basic = try await app.client.call(.get, "/items", headers: [.authorization: "Basic dXNlcjpwYXNz"], token: nil)
+            #expect(basic.status == .unauthorized)
+        }
+    }
+
+    @Test func openRoutesNeedNoToken() async throws {
+        try await withTestApp { app async throws in
+            for route in Self.openRoutes {
+                let path = String(route.split(separator: " ")[1])
+                #expect(try await app.client.call(.get, path, token: nil).status == .ok, "\(route)")
+            }
+        }
+    }
+
+    @Test func adminRoutesRefuseAUserToken() async throws {
+        try await withTestApp { app async throws in
+            let adminRoutes = app.routes.filter { $0.split(separator: " ")[1].hasPrefix("/admin/") }
+            #expect(adminRoutes.count == 6)
+            let user = TestTokens.token(user: 7)
+            for route in adminRoutes {
+                let parts = route.split(separator: " ")
+                let reply = try await app.client.call(HTTPRequest.Method(String(parts[0]))!, Self.concrete(String(parts[1])),
+                                                      #"{"name": "x", "price": 1, "stock": 1}"#, token: user)
+                #expect(reply.status == .forbidden, "\(route): \(reply.status)")
+                #expect(reply.code == "FORBIDDEN", "\(route)")
+            }
+            let items = try await app.client.call(.get, "/items")
+            #expect((items.json["items"] as? [Any])?.isEmpty == true, "a user token created an item")
+        }
+    }
+
+    @Test func aUserTokenActsForItsOwnUserOnly() async throws {
+        try await withTestApp { app async throws in
+            let item = try await app.createItem(price: 100, stock: 10)
+            let coupon = try await app.createCoupon(stock: 10)
+            try await app.charge(user: 8, 10_000)
+            let othersOrder = try await app.order(user: 8, [(item, 1)])
+            let othersOrderID = try #require(othersOrder.json["order_id"] as? Int64)
+
+            let seven = TestTokens.token(user: 7)
+            // Everything user 7's token tries on user 8 is refused and changes nothing.
+            let attempts: [(HTTPRequest.Method, String, String?)] = [
+                (.post, "/points/charge", #"{"user_id": 8, "amount": 500}"#),
+                (.get, "/points?user_id=8", nil),
+                (.get, "/points/history?user_id=8", nil),
+                (.post, "/coupons/issue", #"{"user_id": 8, "coupon_id": \#(coupon)}"#),
+                (.get, "/coupons?user_id=8", nil),
+                (.post, "/orders", orderBody(user: 8, [(item, 1)])),
+                (.get, "/orders?user_id=8", nil),
+            ]
+            for (method, uri, body) in attempts {
+                let reply = try await app.client.call(method, uri, body, token: seven)
+                #expect(reply.status == .forbidden, "\(method) \(uri): \(reply.status) \(reply.text)")
+                #expect(reply.code == "FORBIDDEN", "\(method) \(uri)")
+            }
+            // Another user's order is not revealed: 404 as if it did not exist.
+            let peek = try await app.client.call(.get, "/orders/\(othersOrderID)", token: seven)
+            #expect(peek.status == .notFound)
+            #expect(peek.code == "ORDER_NOT_FOUND")
+            #expect(try await app.balance(of: 8) == 9_900)
+            #expect(try await app.issuedRows(coupon).isEmpty)
+            #expect(try await app.stock(of: item) == 9)
+
+            // The owner and an admin see it; user 7 may do everything for user 7.
+            let eight = TestTokens.token(user: 8)
+            #expect(try await app.client.call(.get, "/orders/\(othersOrderID)", token: eight).status == .ok)
+            #expect(try await app.client.call(.get, "/orders/\(othersOrderID)").status == .ok)
+            let own: [(HTTPRequest.Method, String, String?, HTTPResponse.Status)] = [
+                (.post, "/points/charge", #"{"user_id": 7, "amount": 500}"#, .ok),
+                (.get, "/points?user_id=7", nil, .ok),
+                (.get, "/points/history?user_id=7", nil, .ok),
+                (.post, "/coupons/issue", #"{"user_id": 7, "coupon_id": \#(coupon)}"#, .created),
+                (.get, "/coupons?user_id=7", nil, .ok),
+                (.post, "/orders", orderBody(user: 7, [(item, 1)]), .created),
+                (.get, "/orders?user_id=7", nil, .ok),
+                (.get, "/items", nil, .ok),
+                (.get, "/items/\(item)", nil, .ok),
+                (.get, "/items/popular", nil, .ok),
+            ]
+            for (method, uri, body, status) in own {
+                let reply = try await app.client.call(method, uri, body, token: seven)
+                #expect(reply.status == status, "\(method) \(uri): \(reply.status) \(reply.text)")
+            }
+        }
+    }
+
+    @Test func tokensRoundTripAndRefuseShortSecrets() throws {
+        let tokens = try AccessTokens(secret: TestTokens.secret)
+        let now = Int64(Date().timeIntervalSince1970)
+        let token = tokens.sign(Identity(userID: 42, isAdmin: true), expiresAt: now + 10)
+        #expect(try tokens.verify(token[...], now: now) == Identity(userID: 42, isAdmin: true))
+        #expect(throws: TokenRejection.self) { try tokens.verify(token[...], now: now + 10) }
+        let other = try AccessTokens(secret: String(repeating: "x", count: 32))
+        #expect(throws: TokenRejection.self) { try other.verify(token[...], now: now) }
+        #expect(throws: TokenRejection.self) { try AccessTokens(secret: "short") }
+        // A role other than admin is a plain user.
+        let claims = #"{"sub":"5","exp":\#(now + 60),"role":"root"}"#
+        let plain = Self.jwt(header: #"{"alg":"HS256","typ":"JWT"}"#, claims: claims, sign: Self.hs256(TestTokens.secret))
+        #expect(try tokens.verify(plain[...], now: now) == Identity(userID: 5, isAdmin: false))
+    }
+}

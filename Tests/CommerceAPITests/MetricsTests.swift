@@ -1,0 +1,65 @@
+import Foundation
+import HTTPTypes
+import Testing
+@testable import CommerceAPI
+import CouponGate
+
+/// `GET /metrics`: what the service counts, in the Prometheus text format.
+@Suite struct MetricsTests {
+    /// The value of the sample line that starts with `series` (name and labels), if any.
+    static func sample(_ text: String, _ series: String) -> Double? {
+        text.split(separator: "\n").first { $0.hasPrefix(series + " ") }.flatMap { Double($0.split(separator: " ").last!) }
+    }
+
+    @Test func requestsCouponsOrdersAndReconcileRunsAreCounted() async throws {
+        let limits = IssueRateLimits(perUser: TokenBucket(perSecond: 0.1, burst: 2), perAddress: nil)
+        try await withTestApp(issueLimits: limits) { app async throws in
+            let item = try await app.createItem(price: 100, stock: 10)
+            for _ in 0..<3 { #expect(try await app.client.call(.get, "/items/\(item)").status == .ok) }
+            #expect(try await app.client.call(.get, "/items/999").status == .notFound)
+            let coupon = try await app.createCoupon(stock: 10)
+            let issue = #"{"user_id": 3, "coupon_id": \#(coupon)}"#
+            #expect(try await app.client.call(.post, "/coupons/issue", issue).status == .created)
+            #expect(try await app.client.call(.post, "/coupons/issue", issue).code == "COUPON_ALREADY_ISSUED")
+            #expect(try await app.client.call(.post, "/coupons/issue", issue).code == "RATE_LIMITED")
+            #expect(try await app.client.call(.post, "/coupons/issue", #"{"user_id": 4, "coupon_id": 999}"#).code == "COUPON_NOT_FOUND")
+            try await app.charge(user: 3, 1_000)
+            #expect(try await app.order(user: 3, [(item, 1)]).status == .created)
+            #expect(try await app.order(user: 3, [(item, 100)]).code == "INSUFFICIENT_STOCK")
+            #expect(try await app.client.call(.post, "/admin/reconcile").status == .ok)
+
+            let reply = try await app.client.call(.get, "/metrics", token: nil)
+            #expect(reply.status == .ok)
+            #expect(reply.headers[.contentType]?.hasPrefix("text/plain; version=0.0.4") == true)
+            let text = reply.text
+            #expect(Self.sample(text, #"commerce_http_requests_total{route="/items/{item_id}",method="GET",status="200"}"#) == 3)
+            #expect(Self.sample(text, #"commerce_http_requests_total{route="/items/{item_id}",method="GET",status="404"}"#) == 1)
+            #expect(Self.sample(text, #"commerce_http_request_duration_seconds_count{route="/items/{item_id}",method="GET",status="200"}"#) == 3)
+            #expect(text.contains(#"commerce_http_request_duration_seconds_bucket{route="/items/{item_id}",method="GET",status="200",le="0.001"}"#))
+            #expect(Self.sample(text, #"commerce_coupons_issued_total{coupon_id="\#(coupon)"}"#) == 1)
+            #expect(Self.sample(text, #"commerce_coupons_rejected_total{coupon_id="\#(coupon)",reason="COUPON_ALREADY_ISSUED"}"#) == 1)
+            #expect(Self.sample(text, #"commerce_coupons_rejected_total{coupon_id="\#(coupon)",reason="RATE_LIMITED"}"#) == 1)
+            #expect(Self.sample(text, #"commerce_coupons_rejected_total{coupon_id="unknown",reason="COUPON_NOT_FOUND"}"#) == 1)
+            #expect(Self.sample(text, #"commerce_orders_total{outcome="PAID"}"#) == 1)
+            #expect(Self.sample(text, #"commerce_orders_total{outcome="INSUFFICIENT_STOCK"}"#) == 1)
+            #expect(Self.sample(text, #"commerce_reconcile_runs_total{result="agreed"}"#) == 1)
+            #expect(Self.sample(text, #"commerce_outbox_backlog{sink="stream"}"#) != nil)
+            #expect(Self.sample(text, #"commerce_outbox_backlog{sink="ranking"}"#) != nil)
+            // Every series is the service's own.
+            let names = text.split(separator: "\n").filter { !$0.hasPrefix("#") }.map { $0.prefix { $0 != "{" && $0 != " " } }
+            #expect(!names.isEmpty && names.allSatisfy { $0.hasPrefix("commerce_") })
+        }
+    }
+
+    @Test func storeErrorsAreCounted() async throws {
+        try await withTestApp { app async throws in
+            let coupon = try await app.createCoupon(stock: 10)
+            app.redisServer.stop()
+            let reply = try await app.client.call(.post, "/coupons/issue", #"{"user_id": 3, "coupon_id": \#(coupon)}"#)
+            #expect(reply.status == .serviceUnavailable)
+            let text = try await app.client.call(.get, "/metrics", token: nil).text
+            #expect((Self.sample(text, #"commerce_dependency_errors_total{dependency="redis"}"#) ?? 0) >= 1)
+            #expect(Self.sample(text, #"commerce_coupons_rejected_total{coupon_id="\#(coupon)",reason="SERVICE_UNAVAILABLE"}"#) == 1)
+        }
+    }
+}

@@ -1,0 +1,85 @@
+import CouponGate
+import Foundation
+import HTTPTypes
+import Testing
+@testable import CommerceAPI
+
+/// The rate limit of `POST /coupons/issue`: per user and per client address, shared in Redis.
+@Suite struct RateLimitTests {
+    /// `count` issue requests at once, each on its own connection.
+    static func burst(_ app: TestApp, _ requests: [(user: Int64, coupon: Int64)]) async throws -> [Reply] {
+        try await withThrowingTaskGroup(of: Reply.self) { group in
+            for request in requests {
+                group.addTask {
+                    let client = app.connection()
+                    defer { Task { try? await client.close() } }
+                    return try await client.call(.post, "/coupons/issue", #"{"user_id": \#(request.user), "coupon_id": \#(request.coupon)}"#,
+                                                 token: TestTokens.token(user: request.user))
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+    }
+
+    @Test func aUserOverItsBucketGets429WithRetryAfterAndOthersAreUnaffected() async throws {
+        // Burst 3, then one every 2 s: the burst below is far quicker than a refill.
+        let limits = IssueRateLimits(perUser: TokenBucket(perSecond: 0.5, burst: 3), perAddress: nil)
+        try await withTestApp(issueLimits: limits) { app async throws in
+            var coupons: [Int64] = []
+            for _ in 0..<12 { coupons.append(try await app.createCoupon(stock: 100)) }
+            let replies = try await Self.burst(app, coupons.map { (user: 5, coupon: $0) })
+            let passed = replies.filter { $0.status == .created }
+            let limited = replies.filter { $0.status == .tooManyRequests }
+            #expect(passed.count == 3)
+            #expect(limited.count == 9)
+            for reply in limited {
+                #expect(reply.code == "RATE_LIMITED")
+                let retryAfter = try #require(reply.headers[.retryAfter].flatMap { Int($0) })
+                #expect((1...2).contains(retryAfter))
+            }
+            // Nothing was issued to the refused requests.
+            var held = 0
+            for coupon in coupons { held += try await app.issuedRows(coupon).count }
+            #expect(held == 3)
+
+            // Other users, at the same moment and from the same address, are not held back.
+            let others = try await Self.burst(app, (6...25).map { (user: Int64($0), coupon: coupons[0]) })
+            #expect(others.allSatisfy { $0.status == .created })
+
+            // After Retry-After the user has a token again.
+            let wait = Int(limited[0].headers[.retryAfter]!)!
+            try await Task.sleep(for: .seconds(wait))
+            let refused = Set(coupons).subtracting(try await Self.couponsHeld(by: 5, app))
+            let again = try await app.client.call(.post, "/coupons/issue", #"{"user_id": 5, "coupon_id": \#(refused.first!)}"#,
+                                                  token: TestTokens.token(user: 5))
+            #expect(again.status == .created)
+        }
+    }
+
+    @Test func anAddressOverItsBucketGets429WhateverTheUser() async throws {
+        let limits = IssueRateLimits(perUser: TokenBucket(perSecond: 100, burst: 100), perAddress: TokenBucket(perSecond: 0.5, burst: 5))
+        try await withTestApp(issueLimits: limits) { app async throws in
+            let coupon = try await app.createCoupon(stock: 100)
+            let replies = try await Self.burst(app, (1...20).map { (user: Int64($0), coupon: coupon) })
+            #expect(replies.filter { $0.status == .created }.count == 5)
+            #expect(replies.filter { $0.status == .tooManyRequests && $0.headers[.retryAfter] != nil }.count == 15)
+            #expect(try await app.issuedRows(coupon).count == 5)
+            #expect(try await app.remaining(coupon) == 95)
+        }
+    }
+
+    @Test func limitsParseFromTheCommandLineForm() {
+        #expect(TokenBucket("2:5") == TokenBucket(perSecond: 2, burst: 5))
+        #expect(TokenBucket("0.5:1") == TokenBucket(perSecond: 0.5, burst: 1))
+        #expect(TokenBucket("2:5")?.description == "2:5")
+        for bad in ["", "2", "0:5", "2:0", "-1:5", "x:5", "2:5:1", "inf:5"] {
+            #expect(TokenBucket(bad) == nil, "\(bad)")
+        }
+    }
+
+    static func couponsHeld(by user: Int64, _ app: TestApp) async throws -> Set<Int64> {
+        let reply = try await app.client.call(.get, "/coupons?user_id=\(user)")
+        let coupons = reply.json["coupons"] as? [[String: Any]] ?? []
+        return Set(coupons.compactMap { $0["coupon_id"] as? Int64 })
+    }
+}
