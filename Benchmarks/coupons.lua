@@ -1,14 +1,28 @@
--- wrk script: POST /coupons/issue for BENCH_COUPON, a distinct user per request (BENCH_USER_BASE + n).
+-- wrk script: POST /coupons/issue for BENCH_COUPON, a distinct user per request (BENCH_USER_BASE + n),
+-- each with its own bearer token: line n of BENCH_TOKENS (Benchmarks/tokens.py, users from
+-- BENCH_USER_BASE + 1). Without BENCH_TOKENS no token is sent (a server in --insecure-dev).
 -- It does not look at the responses (a response() callback would cost wrk more CPU than the
 -- trivial route's run pays, on the same two cores): scripts/bench-coupons checks the outcomes
 -- from wrk's non-2xx count and the server's per-coupon counters instead.
 local coupon = tonumber(os.getenv("BENCH_COUPON") or "1")
 local base = tonumber(os.getenv("BENCH_USER_BASE") or "0")
+local tokens = {}
+local tokens_file = os.getenv("BENCH_TOKENS")
+if tokens_file then
+  for line in io.lines(tokens_file) do tokens[#tokens + 1] = "Bearer " .. line end
+end
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
+-- One table, its Authorization changed per request: no allocation per request.
+local headers = { ["Content-Type"] = "application/json" }
 
 local sent = 0
 function request()
   sent = sent + 1
-  return wrk.format(nil, "/coupons/issue", nil, string.format('{"user_id": %d, "coupon_id": %d}', base + sent, coupon))
+  local body = string.format('{"user_id": %d, "coupon_id": %d}', base + sent, coupon)
+  if tokens_file then
+    headers["Authorization"] = tokens[sent]
+    return wrk.format(nil, "/coupons/issue", headers, body)
+  end
+  return wrk.format(nil, "/coupons/issue", nil, body)
 end

@@ -105,13 +105,29 @@ start_commerce() {
   return 1
 }
 
+# random_secret: 32 random bytes as 64 hex digits (a JWT secret).
+random_secret() {
+  od -An -N32 -tx1 /dev/urandom | tr -d ' \n'
+}
+
+# ensure_jwt_secret: exports COMMERCE_JWT_SECRET (a fresh random one unless already set), so
+# that servers started from here and `commerce token` agree.
+ensure_jwt_secret() {
+  if [ -z "${COMMERCE_JWT_SECRET:-}" ]; then
+    COMMERCE_JWT_SECRET=$(random_secret)
+  fi
+  export COMMERCE_JWT_SECRET
+}
+
 # measure_wrk SECONDS CONNECTIONS URL [LUA_SCRIPT]: one wrk run (one thread); prints
 # "requests_per_second p50 p99 errors requests", errors counting socket errors and non-2xx
 # responses; with WRK_REFUSALS_EXPECTED=1 non-2xx are not errors (the caller checks them).
+# WRK_TOKEN, when set, goes out as `Authorization: Bearer` on every request.
 measure_wrk() {
   local seconds=$1 connections=$2 url=$3 script=${4:-}
   local out
-  out=$(wrk -t1 -c"$connections" -d"${seconds}s" --latency ${script:+-s "$script"} "$url")
+  out=$(wrk -t1 -c"$connections" -d"${seconds}s" --latency ${script:+-s "$script"} \
+    ${WRK_TOKEN:+-H "Authorization: Bearer $WRK_TOKEN"} "$url")
   awk -v refusals_expected="${WRK_REFUSALS_EXPECTED:-0}" '
     /Requests\/sec/ { rps = $2 }
     $1 == "50%" { p50 = $2 }

@@ -77,3 +77,12 @@ enum JSONBody {
         }
     }
 }
+
+extension KeyedDecodingContainer {
+    /// The value under `key`, or nil when the key is absent. Unlike `decodeIfPresent`, an
+    /// explicit `null` is an error (`valueNotFound`, a 400 naming the field).
+    func decodeUnlessAbsent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
+        guard contains(key) else { return nil }
+        return try decode(type, forKey: key)
+    }
+}

@@ -12,10 +12,20 @@ struct AdminItemsController {
         var stock: Int64
     }
 
+    /// Absent fields stay as they are; an explicit `null` is a 400 (there is no null to set).
     struct PatchBody: Decodable, Sendable {
         var name: String?
         var price: Int64?
         var stock: Int64?
+
+        enum CodingKeys: String, CodingKey { case name, price, stock }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            name = try container.decodeUnlessAbsent(String.self, forKey: .name)
+            price = try container.decodeUnlessAbsent(Int64.self, forKey: .price)
+            stock = try container.decodeUnlessAbsent(Int64.self, forKey: .stock)
+        }
     }
 
     func addRoutes(to router: some RouterMethods<CommerceRequestContext>) {
