@@ -54,10 +54,7 @@ public final class CouponIssuer: Service, Sendable {
     /// (``RedisError/isUnavailable``); not recorded in SQLite: ``IssueUnavailable``. In both
     /// cases nothing stays issued.
     public func issue(userID: Int64, couponID: Int64, at now: Int64) async throws -> IssuedCoupon {
-        if soldOut.isFlagged(couponID) {
-            counters.record(.soldOut, couponID: couponID)
-            throw Self.soldOutRefusal(couponID)
-        }
+        try refuseIfSoldOut(couponID: couponID)
         return try await withCheckedThrowingContinuation { continuation in
             let request = Request(userID: userID, issuedAt: now, continuation: continuation)
             let startsBatch = queues.withLock { queues in
@@ -69,6 +66,16 @@ public final class CouponIssuer: Service, Sendable {
                 Task { await self.runBatches(couponID: couponID) }
             }
         }
+    }
+
+    /// Throws `COUPON_SOLD_OUT` when the coupon was seen sold out in the last moment (the
+    /// sold-out flag), without asking Redis. ``issue(userID:couponID:at:)`` starts with it; the
+    /// HTTP route also calls it before the rate limit, so the burst after a sell-out costs
+    /// nothing in Redis.
+    public func refuseIfSoldOut(couponID: Int64) throws {
+        guard soldOut.isFlagged(couponID) else { return }
+        counters.record(.soldOut, couponID: couponID)
+        throw Self.soldOutRefusal(couponID)
     }
 
     // MARK: Batches

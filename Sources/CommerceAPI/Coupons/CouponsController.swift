@@ -11,7 +11,7 @@ struct CouponsController {
         var couponID: Int64
         enum CodingKeys: String, CodingKey { case userID = "user_id", couponID = "coupon_id" }
 
-        init?(_ object: FlatIntegerObject) {
+        init?(_ object: FlatJSONObject) {
             guard let userID = object["user_id"], let couponID = object["coupon_id"] else { return nil }
             self.userID = userID
             self.couponID = couponID
@@ -25,6 +25,8 @@ struct CouponsController {
             let couponID = try Field.id(body.couponID, "coupon_id")
             try context.authorize(userID: userID)
             do {
+                // A sold-out answer costs no Redis call, so it comes before the rate limit's.
+                try dependencies.coupons.refuseIfSoldOut(couponID: couponID)
                 try await dependencies.issueLimiter.admit(userID: userID, address: context.clientAddress)
                 let issued = try await dependencies.coupons.issue(userID: userID, couponID: couponID, at: dependencies.now())
                 dependencies.metrics.couponIssue(couponID: String(couponID), outcome: "ISSUED")

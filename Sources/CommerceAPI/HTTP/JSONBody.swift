@@ -8,10 +8,10 @@ enum JSONBody {
         try decode(T.self, from: try await request.body.collect(upTo: context.maxUploadSize))
     }
 
-    /// As above, reading the common well-formed body without Foundation (see ``FlatIntegerObject``).
+    /// As above, reading the common well-formed body without Foundation (see ``FlatJSONObject``).
     static func decode<T: IntegerFieldsBody>(_ type: T.Type, from request: Request, context: some RequestContext) async throws -> T {
         let body = try await request.body.collect(upTo: context.maxUploadSize)
-        if let object = FlatIntegerObject(body), let value = T(object) { return value }
+        if let object = FlatJSONObject(body), let value = T(object) { return value }
         return try decode(T.self, from: body)
     }
 

@@ -1,6 +1,7 @@
 import CommerceStore
 import CoreMetrics
 import Prometheus
+import Synchronization
 
 /// The service's metrics, all named `commerce_*`, recorded through swift-metrics into one
 /// Prometheus registry per application (so tests running several apps keep them apart) and
@@ -11,6 +12,10 @@ public final class CommerceMetrics: Sendable {
     /// The swift-metrics factory over ``registry``, passed to each metric rather than bootstrapped
     /// process-wide, so each application (and each test) has its own.
     let factory: PrometheusMetricsFactory
+    /// Handles by label and dimensions: the registry's own lookup (labels sorted, several
+    /// dictionaries, a lock) cost more than the rest of a request's metrics together.
+    private let counters = Mutex<[[String]: CoreMetrics.Counter]>([:])
+    private let timers = Mutex<[[String]: CoreMetrics.Timer]>([:])
 
     public init() {
         registry = PrometheusCollectorRegistry()
@@ -28,9 +33,8 @@ public final class CommerceMetrics: Sendable {
     /// not multiply the series.
     func request(route: String, method: String, status: Int, duration: Duration) {
         let dimensions = [("route", route), ("method", method), ("status", String(status))]
-        Counter(label: "commerce_http_requests_total", dimensions: dimensions, factory: factory).increment()
-        Timer(label: "commerce_http_request_duration_seconds", dimensions: dimensions, factory: factory)
-            .recordNanoseconds(duration.wholeNanoseconds)
+        counter("commerce_http_requests_total", dimensions).increment()
+        timer("commerce_http_request_duration_seconds", dimensions).recordNanoseconds(duration.wholeNanoseconds)
     }
 
     /// How a `POST /coupons/issue` for a known coupon ended: `ISSUED` or the refusal's code.
@@ -38,17 +42,17 @@ public final class CommerceMetrics: Sendable {
         let name = outcome == "ISSUED" ? "commerce_coupons_issued_total" : "commerce_coupons_rejected_total"
         var dimensions = [("coupon_id", couponID)]
         if outcome != "ISSUED" { dimensions.append(("reason", outcome)) }
-        Counter(label: name, dimensions: dimensions, factory: factory).increment()
+        counter(name, dimensions).increment()
     }
 
     /// How a `POST /orders` ended: `PAID` or the refusal's code.
     func order(outcome: String) {
-        Counter(label: "commerce_orders_total", dimensions: [("outcome", outcome)], factory: factory).increment()
+        counter("commerce_orders_total", [("outcome", outcome)]).increment()
     }
 
     /// A request or background task that could not reach a store (`redis` or `sqlite`).
     func dependencyError(_ dependency: String) {
-        Counter(label: "commerce_dependency_errors_total", dimensions: [("dependency", dependency)], factory: factory).increment()
+        counter("commerce_dependency_errors_total", [("dependency", dependency)]).increment()
     }
 
     /// Paid orders the sink (`stream`, `ranking`) has not taken yet.
@@ -70,6 +74,26 @@ public final class CommerceMetrics: Sendable {
                 .increment(by: count)
         }
         Gauge(label: "commerce_reconcile_last_duration_seconds", factory: factory).record(Double(report.durationMs) / 1000)
+    }
+
+    private func counter(_ label: String, _ dimensions: [(String, String)]) -> CoreMetrics.Counter {
+        handle(counters, label, dimensions) { CoreMetrics.Counter(label: label, dimensions: dimensions, factory: factory) }
+    }
+
+    private func timer(_ label: String, _ dimensions: [(String, String)]) -> CoreMetrics.Timer {
+        handle(timers, label, dimensions) { CoreMetrics.Timer(label: label, dimensions: dimensions, factory: factory) }
+    }
+
+    /// The cached handle, or a new one; two racing creators get handlers over the same series.
+    private func handle<Handle: Sendable>(
+        _ cache: borrowing Mutex<[[String]: Handle]>, _ label: String, _ dimensions: [(String, String)], make: () -> Handle
+    ) -> Handle {
+        var key = [label]
+        for (name, value) in dimensions { key += [name, value] }
+        if let handle = cache.withLock({ $0[key] }) { return handle }
+        let handle = make()
+        cache.withLock { $0[key] = handle }
+        return handle
     }
 
     /// The Prometheus text format (version 0.0.4).
