@@ -8,6 +8,7 @@ local coupon = tonumber(os.getenv("BENCH_COUPON") or "1")
 local base = tonumber(os.getenv("BENCH_USER_BASE") or "0")
 local tokens = {}
 local tokens_file = os.getenv("BENCH_TOKENS")
+if tokens_file == "" then tokens_file = nil end
 if tokens_file then
   for line in io.lines(tokens_file) do tokens[#tokens + 1] = "Bearer " .. line end
 end

@@ -9,11 +9,13 @@ struct CommerceServer: Sendable {
 
     /// Starts the built `commerce` binary on `databasePath` and `redisURL` and waits until
     /// `/health/live` answers.
-    static func start(databasePath: String, redisURL: String, logFile: URL, arguments: [String] = []) async throws -> CommerceServer {
+    /// `secret` nil starts it without one (then `arguments` must say `--insecure-dev`).
+    static func start(databasePath: String, redisURL: String, logFile: URL, secret: String? = TestTokens.secret,
+                      arguments: [String] = []) async throws -> CommerceServer {
         let port = try freePort()
         let process = try ChildProcess.spawn(
             [try builtExecutable("commerce"), "serve", "--port", "\(port)", "--db", databasePath, "--redis", redisURL,
-             "--log-level", "warning", "--jwt-secret", TestTokens.secret,
+             "--log-level", "warning", "--jwt-secret", secret ?? "",
              // Bursts in these tests come from one address and few users on purpose.
              "--issue-limit-user", "off", "--issue-limit-address", "off"] + arguments,
             logFile: logFile)

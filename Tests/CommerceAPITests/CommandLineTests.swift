@@ -1,0 +1,76 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import CommerceAPI
+
+/// `commerce token` and how `commerce serve` treats its JWT secret (the built binary).
+@Suite struct CommandLineTests {
+    static func run(_ arguments: [String]) async throws -> (status: Int32?, output: String) {
+        try await withTemporaryDirectory { directory in
+            let process = try ChildProcess.spawn([try builtExecutable("commerce")] + arguments,
+                                                 logFile: directory.appendingPathComponent("out.log"))
+            let status = await process.waitForExit(timeout: .seconds(20))
+            if status == nil { await process.stop() }
+            return (status, process.output)
+        }
+    }
+
+    @Test func tokenPrintsATokenTheServerAccepts() async throws {
+        let (status, output) = try await Self.run(["token", "--user", "42", "--admin", "--ttl", "60", "--jwt-secret", TestTokens.secret])
+        #expect(status == 0)
+        let token = output.trimmingCharacters(in: .whitespacesAndNewlines)
+        let now = Int64(Date().timeIntervalSince1970)
+        #expect(try TestTokens.tokens.verify(token[...], now: now) == Identity(userID: 42, isAdmin: true))
+        #expect(throws: TokenRejection.self) { try TestTokens.tokens.verify(token[...], now: now + 61) }
+
+        let user = try await Self.run(["token", "--user", "7", "--jwt-secret", TestTokens.secret])
+        let userToken = user.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try TestTokens.tokens.verify(userToken[...], now: now) == Identity(userID: 7, isAdmin: false))
+    }
+
+    @Test func tokenRefusesBadInput() async throws {
+        for arguments in [["token", "--user", "0", "--jwt-secret", TestTokens.secret],
+                          ["token", "--user", "1", "--ttl", "0", "--jwt-secret", TestTokens.secret],
+                          ["token", "--user", "1", "--jwt-secret", "short"],
+                          ["token", "--user", "1", "--jwt-secret", ""]] {
+            let (status, output) = try await Self.run(arguments)
+            #expect(status != 0 && status != nil, "\(arguments)")
+            #expect(!output.contains("eyJ"), "\(arguments) printed a token")
+        }
+    }
+
+    @Test func serveRefusesToStartWithoutASecretUnlessInsecureDev() async throws {
+        let missing = try await Self.run(["serve", "--port", "\(try freePort())", "--jwt-secret", "", "--db", "/nonexistent/x.sqlite"])
+        #expect(missing.status != 0 && missing.status != nil)
+        #expect(missing.output.contains("no JWT secret"))
+        #expect(missing.output.contains("--insecure-dev"))
+
+        let short = try await Self.run(["serve", "--port", "\(try freePort())", "--jwt-secret", "short"])
+        #expect(short.status != 0 && short.status != nil)
+        #expect(short.output.contains("at least 32 bytes"))
+
+        let both = try await Self.run(["serve", "--port", "\(try freePort())", "--jwt-secret", TestTokens.secret, "--insecure-dev"])
+        #expect(both.status != 0 && both.status != nil)
+        #expect(both.output.contains("exclude each other"))
+
+        let limits = try await Self.run(["serve", "--port", "\(try freePort())", "--jwt-secret", TestTokens.secret, "--issue-limit-user", "5"])
+        #expect(limits.status != 0 && limits.status != nil)
+        #expect(limits.output.contains("RATE:BURST"))
+    }
+
+    @Test func insecureDevServesWithoutTokens() async throws {
+        try await RedisServer.with { redis async throws in
+            try await withTemporaryDirectory { directory async throws in
+                let server = try await CommerceServer.start(
+                    databasePath: directory.appendingPathComponent("c.sqlite").path, redisURL: redis.url,
+                    logFile: directory.appendingPathComponent("serve.log"), secret: nil, arguments: ["--insecure-dev"])
+                defer { Task { await server.process.stop() } }
+                let reply = try await server.once { try await $0.call(.get, "/admin/coupons/1", token: nil) }
+                #expect(reply.status == .notFound)  // reached the route: no 401, no 403
+                #expect(reply.code == "COUPON_NOT_FOUND")
+                await server.process.stop()
+                #expect(server.process.output.contains("--insecure-dev: no tokens are checked"))
+            }
+        }
+    }
+}
