@@ -13,14 +13,17 @@ public struct TokenBucket: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// `RATE:BURST` (e.g. `2:10`: two requests a second, bursts of ten); nil for anything else,
-    /// including a rate or burst that is not positive.
+    /// including a rate outside 0.001 to 1,000,000 a second or a burst outside 1 to 1,000,000.
     public init?(_ text: String) {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 2, let rate = Double(parts[0]), rate.isFinite, rate > 0,
-              let burst = Int(parts[1]), burst > 0
+        guard parts.count == 2, let rate = Double(parts[0]), (0.001...1_000_000).contains(rate),
+              let burst = Int(parts[1]), (1...1_000_000).contains(burst)
         else { return nil }
         self.init(perSecond: rate, burst: burst)
     }
+
+    /// The time between two tokens, as `rate-limit.lua` counts it.
+    var intervalMicroseconds: Int64 { max(1, Int64((1_000_000 / perSecond).rounded())) }
 
     public var description: String {
         let rate = perSecond.rounded() == perSecond ? String(Int64(perSecond)) : String(perSecond)
@@ -118,7 +121,7 @@ public final class IssueRateLimiter: Sendable {
             if let known = keyIndex[key] { return known }
             keys.append(key)
             keyIndex[key] = keys.count
-            args.append(RedisArgument(String(bucket.perSecond)))
+            args.append(RedisArgument(bucket.intervalMicroseconds))
             args.append(RedisArgument(Int64(bucket.burst)))
             return keys.count
         }

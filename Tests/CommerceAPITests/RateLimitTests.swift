@@ -72,7 +72,7 @@ import Testing
         #expect(TokenBucket("2:5") == TokenBucket(perSecond: 2, burst: 5))
         #expect(TokenBucket("0.5:1") == TokenBucket(perSecond: 0.5, burst: 1))
         #expect(TokenBucket("2:5")?.description == "2:5")
-        for bad in ["", "2", "0:5", "2:0", "-1:5", "x:5", "2:5:1", "inf:5"] {
+        for bad in ["", "2", "0:5", "2:0", "-1:5", "x:5", "2:5:1", "inf:5", "nan:5", "0.0001:5", "2:2000000"] {
             #expect(TokenBucket(bad) == nil, "\(bad)")
         }
     }

@@ -1,44 +1,40 @@
 -- Token buckets for a batch of requests, in arrival order: a request passes when every bucket
--- it names holds a whole token, and then takes one from each; a refused request takes nothing.
--- KEYS    the batch's buckets, each named once: hash {tokens, at}
--- ARGV    per key: rate (tokens a second), burst (bucket size); then per request two key
---         indexes (1-based into KEYS; 0 = no bucket of that kind)
+-- it names holds a token, and then takes one from each; a refused request takes nothing.
+-- KEYS    the batch's buckets, each named once
+-- ARGV    per key: the interval between tokens (microseconds) and the burst (bucket size);
+--         then per request two key indexes (1-based into KEYS; 0 = no bucket of that kind)
 -- Returns per request 0 (passed) or the milliseconds until it would pass.
 --
--- Buckets refill continuously from Redis's own clock (TIME), so servers with skewed clocks
--- share one limit; an idle bucket expires once it would be full again anyway.
+-- Each bucket is kept as one number, the time at which it will be full again (the "theoretical
+-- arrival time" of GCRA, the token bucket's one-value form): a bucket holds a token while that
+-- time is at most (burst - 1) intervals ahead of now, and taking a token moves it one interval
+-- later. One GET and one SET per bucket, and the key expires exactly when the bucket is full
+-- again, so idle users cost nothing. Time is Redis's own (TIME), shared by every server.
 local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-local rate, burst, tokens = {}, {}, {}
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local interval, slack, full_at, changed = {}, {}, {}, {}
 for i = 1, #KEYS do
-  rate[i] = tonumber(ARGV[2 * i - 1]) / 1000
-  burst[i] = tonumber(ARGV[2 * i])
-  local state = redis.call('HMGET', KEYS[i], 'tokens', 'at')
-  local level, at = tonumber(state[1]), tonumber(state[2])
-  if level == nil or at == nil then
-    tokens[i] = burst[i]
-  else
-    tokens[i] = math.min(burst[i], level + math.max(0, now - at) * rate[i])
-  end
+  interval[i] = tonumber(ARGV[2 * i - 1])
+  slack[i] = interval[i] * (tonumber(ARGV[2 * i]) - 1)
+  full_at[i] = math.max(tonumber(redis.call('GET', KEYS[i]) or '0'), now)
 end
 local result = {}
 for r = 2 * #KEYS + 1, #ARGV, 2 do
   local first, second = tonumber(ARGV[r]), tonumber(ARGV[r + 1])
   local wait = 0
-  for _, k in ipairs({first, second}) do
-    if k > 0 and tokens[k] < 1 then
-      wait = math.max(wait, math.ceil((1 - tokens[k]) / rate[k]))
-    end
+  if first > 0 then wait = math.max(wait, full_at[first] - slack[first] - now) end
+  if second > 0 then wait = math.max(wait, full_at[second] - slack[second] - now) end
+  if wait <= 0 then
+    if first > 0 then full_at[first] = full_at[first] + interval[first]; changed[first] = true end
+    if second > 0 then full_at[second] = full_at[second] + interval[second]; changed[second] = true end
+    result[#result + 1] = 0
+  else
+    result[#result + 1] = math.ceil(wait / 1000)
   end
-  if wait == 0 then
-    for _, k in ipairs({first, second}) do
-      if k > 0 then tokens[k] = tokens[k] - 1 end
-    end
-  end
-  result[#result + 1] = wait
 end
 for i = 1, #KEYS do
-  redis.call('HSET', KEYS[i], 'tokens', string.format('%.6f', tokens[i]), 'at', now)
-  redis.call('PEXPIRE', KEYS[i], math.ceil(burst[i] / rate[i]) + 1000)
+  if changed[i] then
+    redis.call('SET', KEYS[i], string.format('%.0f', full_at[i]), 'PX', math.ceil((full_at[i] - now) / 1000))
+  end
 end
 return result
