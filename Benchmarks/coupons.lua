@@ -14,16 +14,17 @@ if tokens_file then
 end
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
--- One table, its Authorization changed per request: no allocation per request.
-local headers = { ["Content-Type"] = "application/json" }
 
+-- The request is put together by concatenation rather than wrk.format (which walks a headers
+-- table per call): wrk shares the two cores with the server, and the trivial route it is
+-- compared with costs wrk nothing per request.
+local head
 local sent = 0
 function request()
   sent = sent + 1
+  head = head or string.format("POST /coupons/issue HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n",
+    wrk.headers["Host"])
   local body = string.format('{"user_id": %d, "coupon_id": %d}', base + sent, coupon)
-  if tokens_file then
-    headers["Authorization"] = tokens[sent]
-    return wrk.format(nil, "/coupons/issue", headers, body)
-  end
-  return wrk.format(nil, "/coupons/issue", nil, body)
+  local auth = tokens_file and ("Authorization: " .. tokens[sent] .. "\r\n") or ""
+  return head .. auth .. "Content-Length: " .. #body .. "\r\n\r\n" .. body
 end
