@@ -29,34 +29,39 @@ public final class CouponIssuer: Service, Sendable {
     private let database: CommerceDatabase
     private let logger: Logger
     private let soldOut: SoldOutFlags
+    private let limiter: IssueRateLimiter
     private let queues = Mutex<[Int64: CouponQueue]>([:])
     private let pendingGiveBacks = Mutex<[GiveBack]>([])
     private let retryInterval: Duration
 
     /// - Parameters:
+    ///   - limits: the rate limits of issue requests (per user, per client address).
     ///   - soldOutFlagLifetime: how long a sold-out coupon is refused without asking Redis.
     ///   - retryInterval: how often give-backs that failed are tried again.
     public init(
-        redis: RedisClient, database: CommerceDatabase, logger: Logger,
+        redis: RedisClient, database: CommerceDatabase, logger: Logger, limits: IssueRateLimits = .off,
         soldOutFlagLifetime: Duration = .seconds(1), retryInterval: Duration = .milliseconds(250)
     ) {
         self.redis = redis
+        self.limiter = IssueRateLimiter(redis: redis, limits: limits)
         self.database = database
         self.logger = logger
         self.soldOut = SoldOutFlags(lifetime: soldOutFlagLifetime)
         self.retryInterval = retryInterval
     }
 
-    /// Issues the coupon to the user at `now` and returns the durable issuance.
+    /// Issues the coupon to the user at `now` and returns the durable issuance. `address` is the
+    /// client's, for the per-address rate limit.
     ///
     /// Refusals are ``CommerceError``s: `COUPON_NOT_FOUND`, `COUPON_NOT_ACTIVE`,
-    /// `COUPON_ALREADY_ISSUED`, `COUPON_SOLD_OUT`. Redis unreachable: a ``RedisError``
-    /// (``RedisError/isUnavailable``); not recorded in SQLite: ``IssueUnavailable``. In both
-    /// cases nothing stays issued.
-    public func issue(userID: Int64, couponID: Int64, at now: Int64) async throws -> IssuedCoupon {
+    /// `COUPON_ALREADY_ISSUED`, `COUPON_SOLD_OUT`; over a rate limit: ``RateLimited``. Redis
+    /// unreachable: a ``RedisError`` (``RedisError/isUnavailable``); not recorded in SQLite:
+    /// ``IssueUnavailable``. In every case but the 201 nothing stays issued.
+    public func issue(userID: Int64, couponID: Int64, address: String = "", at now: Int64) async throws -> IssuedCoupon {
+        // A sold-out answer costs no Redis call, so it comes before the rate limit's.
         try refuseIfSoldOut(couponID: couponID)
         return try await withCheckedThrowingContinuation { continuation in
-            let request = Request(userID: userID, issuedAt: now, continuation: continuation)
+            let request = Request(userID: userID, address: address, issuedAt: now, continuation: continuation)
             let startsBatch = queues.withLock { queues in
                 queues[couponID, default: CouponQueue()].waiting.append(request)
                 defer { queues[couponID]!.isRunning = true }
@@ -69,9 +74,8 @@ public final class CouponIssuer: Service, Sendable {
     }
 
     /// Throws `COUPON_SOLD_OUT` when the coupon was seen sold out in the last moment (the
-    /// sold-out flag), without asking Redis. ``issue(userID:couponID:at:)`` starts with it; the
-    /// HTTP route also calls it before the rate limit, so the burst after a sell-out costs
-    /// nothing in Redis.
+    /// sold-out flag), without asking Redis; ``issue(userID:couponID:address:at:)`` starts with
+    /// it, so the burst after a sell-out costs nothing in Redis.
     public func refuseIfSoldOut(couponID: Int64) throws {
         guard soldOut.isFlagged(couponID) else { return }
         counters.record(.soldOut, couponID: couponID)
@@ -83,6 +87,7 @@ public final class CouponIssuer: Service, Sendable {
     /// One waiting issue request.
     private struct Request: Sendable {
         let userID: Int64
+        let address: String
         let issuedAt: Int64
         let continuation: CheckedContinuation<IssuedCoupon, any Error>
     }
@@ -121,9 +126,11 @@ public final class CouponIssuer: Service, Sendable {
         }
     }
 
-    /// Runs the batch through the issue script; answers every refused request and returns the
-    /// issued ones, still to be recorded.
+    /// Runs the batch through the rate limit, then the rest through the issue script; answers
+    /// every refused request and returns the issued ones, still to be recorded.
     private func decide(_ batch: [Request], couponID: Int64) async -> [Request] {
+        let batch = await admitted(batch, couponID: couponID)
+        guard !batch.isEmpty else { return [] }
         let keys = CouponKeys(couponID: couponID)
         var args: [RedisArgument] = []
         args.reserveCapacity(batch.count * 2)
@@ -167,6 +174,28 @@ public final class CouponIssuer: Service, Sendable {
             }
         }
         return issued
+    }
+
+    /// The batch's requests that are within their rate limits; the others are answered
+    /// ``RateLimited`` (or, when Redis cannot say, with its error: nothing was issued).
+    private func admitted(_ batch: [Request], couponID: Int64) async -> [Request] {
+        let waits: [Duration?]
+        do {
+            waits = try await limiter.admit(batch.map { (userID: $0.userID, address: $0.address) })
+        } catch {
+            for request in batch { finish(request, couponID: couponID, .failure(error)) }
+            return []
+        }
+        var admitted: [Request] = []
+        admitted.reserveCapacity(batch.count)
+        for (request, wait) in zip(batch, waits) {
+            if let wait {
+                finish(request, couponID: couponID, .failure(RateLimited(retryAfter: wait)))
+            } else {
+                admitted.append(request)
+            }
+        }
+        return admitted
     }
 
     /// Writes the batch's issuances in one group-commit write; one that cannot be written is
@@ -317,7 +346,8 @@ public final class CouponIssuer: Service, Sendable {
     }
 
     private static func outcome(of error: any Error) -> IssueCounters.Outcome {
-        switch (error as? CommerceError)?.code {
+        if error is RateLimited { return .rateLimited }
+        return switch (error as? CommerceError)?.code {
         case .couponSoldOut?: .soldOut
         case .couponAlreadyIssued?: .alreadyIssued
         case .couponNotActive?: .notActive

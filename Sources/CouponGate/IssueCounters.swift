@@ -10,6 +10,8 @@ public final class IssueCounters: Sendable {
         case alreadyIssued = "already_issued"
         case notActive = "not_active"
         case notFound = "not_found"
+        /// Over the user's or the address's rate limit (429).
+        case rateLimited = "rate_limited"
         /// Redis or SQLite could not be used; nothing was issued (503).
         case unavailable
     }

@@ -1,6 +1,5 @@
 import LuaScripts
 import RedisClient
-import Synchronization
 
 /// A token bucket: `perSecond` tokens flow in, at most `burst` are kept; each request takes one.
 public struct TokenBucket: Sendable, Equatable, CustomStringConvertible {
@@ -56,93 +55,45 @@ public struct RateLimited: Error, Sendable {
 /// The rate limit in front of the coupon gate: one token bucket per user and one per client
 /// address, kept in Redis (`rate-limit.lua`) so every server process shares them.
 ///
-/// Like the gate, it asks Redis for many requests at once: while one batch is with Redis the
-/// next gathers, so a burst costs one extra script call per batch, not per request.
-public final class IssueRateLimiter: Sendable {
+/// It has no queue of its own: the coupon gate asks it about each batch it takes, just before the
+/// issue script, so the limit costs one extra script call per batch and no extra wait per request.
+public struct IssueRateLimiter: Sendable {
     public let limits: IssueRateLimits
     private let redis: RedisClient
-    private let queue = Mutex(Queue())
 
     public init(redis: RedisClient, limits: IssueRateLimits) {
         self.redis = redis
         self.limits = limits
     }
 
-    /// Takes a token from the user's and the address's buckets, or throws ``RateLimited``
-    /// (taking none) when either is empty. Redis errors are thrown as they are.
-    public func admit(userID: Int64, address: String) async throws {
-        guard limits.perUser != nil || limits.perAddress != nil else { return }
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let startsBatch = queue.withLock { queue in
-                queue.waiting.append(Request(userID: userID, address: address, continuation: continuation))
-                defer { queue.isRunning = true }
-                return !queue.isRunning
-            }
-            if startsBatch {
-                Task { await self.runBatches() }
-            }
+    /// For each request (user, client address) in arrival order: nil when it may go on (a token
+    /// taken from each of its buckets), else how long until it would. A refused request takes
+    /// nothing. Redis errors are thrown as they are.
+    public func admit(_ requests: [(userID: Int64, address: String)]) async throws -> [Duration?] {
+        guard limits.perUser != nil || limits.perAddress != nil else {
+            return Array(repeating: nil, count: requests.count)
         }
-    }
-
-    private struct Request: Sendable {
-        let userID: Int64
-        let address: String
-        let continuation: CheckedContinuation<Void, any Error>
-    }
-
-    private struct Queue: Sendable {
-        var waiting: [Request] = []
-        var isRunning = false
-    }
-
-    /// Requests per script call, as for the coupon gate: each call holds Redis only briefly.
-    private static let maxBatch = 256
-
-    private func runBatches() async {
-        while true {
-            let batch = queue.withLock { queue -> [Request] in
-                let batch = Array(queue.waiting.prefix(Self.maxBatch))
-                queue.waiting.removeFirst(batch.count)
-                if batch.isEmpty { queue.isRunning = false }
-                return batch
-            }
-            guard !batch.isEmpty else { return }
-            await decide(batch)
-        }
-    }
-
-    private func decide(_ batch: [Request]) async {
-        var keys: [String] = []
+        var keys: [RedisArgument] = []
         var keyIndex: [String: Int] = [:]
-        var args: [RedisArgument] = []
+        var bucketArgs: [RedisArgument] = []
         var requestArgs: [RedisArgument] = []
         func index(_ key: String, _ bucket: TokenBucket?) -> Int {
             guard let bucket else { return 0 }
             if let known = keyIndex[key] { return known }
-            keys.append(key)
+            keys.append(RedisArgument(key))
             keyIndex[key] = keys.count
-            args.append(RedisArgument(bucket.intervalMicroseconds))
-            args.append(RedisArgument(Int64(bucket.burst)))
+            bucketArgs.append(RedisArgument(bucket.intervalMicroseconds))
+            bucketArgs.append(RedisArgument(bucket.burst))
             return keys.count
         }
-        for request in batch {
-            requestArgs.append(RedisArgument(Int64(index("ratelimit:{issue}:user:\(request.userID)", limits.perUser))))
-            requestArgs.append(RedisArgument(Int64(index("ratelimit:{issue}:addr:\(request.address)", limits.perAddress))))
+        for request in requests {
+            requestArgs.append(RedisArgument(index("ratelimit:{issue}:user:\(request.userID)", limits.perUser)))
+            requestArgs.append(RedisArgument(index("ratelimit:{issue}:addr:\(request.address)", limits.perAddress)))
         }
-        do {
-            let reply = try await redis.run(LuaScripts.rateLimit, keys: keys.map { RedisArgument($0) }, args: args + requestArgs)
-            guard let waits = reply.array?.compactMap(\.int), waits.count == batch.count else {
-                throw RedisError(.protocolError, "rate-limit returned \(reply)")
-            }
-            for (request, wait) in zip(batch, waits) {
-                if wait == 0 {
-                    request.continuation.resume()
-                } else {
-                    request.continuation.resume(throwing: RateLimited(retryAfter: .milliseconds(wait)))
-                }
-            }
-        } catch {
-            for request in batch { request.continuation.resume(throwing: error) }
+        let reply = try await redis.run(LuaScripts.rateLimit, keys: keys, args: bucketArgs + requestArgs)
+        guard let waits = reply.array?.compactMap(\.int), waits.count == requests.count else {
+            throw RedisError(.protocolError, "rate-limit returned \(reply)")
         }
+        return waits.map { $0 == 0 ? nil : .milliseconds($0) }
     }
 }

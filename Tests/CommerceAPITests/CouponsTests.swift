@@ -92,7 +92,7 @@ import TestSupport
             #expect(admin.json["remaining"] as? Int == 9)
             #expect(admin.json["issued"] as? Int == 1)
             let requests = try #require(admin.json["issue_requests"] as? [String: Int])
-            #expect(requests == ["issued": 1, "already_issued": 1, "sold_out": 0, "not_active": 0, "not_found": 0, "unavailable": 0])
+            #expect(requests == ["issued": 1, "already_issued": 1, "sold_out": 0, "not_active": 0, "not_found": 0, "rate_limited": 0, "unavailable": 0])
         }
     }
 

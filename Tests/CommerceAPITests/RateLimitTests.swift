@@ -41,6 +41,12 @@ import Testing
             var held = 0
             for coupon in coupons { held += try await app.issuedRows(coupon).count }
             #expect(held == 3)
+            var limitedCounted = 0
+            for coupon in coupons {
+                let view = try await app.client.call(.get, "/admin/coupons/\(coupon)")
+                limitedCounted += (view.json["issue_requests"] as? [String: Int])?["rate_limited"] ?? 0
+            }
+            #expect(limitedCounted == 9)
 
             // Other users, at the same moment and from the same address, are not held back.
             let others = try await Self.burst(app, (6...25).map { (user: Int64($0), coupon: coupons[0]) })

@@ -6,16 +6,14 @@ import Ranking
 import RedisClient
 import ServiceLifecycle
 
-/// What the routes share: the two stores, how requests authenticate, the coupon gate and its rate
-/// limit, the sales ranking, the item cache, the reconcile job, the metrics and the clock
+/// What the routes share: the two stores, how requests authenticate, the coupon gate (with its
+/// rate limits), the sales ranking, the item cache, the reconcile job, the metrics and the clock
 /// (injectable, so tests can place orders on chosen days).
 public struct AppDependencies: Sendable {
     public var database: CommerceDatabase
     public var redis: RedisClient
     /// The coupon gate; a `Service` too (it retries give-backs), run beside the writer.
     public var coupons: CouponIssuer
-    /// The per-user and per-address limit in front of ``coupons``.
-    public var issueLimiter: IssueRateLimiter
     public var authentication: AuthenticationMode
     public let metrics = CommerceMetrics()
     /// Units sold per day; an outbox sink, run by its own relay.
@@ -36,8 +34,7 @@ public struct AppDependencies: Sendable {
         self.database = database
         self.redis = redis
         self.authentication = authentication
-        self.coupons = CouponIssuer(redis: redis, database: database, logger: logger)
-        self.issueLimiter = IssueRateLimiter(redis: redis, limits: issueLimits)
+        self.coupons = CouponIssuer(redis: redis, database: database, logger: logger, limits: issueLimits)
         self.ranking = SalesRanking(redis: redis, timeZone: timeZone)
         self.itemCache = ItemCache(redis: redis, database: database, logger: logger)
         self.popularItems = PopularItems(ranking: ranking, itemCache: itemCache, database: database)

@@ -25,10 +25,8 @@ struct CouponsController {
             let couponID = try Field.id(body.couponID, "coupon_id")
             try context.authorize(userID: userID)
             do {
-                // A sold-out answer costs no Redis call, so it comes before the rate limit's.
-                try dependencies.coupons.refuseIfSoldOut(couponID: couponID)
-                try await dependencies.issueLimiter.admit(userID: userID, address: context.clientAddress)
-                let issued = try await dependencies.coupons.issue(userID: userID, couponID: couponID, at: dependencies.now())
+                let issued = try await dependencies.coupons.issue(
+                    userID: userID, couponID: couponID, address: context.clientAddress, at: dependencies.now())
                 dependencies.metrics.couponIssue(couponID: String(couponID), outcome: "ISSUED")
                 return JSONResponse.response(status: .created, issued)
             } catch {
