@@ -158,7 +158,13 @@ import Testing
         let now = Int64(Date().timeIntervalSince1970)
         let token = tokens.sign(Identity(userID: 42, isAdmin: true), expiresAt: now + 10)
         #expect(try tokens.verify(token[...], now: now) == Identity(userID: 42, isAdmin: true))
+        // Verified once (and remembered), the same token is still refused once expired, and a
+        // token differing in one character is checked in full.
+        #expect(try tokens.verify(token[...], now: now + 9) == Identity(userID: 42, isAdmin: true))
         #expect(throws: TokenRejection.self) { try tokens.verify(token[...], now: now + 10) }
+        var tampered = Array(token.utf8)
+        tampered[tampered.count - 2] = tampered[tampered.count - 2] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+        #expect(throws: TokenRejection.self) { try tokens.verify(String(decoding: tampered, as: UTF8.self)[...], now: now) }
         let other = try AccessTokens(secret: String(repeating: "x", count: 32))
         #expect(throws: TokenRejection.self) { try other.verify(token[...], now: now) }
         #expect(throws: TokenRejection.self) { try AccessTokens(secret: "short") }
