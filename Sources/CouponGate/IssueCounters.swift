@@ -18,12 +18,17 @@ public final class IssueCounters: Sendable {
 
     private let counts = Mutex<[Int64: [Int64]]>([:])
 
+    /// Where requests for coupons that do not exist are counted, all together: anyone can send
+    /// new ids, and one entry each would grow without bound.
+    public static let unknownCoupon: Int64 = 0
+
     public init() {}
 
     public func record(_ outcome: Outcome, couponID: Int64) {
         let index = Outcome.allCases.firstIndex(of: outcome)!
+        let key = outcome == .notFound ? Self.unknownCoupon : couponID
         counts.withLock { counts in
-            counts[couponID, default: Array(repeating: 0, count: Outcome.allCases.count)][index] += 1
+            counts[key, default: Array(repeating: 0, count: Outcome.allCases.count)][index] += 1
         }
     }
 
@@ -31,5 +36,12 @@ public final class IssueCounters: Sendable {
     public func counts(couponID: Int64) -> [Outcome: Int64] {
         let values = counts.withLock { $0[couponID] } ?? Array(repeating: 0, count: Outcome.allCases.count)
         return Dictionary(uniqueKeysWithValues: zip(Outcome.allCases, values))
+    }
+
+    /// Every coupon's counts (``unknownCoupon`` for the ids that do not exist), in id order.
+    public func all() -> [(couponID: Int64, counts: [Outcome: Int64])] {
+        counts.withLock { $0 }.sorted { $0.key < $1.key }.map { entry in
+            (entry.key, Dictionary(uniqueKeysWithValues: zip(Outcome.allCases, entry.value)))
+        }
     }
 }

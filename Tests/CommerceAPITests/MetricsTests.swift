@@ -37,9 +37,9 @@ import CouponGate
             #expect(Self.sample(text, #"commerce_http_request_duration_seconds_count{route="/items/{item_id}",method="GET",status="200"}"#) == 3)
             #expect(text.contains(#"commerce_http_request_duration_seconds_bucket{route="/items/{item_id}",method="GET",status="200",le="0.001"}"#))
             #expect(Self.sample(text, #"commerce_coupons_issued_total{coupon_id="\#(coupon)"}"#) == 1)
-            #expect(Self.sample(text, #"commerce_coupons_rejected_total{coupon_id="\#(coupon)",reason="COUPON_ALREADY_ISSUED"}"#) == 1)
-            #expect(Self.sample(text, #"commerce_coupons_rejected_total{coupon_id="\#(coupon)",reason="RATE_LIMITED"}"#) == 1)
-            #expect(Self.sample(text, #"commerce_coupons_rejected_total{coupon_id="unknown",reason="COUPON_NOT_FOUND"}"#) == 1)
+            #expect(Self.sample(text, #"commerce_coupons_rejected_total{coupon_id="\#(coupon)",reason="already_issued"}"#) == 1)
+            #expect(Self.sample(text, #"commerce_coupons_rejected_total{coupon_id="\#(coupon)",reason="rate_limited"}"#) == 1)
+            #expect(Self.sample(text, #"commerce_coupons_rejected_total{coupon_id="unknown",reason="not_found"}"#) == 1)
             #expect(Self.sample(text, #"commerce_orders_total{outcome="PAID"}"#) == 1)
             #expect(Self.sample(text, #"commerce_orders_total{outcome="INSUFFICIENT_STOCK"}"#) == 1)
             #expect(Self.sample(text, #"commerce_reconcile_runs_total{result="agreed"}"#) == 1)
@@ -59,7 +59,7 @@ import CouponGate
             #expect(reply.status == .serviceUnavailable)
             let text = try await app.client.call(.get, "/metrics", token: nil).text
             #expect((Self.sample(text, #"commerce_dependency_errors_total{dependency="redis"}"#) ?? 0) >= 1)
-            #expect(Self.sample(text, #"commerce_coupons_rejected_total{coupon_id="\#(coupon)",reason="SERVICE_UNAVAILABLE"}"#) == 1)
+            #expect(Self.sample(text, #"commerce_coupons_rejected_total{coupon_id="\#(coupon)",reason="unavailable"}"#) == 1)
         }
     }
 }

@@ -1,5 +1,4 @@
 import CommerceStore
-import CouponGate
 import Hummingbird
 
 /// `POST /coupons/issue` (first come, first served, through the coupon gate) and `GET /coupons`.
@@ -24,21 +23,9 @@ struct CouponsController {
             let userID = try Field.id(body.userID, "user_id")
             let couponID = try Field.id(body.couponID, "coupon_id")
             try context.authorize(userID: userID)
-            do {
-                let issued = try await dependencies.coupons.issue(
-                    userID: userID, couponID: couponID, address: context.clientAddress, at: dependencies.now())
-                dependencies.metrics.couponIssue(couponID: String(couponID), outcome: "ISSUED")
-                return JSONResponse.response(status: .created, issued)
-            } catch {
-                let code = switch error {
-                case let refusal as CommerceError: refusal.code.name
-                case is RateLimited: "RATE_LIMITED"
-                default: "SERVICE_UNAVAILABLE"
-                }
-                // Unknown ids share one series: anyone can send new ones.
-                dependencies.metrics.couponIssue(couponID: code == "COUPON_NOT_FOUND" ? "unknown" : String(couponID), outcome: code)
-                throw error
-            }
+            let issued = try await dependencies.coupons.issue(
+                userID: userID, couponID: couponID, address: context.clientAddress, at: dependencies.now())
+            return JSONResponse.response(status: .created, issued)
         }
         router.get("/coupons") { request, context in
             let userID = try request.queryID("user_id")

@@ -1,4 +1,5 @@
 import CommerceStore
+import CouponGate
 import CoreMetrics
 import Prometheus
 import Synchronization
@@ -35,14 +36,6 @@ public final class CommerceMetrics: Sendable {
         let dimensions = [("route", route), ("method", method), ("status", String(status))]
         counter("commerce_http_requests_total", dimensions).increment()
         timer("commerce_http_request_duration_seconds", dimensions).recordNanoseconds(duration.wholeNanoseconds)
-    }
-
-    /// How a `POST /coupons/issue` for a known coupon ended: `ISSUED` or the refusal's code.
-    func couponIssue(couponID: String, outcome: String) {
-        let name = outcome == "ISSUED" ? "commerce_coupons_issued_total" : "commerce_coupons_rejected_total"
-        var dimensions = [("coupon_id", couponID)]
-        if outcome != "ISSUED" { dimensions.append(("reason", outcome)) }
-        counter(name, dimensions).increment()
     }
 
     /// How a `POST /orders` ended: `PAID` or the refusal's code.
@@ -96,10 +89,27 @@ public final class CommerceMetrics: Sendable {
         return handle
     }
 
-    /// The Prometheus text format (version 0.0.4).
-    func render() -> [UInt8] {
+    /// The Prometheus text format (version 0.0.4): the registry, then the coupon gate's own
+    /// per-coupon counters (``IssueCounters``, which the admin view shows too) as
+    /// `commerce_coupons_issued_total{coupon_id}` and
+    /// `commerce_coupons_rejected_total{coupon_id,reason}`.
+    func render(coupons: IssueCounters) -> [UInt8] {
         var bytes: [UInt8] = []
         registry.emit(into: &bytes)
+        var issued = "# TYPE commerce_coupons_issued_total counter\n"
+        var rejected = "# TYPE commerce_coupons_rejected_total counter\n"
+        for (couponID, counts) in coupons.all() {
+            let id = couponID == IssueCounters.unknownCoupon ? "unknown" : String(couponID)
+            for outcome in IssueCounters.Outcome.allCases {
+                guard let count = counts[outcome], count > 0 else { continue }
+                if outcome == .issued {
+                    issued += "commerce_coupons_issued_total{coupon_id=\"\(id)\"} \(count)\n"
+                } else {
+                    rejected += "commerce_coupons_rejected_total{coupon_id=\"\(id)\",reason=\"\(outcome.rawValue)\"} \(count)\n"
+                }
+            }
+        }
+        bytes += Array((issued + rejected).utf8)
         return bytes
     }
 }

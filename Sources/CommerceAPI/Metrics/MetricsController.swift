@@ -10,7 +10,7 @@ struct MetricsController {
             await updateOutboxBacklog()
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(bytes: dependencies.metrics.render())))
+                body: .init(byteBuffer: ByteBuffer(bytes: dependencies.metrics.render(coupons: dependencies.coupons.counters))))
         }
     }
 
