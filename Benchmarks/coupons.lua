@@ -10,10 +10,8 @@ local tokens = {}
 local tokens_file = os.getenv("BENCH_TOKENS")
 if tokens_file == "" then tokens_file = nil end
 if tokens_file then
-  for line in io.lines(tokens_file) do tokens[#tokens + 1] = "Bearer " .. line end
+  for line in io.lines(tokens_file) do tokens[#tokens + 1] = "Authorization: Bearer " .. line .. "\r\n" end
 end
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
 
 -- The request is put together by concatenation rather than wrk.format (which walks a headers
 -- table per call): wrk shares the two cores with the server, and the trivial route it is
@@ -25,6 +23,6 @@ function request()
   head = head or string.format("POST /coupons/issue HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n",
     wrk.headers["Host"])
   local body = string.format('{"user_id": %d, "coupon_id": %d}', base + sent, coupon)
-  local auth = tokens_file and ("Authorization: " .. tokens[sent] .. "\r\n") or ""
+  local auth = tokens_file and tokens[sent] or ""
   return head .. auth .. "Content-Length: " .. #body .. "\r\n\r\n" .. body
 end

@@ -76,7 +76,7 @@ public final class CouponIssuer: Service, Sendable {
     /// Throws `COUPON_SOLD_OUT` when the coupon was seen sold out in the last moment (the
     /// sold-out flag), without asking Redis; ``issue(userID:couponID:address:at:)`` starts with
     /// it, so the burst after a sell-out costs nothing in Redis.
-    public func refuseIfSoldOut(couponID: Int64) throws {
+    private func refuseIfSoldOut(couponID: Int64) throws {
         guard soldOut.isFlagged(couponID) else { return }
         counters.record(.soldOut, couponID: couponID)
         throw Self.soldOutRefusal(couponID)

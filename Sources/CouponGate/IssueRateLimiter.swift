@@ -57,11 +57,11 @@ public struct RateLimited: Error, Sendable {
 ///
 /// It has no queue of its own: the coupon gate asks it about each batch it takes, just before the
 /// issue script, so the limit costs one extra script call per batch and no extra wait per request.
-public struct IssueRateLimiter: Sendable {
-    public let limits: IssueRateLimits
+struct IssueRateLimiter: Sendable {
+    private let limits: IssueRateLimits
     private let redis: RedisClient
 
-    public init(redis: RedisClient, limits: IssueRateLimits) {
+    init(redis: RedisClient, limits: IssueRateLimits) {
         self.redis = redis
         self.limits = limits
     }
@@ -69,7 +69,7 @@ public struct IssueRateLimiter: Sendable {
     /// For each request (user, client address) in arrival order: nil when it may go on (a token
     /// taken from each of its buckets), else how long until it would. A refused request takes
     /// nothing. Redis errors are thrown as they are.
-    public func admit(_ requests: [(userID: Int64, address: String)]) async throws -> [Duration?] {
+    func admit(_ requests: [(userID: Int64, address: String)]) async throws -> [Duration?] {
         guard limits.perUser != nil || limits.perAddress != nil else {
             return Array(repeating: nil, count: requests.count)
         }

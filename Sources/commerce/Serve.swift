@@ -96,7 +96,7 @@ struct Serve: AsyncParsableCommand {
         let text = try resolve(flag, env: env, default: value.description)
         if text == "off" { return nil }
         guard let bucket = TokenBucket(text) else {
-            throw ValidationError("\(name) \(text) is not RATE:BURST (e.g. 2:5, both positive) or off")
+            throw ValidationError("\(name) \(text) is not RATE:BURST (e.g. 2:5; rate 0.001 to 1000000 a second, burst 1 to 1000000) or off")
         }
         return bucket
     }

@@ -10,11 +10,9 @@ struct RequestObserver<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
-        let status: Int
         do {
             let response = try await next(request, context)
-            status = Int(response.status.code)
-            record(request, context, status: status, start: start)
+            record(request, context, status: Int(response.status.code), start: start)
             return response
         } catch {
             // Only what ProblemMiddleware let through (nothing, so far); Hummingbird answers 500.

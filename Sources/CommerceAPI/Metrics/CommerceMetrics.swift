@@ -1,6 +1,7 @@
 import CommerceStore
 import CouponGate
 import CoreMetrics
+import Metrics
 import Prometheus
 import Synchronization
 
@@ -35,7 +36,7 @@ public final class CommerceMetrics: Sendable {
     func request(route: String, method: String, status: Int, duration: Duration) {
         let dimensions = [("route", route), ("method", method), ("status", String(status))]
         counter("commerce_http_requests_total", dimensions).increment()
-        timer("commerce_http_request_duration_seconds", dimensions).recordNanoseconds(duration.wholeNanoseconds)
+        timer("commerce_http_request_duration_seconds", dimensions).record(duration: duration)
     }
 
     /// How a `POST /orders` ended: `PAID` or the refusal's code.
@@ -43,7 +44,7 @@ public final class CommerceMetrics: Sendable {
         counter("commerce_orders_total", [("outcome", outcome)]).increment()
     }
 
-    /// A request or background task that could not reach a store (`redis` or `sqlite`).
+    /// A request that failed because a store (`redis` or `sqlite`) could not be used.
     func dependencyError(_ dependency: String) {
         counter("commerce_dependency_errors_total", [("dependency", dependency)]).increment()
     }
@@ -56,15 +57,13 @@ public final class CommerceMetrics: Sendable {
     /// One reconcile run (not dry runs): `agreed`, `disagreed` or `failed`, and what it changed.
     func reconcile(_ report: ReconcileReport?) {
         guard let report else {
-            Counter(label: "commerce_reconcile_runs_total", dimensions: [("result", "failed")], factory: factory).increment()
+            counter("commerce_reconcile_runs_total", [("result", "failed")]).increment()
             return
         }
         guard !report.dryRun else { return }
-        Counter(label: "commerce_reconcile_runs_total", dimensions: [("result", report.agreed ? "agreed" : "disagreed")],
-                factory: factory).increment()
+        counter("commerce_reconcile_runs_total", [("result", report.agreed ? "agreed" : "disagreed")]).increment()
         for (kind, count) in report.changes where count > 0 {
-            Counter(label: "commerce_reconcile_changes_total", dimensions: [("kind", kind)], factory: factory)
-                .increment(by: count)
+            counter("commerce_reconcile_changes_total", [("kind", kind)]).increment(by: count)
         }
         Gauge(label: "commerce_reconcile_last_duration_seconds", factory: factory).record(Double(report.durationMs) / 1000)
     }
@@ -111,12 +110,5 @@ public final class CommerceMetrics: Sendable {
         }
         bytes += Array((issued + rejected).utf8)
         return bytes
-    }
-}
-
-private extension Duration {
-    var wholeNanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }
