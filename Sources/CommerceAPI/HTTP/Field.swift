@@ -17,14 +17,22 @@ enum Field {
         return value
     }
 
-    /// A display name: 1 to 200 characters, not only spaces. Characters are Unicode code
-    /// points, as JSON Schema counts them (`maxLength` in openapi.yaml).
+    /// A display name: plain text (see `isPlainText`), not only white space.
     static func name(_ value: String, _ name: String) throws -> String {
-        guard (1...200).contains(value.unicodeScalars.count),
-              value.unicodeScalars.contains(where: { !$0.properties.isWhitespace }) else {
-            throw Problem.invalidRequest("`\(name)`: must be 1 to 200 characters, not only spaces")
+        guard isPlainText(value), value.unicodeScalars.contains(where: { !$0.properties.isWhitespace }) else {
+            throw Problem.invalidRequest("`\(name)`: must be 1 to 200 characters, not only spaces, no control characters")
         }
         return value
+    }
+
+    /// 1 to 200 Unicode code points and no control characters. Code points are what JSON Schema's
+    /// `maxLength` (openapi.yaml) and the tables' `CHECK (length(...) ...)` count; grapheme
+    /// clusters would let "e\u{301}" through at half its length. Control characters are refused
+    /// because none belongs in a name or key and because SQLite's `length()` stops at NUL, so
+    /// a name starting with one would fail the CHECK as a 500 rather than this 400.
+    static func isPlainText(_ value: String) -> Bool {
+        (1...200).contains(value.unicodeScalars.count)
+            && !value.unicodeScalars.contains { $0.properties.generalCategory == .control }
     }
 
     /// An RFC 3339 time such as `2026-11-22T09:30:00Z`.

@@ -15,11 +15,11 @@ struct IdempotentWrite {
     let database: CommerceDatabase
     let now: @Sendable () -> Int64
 
-    /// The request's key: absent, or 1 to 200 characters (else 400).
+    /// The request's key: absent, or 1 to 200 characters without control characters (else 400).
     static func key(of request: Request) throws -> String? {
         guard let key = request.headers[header] else { return nil }
-        guard (1...200).contains(key.count) else {
-            throw Problem.invalidRequest("`Idempotency-Key`: must be 1 to 200 characters")
+        guard Field.isPlainText(key) else {
+            throw Problem.invalidRequest("`Idempotency-Key`: must be 1 to 200 characters, no control characters")
         }
         return key
     }
