@@ -39,11 +39,17 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The store's protocols, models and errors: what callers see of the database. No driver.
         .target(
             name: "CommerceStore",
+            dependencies: [.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
+        ),
+        // The embedded driver: SQLite through GRDB, with group commit. The only module that sees GRDB.
+        .target(
+            name: "CommerceStoreSQLite",
             dependencies: [
+                "CommerceStore",
                 .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
@@ -64,7 +70,6 @@ let package = Package(
             name: "CommerceAPI",
             dependencies: [
                 "RedisClient", "CommerceStore", "CouponGate", "Ranking", "LuaScripts",
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -78,8 +83,11 @@ let package = Package(
         .executableTarget(
             name: "commerce",
             dependencies: [
-                "CommerceAPI", "CouponGate",
+                "CommerceAPI", "CommerceStore", "CommerceStoreSQLite", "CouponGate", "RedisClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
@@ -101,13 +109,18 @@ let package = Package(
             name: "RedisClientTests",
             dependencies: ["RedisClient", "TestSupport", .product(name: "NIOCore", package: "swift-nio")]
         ),
-        .testTarget(name: "CommerceStoreTests", dependencies: ["CommerceStore", "TestSupport"]),
+        // The store's behaviour, written once and run for every driver.
+        .testTarget(name: "CommerceStoreTests", dependencies: ["CommerceStore", "CommerceStoreSQLite", "TestSupport"]),
+        .testTarget(
+            name: "CommerceStoreSQLiteTests",
+            dependencies: ["CommerceStore", "CommerceStoreSQLite", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .testTarget(name: "CouponGateTests", dependencies: ["CouponGate", "CommerceStore", "LuaScripts", "RedisClient", "TestSupport"]),
         .testTarget(name: "RankingTests", dependencies: ["Ranking"]),
         .testTarget(
             name: "CommerceAPITests",
             dependencies: [
-                "CommerceAPI", "CommerceStore", "CouponGate", "Ranking", "LuaScripts", "TestSupport",
+                "CommerceAPI", "CommerceStore", "CommerceStoreSQLite", "CouponGate", "Ranking", "LuaScripts", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),

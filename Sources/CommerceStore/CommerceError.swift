@@ -37,3 +37,15 @@ public struct CommerceError: Error, Sendable, Hashable, CustomStringConvertible 
 
     public var description: String { "\(code): \(message)" }
 }
+
+extension CommerceError {
+    /// `ITEM_NOT_FOUND` for this id.
+    public static func itemNotFound(_ itemID: Int64) -> CommerceError {
+        CommerceError(.itemNotFound, "item \(itemID) does not exist")
+    }
+
+    /// `COUPON_NOT_FOUND` for this id.
+    public static func couponNotFound(_ couponID: Int64) -> CommerceError {
+        CommerceError(.couponNotFound, "coupon \(couponID) does not exist")
+    }
+}

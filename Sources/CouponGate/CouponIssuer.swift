@@ -1,6 +1,5 @@
 import CommerceStore
 import Logging
-import LuaScripts
 import RedisClient
 import ServiceLifecycle
 import Synchronization
@@ -12,8 +11,8 @@ public struct IssueUnavailable: Error, Sendable, CustomStringConvertible {
 }
 
 /// First-come coupon issuance. Redis decides (one script checks the issue window, the duplicate
-/// and the remaining stock, atomically), SQLite records (through the group-commit writer), and a
-/// decision that could not be recorded is given back to Redis so the stock is not lost.
+/// and the remaining stock, atomically), the store records (a batch per call), and a decision
+/// that could not be recorded is given back to Redis so the stock is not lost.
 ///
 /// Concurrent requests for the same coupon are decided and recorded together, the way the
 /// group-commit writer commits them: while one batch is with Redis and SQLite, the next one
@@ -25,13 +24,13 @@ public struct IssueUnavailable: Error, Sendable, CustomStringConvertible {
 public final class CouponIssuer: Service, Sendable {
     /// How this process's issue requests ended, per coupon.
     public let counters = IssueCounters()
-    private let redis: RedisClient
-    private let database: CommerceDatabase
+    private let script: CouponIssueScript
+    private let store: any CouponStore
     private let logger: Logger
     private let soldOut: SoldOutFlags
     private let limiter: IssueRateLimiter
+    private let giveBacks: GiveBackQueue
     private let queues = Mutex<[Int64: CouponQueue]>([:])
-    private let pendingGiveBacks = Mutex<[GiveBack]>([])
     private let retryInterval: Duration
 
     /// - Parameters:
@@ -39,14 +38,16 @@ public final class CouponIssuer: Service, Sendable {
     ///   - soldOutFlagLifetime: how long a sold-out coupon is refused without asking Redis.
     ///   - retryInterval: how often give-backs that failed are tried again.
     public init(
-        redis: RedisClient, database: CommerceDatabase, logger: Logger, limits: IssueRateLimits = .off,
+        redis: RedisClient, store: any CouponStore, logger: Logger, limits: IssueRateLimits = .off,
         soldOutFlagLifetime: Duration = .seconds(1), retryInterval: Duration = .milliseconds(250)
     ) {
-        self.redis = redis
+        let soldOut = SoldOutFlags(lifetime: soldOutFlagLifetime)
+        self.script = CouponIssueScript(redis: redis)
         self.limiter = IssueRateLimiter(redis: redis, limits: limits)
-        self.database = database
+        self.store = store
         self.logger = logger
-        self.soldOut = SoldOutFlags(lifetime: soldOutFlagLifetime)
+        self.soldOut = soldOut
+        self.giveBacks = GiveBackQueue(redis: redis, logger: logger, stockReturned: { soldOut.clear($0) })
         self.retryInterval = retryInterval
     }
 
@@ -55,7 +56,7 @@ public final class CouponIssuer: Service, Sendable {
     ///
     /// Refusals are ``CommerceError``s: `COUPON_NOT_FOUND`, `COUPON_NOT_ACTIVE`,
     /// `COUPON_ALREADY_ISSUED`, `COUPON_SOLD_OUT`; over a rate limit: ``RateLimited``. Redis
-    /// unreachable: a ``RedisError`` (``RedisError/isUnavailable``); not recorded in SQLite:
+    /// unreachable: a ``RedisError`` (``RedisError/isUnavailable``); not recorded in the store:
     /// ``IssueUnavailable``. In every case but the 201 nothing stays issued.
     public func issue(userID: Int64, couponID: Int64, address: String = "", at now: Int64) async throws -> IssuedCoupon {
         // A sold-out answer costs no Redis call, so it comes before the rate limit's.
@@ -90,6 +91,12 @@ public final class CouponIssuer: Service, Sendable {
         let address: String
         let issuedAt: Int64
         let continuation: CheckedContinuation<IssuedCoupon, any Error>
+
+        var issuance: Issuance { Issuance(userID: userID, issuedAt: issuedAt) }
+
+        func giveBack(_ couponID: Int64) -> GiveBackQueue.GiveBack {
+            .init(couponID: couponID, userID: userID, issuedAt: issuedAt)
+        }
     }
 
     /// Requests per script call: a script holds Redis for its whole run, so one call must stay
@@ -128,33 +135,24 @@ public final class CouponIssuer: Service, Sendable {
 
     /// Runs the batch through the rate limit, then the rest through the issue script; answers
     /// every refused request and returns the issued ones, still to be recorded.
+    ///
+    /// Two scripts, not one: the rate-limit buckets and the coupon live in different Redis
+    /// Cluster slots, and a script may only touch one.
     private func decide(_ batch: [Request], couponID: Int64) async -> [Request] {
         let batch = await admitted(batch, couponID: couponID)
         guard !batch.isEmpty else { return [] }
-        let keys = CouponKeys(couponID: couponID)
-        var args: [RedisArgument] = []
-        args.reserveCapacity(batch.count * 2)
-        for request in batch {
-            args.append(RedisArgument(request.userID))
-            args.append(RedisArgument(request.issuedAt))
-        }
-        let statuses: [Int64]
+        let statuses: [CouponIssueStatus]
         do {
-            let reply = try await redis.run(LuaScripts.couponIssue, keys: [
-                RedisArgument(keys.meta), RedisArgument(keys.remaining), RedisArgument(keys.issued),
-            ], args: args)
-            guard let values = reply.array?.compactMap(\.int), values.count == batch.count + 1 else {
-                throw RedisError(.protocolError, "coupon-issue returned \(reply)")
-            }
-            statuses = Array(values.dropFirst())
+            let decided = try await script.run(couponID: couponID, batch.map(\.issuance))
+            statuses = decided.statuses
             // No stock left, for a coupon Redis knows (an unknown one also reports 0).
-            if values[0] <= 0 && statuses.first != 1 { soldOut.flag(couponID) }
+            if decided.remaining <= 0 && statuses.first != .unknownCoupon { soldOut.flag(couponID) }
         } catch {
             // Unless the connection was refused, the script may have run with its reply lost
             // (timeout, dropped connection): undo it once Redis answers, since every client of
             // the batch is told nothing was issued.
             if (error as? RedisError)?.code != .connectionFailed {
-                for request in batch { remember(GiveBack(couponID: couponID, request), error: error) }
+                for request in batch { giveBacks.remember(request.giveBack(couponID), error: error) }
             }
             for request in batch { finish(request, couponID: couponID, .failure(error)) }
             return []
@@ -163,14 +161,15 @@ public final class CouponIssuer: Service, Sendable {
         var unknown: (any Error)?  // looked up once per batch
         for (request, status) in zip(batch, statuses) {
             switch status {
-            case 0: issued.append(request)
-            case 1:
+            case .issued: issued.append(request)
+            case .unknownCoupon:
                 if unknown == nil { unknown = await unknownCoupon(couponID) }
                 finish(request, couponID: couponID, .failure(unknown!))
-            case 2: finish(request, couponID: couponID, .failure(CommerceError(.couponNotActive, "coupon \(couponID) is outside its issue window")))
-            case 3: finish(request, couponID: couponID, .failure(CommerceError(.couponAlreadyIssued, "user \(request.userID) already has coupon \(couponID)")))
-            case 4: finish(request, couponID: couponID, .failure(Self.soldOutRefusal(couponID)))
-            default: finish(request, couponID: couponID, .failure(RedisError(.protocolError, "coupon-issue returned status \(status)")))
+            case .outsideWindow:
+                finish(request, couponID: couponID, .failure(CommerceError(.couponNotActive, "coupon \(couponID) is outside its issue window")))
+            case .alreadyIssued:
+                finish(request, couponID: couponID, .failure(CommerceError(.couponAlreadyIssued, "user \(request.userID) already has coupon \(couponID)")))
+            case .soldOut: finish(request, couponID: couponID, .failure(Self.soldOutRefusal(couponID)))
             }
         }
         return issued
@@ -198,24 +197,12 @@ public final class CouponIssuer: Service, Sendable {
         return admitted
     }
 
-    /// Writes the batch's issuances in one group-commit write; one that cannot be written is
-    /// given back to Redis and its client told so.
+    /// Records the batch's issuances in one store call; one that cannot be recorded is given
+    /// back to Redis and its client told so.
     private func record(_ issued: [Request], couponID: Int64) async {
-        let rows = issued.map { (userID: $0.userID, issuedAt: $0.issuedAt) }
         let results: [Result<Void, any Error>]
         do {
-            results = try await database.write { db in
-                try rows.map { row in
-                    // One statement per row: a failing one undoes itself and nothing else,
-                    // unless it was an error that ended the whole transaction (then all fail).
-                    do {
-                        try CouponBook.recordIssue(db, userID: row.userID, couponID: couponID, issuedAt: row.issuedAt)
-                        return .success(())
-                    } catch where db.isInsideTransaction {
-                        return .failure(error)
-                    }
-                }
-            }
+            results = try await store.recordIssues(couponID: couponID, issued.map(\.issuance))
         } catch {
             results = Array(repeating: .failure(error), count: issued.count)
         }
@@ -225,12 +212,12 @@ public final class CouponIssuer: Service, Sendable {
                 finish(request, couponID: couponID, .success(IssuedCoupon(
                     userID: request.userID, couponID: couponID, issuedAt: Timestamp(milliseconds: request.issuedAt))))
             case .failure(let error):
-                await giveBack(GiveBack(couponID: couponID, request))
+                await giveBacks.giveBack(request.giveBack(couponID))
                 if let refusal = error as? CommerceError {
-                    // Redis had lost this user's entry, or the coupon is gone from SQLite: say so.
+                    // Redis had lost this user's entry, or the coupon is gone from the store: say so.
                     finish(request, couponID: couponID, .failure(refusal))
                 } else {
-                    logger.error("coupon issuance not recorded in SQLite; given back to Redis",
+                    logger.error("coupon issuance not recorded in the store; given back to Redis",
                                  metadata: ["coupon_id": "\(couponID)", "user_id": "\(request.userID)", "error": "\(error)"])
                     finish(request, couponID: couponID, .failure(IssueUnavailable(
                         message: "the issuance could not be recorded; nothing was issued, try again shortly")))
@@ -239,16 +226,16 @@ public final class CouponIssuer: Service, Sendable {
         }
     }
 
-    /// Redis does not know the coupon: 404 if SQLite does not either, else 503 (Redis lost it).
+    /// Redis does not know the coupon: 404 if the store does not either, else 503 (Redis lost it).
     private func unknownCoupon(_ couponID: Int64) async -> any Error {
         do {
-            guard try await database.read({ try CouponBook.find($0, couponID: couponID) }) != nil else {
-                return CouponBook.notFound(couponID)
+            guard try await store.coupon(couponID) != nil else {
+                return CommerceError.couponNotFound(couponID)
             }
         } catch {
             return error
         }
-        logger.warning("coupon is in SQLite but not in Redis (Redis lost data?); the reconcile job restores it",
+        logger.warning("coupon is in the store but not in Redis (Redis lost data?); the reconcile job restores it",
                        metadata: ["coupon_id": "\(couponID)"])
         return IssueUnavailable(message: "coupon \(couponID) cannot be issued until Redis is repaired; nothing was issued")
     }
@@ -267,75 +254,17 @@ public final class CouponIssuer: Service, Sendable {
 
     // MARK: Give-backs
 
-    /// One issuance to undo: the Redis entry of `userID` with exactly this issue time.
-    private struct GiveBack: Sendable, Hashable {
-        var couponID: Int64
-        var userID: Int64
-        var issuedAt: Int64
+    /// Give-backs still waiting for Redis (each is a user told 503 whose Redis entry may still
+    /// hold stock).
+    public var pendingGiveBackCount: Int { giveBacks.count }
 
-        init(couponID: Int64, _ request: Request) {
-            self.couponID = couponID
-            self.userID = request.userID
-            self.issuedAt = request.issuedAt
-        }
-    }
-
-    /// Undoes the issuance now, or, if Redis cannot take it, later (see ``run()``).
-    private func giveBack(_ giveBack: GiveBack) async {
-        do {
-            try await send(giveBack)
-        } catch {
-            remember(giveBack, error: error)
-        }
-    }
-
-    /// Give-backs still waiting for Redis (a gauge worth watching: each is a user told 503
-    /// whose Redis entry may still hold stock).
-    public var pendingGiveBackCount: Int { pendingGiveBacks.withLock { $0.count } }
-
+    /// Retries the give-backs Redis could not take, until shutdown.
     public func run() async throws {
-        while (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: self.retryInterval) })) != nil {
-            await retryGiveBacks()
-        }
-        await retryGiveBacks()
-        let left = pendingGiveBackCount
+        await repeatUntilShutdown(every: retryInterval) { await giveBacks.retry() }
+        let left = giveBacks.count
         if left > 0 {
             logger.error("stopping with coupon give-backs Redis never took; the reconcile job will record them as issued",
                          metadata: ["count": "\(left)"])
-        }
-    }
-
-    private func retryGiveBacks() async {
-        let due = pendingGiveBacks.withLock { $0 }
-        var done: Set<GiveBack> = []
-        for giveBack in due {
-            guard (try? await send(giveBack)) != nil else { break }  // Redis still away: next round
-            done.insert(giveBack)
-        }
-        guard !done.isEmpty else { return }
-        let left = pendingGiveBacks.withLock { pending in
-            pending.removeAll { done.contains($0) }
-            return pending.count
-        }
-        logger.notice("coupon give-backs done", metadata: ["count": "\(done.count)", "still_waiting": "\(left)"])
-    }
-
-    private func send(_ giveBack: GiveBack) async throws {
-        let keys = CouponKeys(couponID: giveBack.couponID)
-        let reply = try await redis.run(LuaScripts.couponGiveBack, keys: [RedisArgument(keys.remaining), RedisArgument(keys.issued)],
-                                        args: [RedisArgument(giveBack.userID), RedisArgument(giveBack.issuedAt)])
-        if reply.int == 1 { soldOut.clear(giveBack.couponID) }
-    }
-
-    private func remember(_ giveBack: GiveBack, error: any Error) {
-        let isFirst = pendingGiveBacks.withLock { pending in
-            pending.append(giveBack)
-            return pending.count == 1
-        }
-        if isFirst {
-            logger.warning("coupon give-back waits for Redis", metadata: [
-                "coupon_id": "\(giveBack.couponID)", "user_id": "\(giveBack.userID)", "error": "\(error)",
-            ])
         }
     }
 

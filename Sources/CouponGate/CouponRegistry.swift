@@ -1,3 +1,4 @@
+import CommerceStore
 import LuaScripts
 import RedisClient
 
@@ -14,6 +15,14 @@ public struct CouponTerms: Sendable, Hashable {
         self.stock = stock
         self.validFrom = validFrom
         self.validUntil = validUntil
+    }
+}
+
+extension CouponTerms {
+    /// The terms of a stored coupon.
+    public init(_ coupon: Coupon) {
+        self.init(couponID: coupon.couponID, stock: coupon.stock, validFrom: coupon.validFrom.milliseconds,
+                  validUntil: coupon.validUntil.milliseconds)
     }
 }
 
@@ -37,7 +46,8 @@ public struct CouponRegistry: Sendable {
     }
 
     /// Redis's live view of a coupon: stock still to issue and users issued so far; nil when
-    /// Redis does not know the coupon.
+    /// Redis does not know the coupon (no remaining count). The two are read concurrently, not
+    /// atomically: under issuing they may be a few apart.
     public func liveCounts(couponID: Int64) async throws -> (remaining: Int64, issued: Int64)? {
         let keys = CouponKeys(couponID: couponID)
         async let remaining = redis.send("GET", RedisArgument(keys.remaining))

@@ -7,7 +7,7 @@ import RedisClient
 ///
 /// Orders come in as an ``OutboxSink``: the outbox relay hands over every committed order once
 /// or more, and each is counted once, on the day it was placed (`scripts/lua/rank-record.lua`).
-/// ``rebuild(_:from:)`` recomputes a day from SQLite after Redis lost or skewed it.
+/// ``rebuild(_:from:dryRun:)`` recomputes a day from the store after Redis lost or skewed it.
 public struct SalesRanking: OutboxSink {
     private let redis: RedisClient
     /// The zone whose calendar days are counted.
@@ -50,14 +50,14 @@ public struct SalesRanking: OutboxSink {
 
     /// The `count` best sellers of `window` by units, most first, ties by smaller item id;
     /// deleted items included (the caller knows which items still exist).
-    public func bestSellers(in window: SalesWindow, count: Int) async throws -> [SalesLedger.ItemUnits] {
+    public func bestSellers(in window: SalesWindow, count: Int) async throws -> [ItemUnits] {
         let keys = [RankingKeys.window(endingOn: window.to)] + window.allDays.map(RankingKeys.unitsSold(on:))
         let reply = try await redis.run(LuaScripts.rankTop, keys: keys.map { RedisArgument($0) },
                                         args: [RedisArgument(count), RedisArgument(milliseconds: unionLifetime)])
         guard let elements = reply.array, elements.count % 2 == 0 else {
             throw RedisError(.protocolError, "rank-top.lua returned \(reply)")
         }
-        var ranked: [SalesLedger.ItemUnits] = []
+        var ranked: [ItemUnits] = []
         for index in stride(from: 0, to: elements.count, by: 2) {
             guard let itemID = elements[index].string.flatMap(RankingKeys.itemID),
                   let units = elements[index + 1].string.flatMap(Double.init) else {
@@ -69,18 +69,16 @@ public struct SalesRanking: OutboxSink {
         return Array(ranked.prefix(count))
     }
 
-    /// Makes `day`'s set equal the sums over the paid orders placed that day in SQLite; returns
-    /// true when it had to change it. Safe while the relay is counting new orders. With
+    /// Makes `day`'s set equal the sums over the paid orders placed that day in the store;
+    /// returns true when it had to change it. Safe while the relay is counting new orders. With
     /// `dryRun`, changes nothing and returns whether it would.
     @discardableResult
-    public func rebuild(_ day: SalesDay, from database: CommerceDatabase, dryRun: Bool = false) async throws -> Bool {
+    public func rebuild(_ day: SalesDay, from sales: any SalesStore, dryRun: Bool = false) async throws -> Bool {
         let range = day.milliseconds(in: timeZone)
         // The relay may count an order newer than the snapshot between the read and the script;
         // the script then refuses and a fresh snapshot includes that order.
         for _ in 0..<10 {
-            let (sums, lastOrderID) = try await database.read { db in
-                (try SalesLedger.unitsSold(db, placedIn: range), try SalesLedger.lastOrderID(db))
-            }
+            let (sums, lastOrderID) = try await sales.unitsSold(placedIn: range)
             var args = [RedisArgument(expiry(of: day)), RedisArgument(lastOrderID), dryRun ? "check" : "apply"]
             args.reserveCapacity(3 + sums.count * 2)
             for sum in sums {
@@ -88,7 +86,12 @@ public struct SalesRanking: OutboxSink {
                 args.append(RedisArgument(sum.units))
             }
             let reply = try await redis.run(LuaScripts.rankRebuild, keys: dayKeys(day), args: args)
-            if let result = reply.int, result >= 0 { return result == 1 }
+            switch reply.int.flatMap(RebuildResult.init(rawValue:)) {
+            case .unchanged?: return false
+            case .rewritten?: return true
+            case .snapshotTooOld?: continue
+            case nil: throw RedisError(.protocolError, "rank-rebuild.lua returned \(reply)")
+            }
         }
         throw RebuildContended(day: day)
     }
@@ -103,6 +106,15 @@ public struct SalesRanking: OutboxSink {
     private func expiry(of day: SalesDay) -> Int64 {
         day.adding(days: SalesWindow.days + 3).start(in: timeZone) / 1000
     }
+}
+
+/// What `rank-rebuild.lua` did with a snapshot of a day's sums.
+private enum RebuildResult: Int64 {
+    /// The relay already counted an order newer than the snapshot: take a fresh one.
+    case snapshotTooOld = -1
+    case unchanged = 0
+    /// Rewritten (or, with `check`, would be).
+    case rewritten = 1
 }
 
 /// The relay kept counting newer orders into a day faster than it could be rebuilt; try later.

@@ -1,5 +1,7 @@
 import ArgumentParser
 import CommerceAPI
+import CommerceStore
+import CommerceStoreSQLite
 import Foundation
 import RedisClient
 
@@ -23,6 +25,12 @@ struct StoreOptions: ParsableArguments {
 
     func resolvedDatabasePath() throws -> String {
         try resolve(databasePath, env: "COMMERCE_DB", default: "./var/commerce.sqlite")
+    }
+
+    /// The store at `path` (opened and migrated): the executable is where the driver is chosen.
+    /// `writeBatch`: requests per group-commit transaction.
+    func openStore(_ path: String, writeBatch: Int = 512) throws -> any StoreDriver {
+        try SQLiteStore(path: path, maxBatch: writeBatch)
     }
 
     func resolvedRedis() throws -> RedisConfiguration {

@@ -1,6 +1,5 @@
 import ArgumentParser
 import CommerceAPI
-import CommerceStore
 import Foundation
 import Logging
 import RedisClient
@@ -38,15 +37,15 @@ struct Reconcile: AsyncParsableCommand {
             FileHandle.standardError.write(Data("reconcile: no database at \(path); it compares Redis with an existing one\n".utf8))
             throw ExitCode(2)
         }
-        let database = try CommerceDatabase(path: path)
+        let store = try stores.openStore(path)
         let redis = RedisClient(configuration: try stores.resolvedRedis(), logger: logger)
         defer { redis.shutdown() }
         let progress: (@Sendable (String) -> Void)? = onTerminal ? Self.showProgress : nil
-        let reconciler = Reconciler(database: database, redis: redis, timeZone: try timeZone.resolvedTimeZone(),
+        let reconciler = Reconciler(store: store, redis: redis, timeZone: try timeZone.resolvedTimeZone(),
                                     logger: logger, progress: progress)
         let report: ReconcileReport
         do {
-            report = try await reconciler.run(dryRun: dryRun)
+            report = try await store.whileRunning { [dryRun] in try await reconciler.run(dryRun: dryRun) }
         } catch {
             if progress != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
             FileHandle.standardError.write(Data("reconcile: \(error)\n".utf8))

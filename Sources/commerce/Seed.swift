@@ -16,12 +16,12 @@ struct Seed: AsyncParsableCommand {
 
     func run() async throws {
         let path = try stores.resolvedDatabasePath()
-        let database = try CommerceDatabase(path: path)
-        print("schema ready in \(path): \(try await database.appliedMigrations().joined(separator: ", "))")
+        let store = try stores.openStore(path)
+        print("schema ready in \(path): \(try await store.appliedMigrations().joined(separator: ", "))")
         guard demo else { return }
         let redis = RedisClient(configuration: try stores.resolvedRedis())
         defer { redis.shutdown() }
-        let summary = try await DemoData.seed(database: database, redis: redis)
+        let summary = try await store.whileRunning { try await DemoData.seed(store: store, redis: redis) }
         if summary.added {
             print("demo data added: \(summary.items) items, \(summary.coupons) coupons, users 1-\(summary.users) charged 500,000 points each, \(summary.orders) orders over the last three days")
         } else {

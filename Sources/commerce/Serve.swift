@@ -61,9 +61,8 @@ struct Serve: AsyncParsableCommand {
 
         let configuration = AppConfiguration(
             host: host, port: port,
-            databasePath: try stores.resolvedDatabasePath(),
             redis: try stores.resolvedRedis(),
-            timeZone: zone, maxWriteBatch: writeBatch, logLevel: level, reconcileAt: reconcileTime,
+            timeZone: zone, logLevel: level, reconcileAt: reconcileTime,
             authentication: try resolvedAuthentication(),
             issueLimits: IssueRateLimits(
                 perUser: try limit(issueLimitUser, env: "COMMERCE_ISSUE_LIMIT_USER", flag: "--issue-limit-user",
@@ -71,7 +70,8 @@ struct Serve: AsyncParsableCommand {
                 perAddress: try limit(issueLimitAddress, env: "COMMERCE_ISSUE_LIMIT_ADDRESS", flag: "--issue-limit-address",
                                       default: IssueRateLimits.standard.perAddress!))
         )
-        let app = try await buildApplication(configuration)
+        let store = try stores.openStore(try stores.resolvedDatabasePath(), writeBatch: writeBatch)
+        let app = try await buildApplication(configuration, store: store)
         try await app.runService()
         app.logger.info("stopped: requests drained, pending writes committed")
     }

@@ -1,4 +1,5 @@
 import CommerceStore
+@testable import CommerceStoreSQLite
 import CouponGate
 import Foundation
 import GRDB
@@ -112,10 +113,10 @@ import TestSupport
         try await RedisServer.with { redisServer async throws in
             try await withTemporaryDirectory { directory async throws in
                 let path = directory.appendingPathComponent("c.sqlite").path
-                let database = try CommerceDatabase(path: path)
+                let database = try SQLiteStore(path: path)
                 let coupon = try await database.pool.write { db in
-                    try CouponBook.create(db, name: "Burst", discountType: .fixed, discountValue: 1_000, stock: stock,
-                                          validFrom: Timestamp(milliseconds: 0), validUntil: Timestamp(milliseconds: Int64(4e12)), at: 0).couponID
+                    try CouponBook.create(db, NewCoupon(name: "Burst", discountType: .fixed, discountValue: 1_000, stock: stock,
+                                          validFrom: Timestamp(milliseconds: 0), validUntil: Timestamp(milliseconds: Int64(4e12))), at: 0).couponID
                 }
                 let redis = redisServer.client()
                 defer { redis.shutdown() }

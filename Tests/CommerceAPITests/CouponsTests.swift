@@ -1,4 +1,5 @@
 import CommerceStore
+@testable import CommerceStoreSQLite
 import CouponGate
 import Foundation
 import GRDB

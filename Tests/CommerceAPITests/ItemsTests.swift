@@ -1,3 +1,4 @@
+@testable import CommerceStoreSQLite
 import Foundation
 import HTTPTypes
 import Testing

@@ -3,6 +3,7 @@ import GRDB
 import Testing
 import TestSupport
 import CommerceStore
+@testable import CommerceStoreSQLite
 import RedisClient
 
 @Suite struct OrderEventsTests {

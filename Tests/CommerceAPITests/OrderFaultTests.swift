@@ -1,4 +1,5 @@
 import CommerceStore
+@testable import CommerceStoreSQLite
 import Foundation
 import GRDB
 import Synchronization
@@ -13,7 +14,7 @@ import RedisClient
     static let startingStock: Int64 = 100_000
 
     /// Items and charged users straight into the database, before the server starts.
-    static func seed(_ database: CommerceDatabase) async throws -> [Int64] {
+    static func seed(_ database: SQLiteStore) async throws -> [Int64] {
         try await database.pool.write { db in
             let items = try (1...5).map { try ItemCatalog.create(db, name: "Item \($0)", price: 100 * Int64($0), stock: startingStock, at: 0).itemID }
             for user in users { _ = try PointLedger.charge(db, userID: user, amount: startingBalance, at: 0) }
@@ -26,7 +27,7 @@ import RedisClient
         let redis: RedisServer
         let directory: URL
         let path: String
-        let database: CommerceDatabase
+        let database: SQLiteStore
         let items: [Int64]
     }
 
@@ -34,7 +35,7 @@ import RedisClient
         try await RedisServer.with { redis async throws in
             try await withTemporaryDirectory { directory async throws in
                 let path = directory.appendingPathComponent("c.sqlite").path
-                let database = try CommerceDatabase(path: path)
+                let database = try SQLiteStore(path: path)
                 try await body(Store(redis: redis, directory: directory, path: path, database: database, items: try await seed(database)))
             }
         }
@@ -77,7 +78,7 @@ import RedisClient
     }
 
     /// Stock, balances and ledger agree with the orders table: nothing half-applied.
-    static func expectConsistent(_ database: CommerceDatabase, items: [Int64]) async throws {
+    static func expectConsistent(_ database: SQLiteStore, items: [Int64]) async throws {
         try await database.read { db in
             for item in items {
                 let stock = try Int64.fetchOne(db, sql: "SELECT stock FROM items WHERE id = ?", arguments: [item]) ?? -1

@@ -1,3 +1,4 @@
+@testable import CommerceStoreSQLite
 import Foundation
 import GRDB
 import Logging
@@ -169,7 +170,7 @@ import Testing
             clock.set(.init(milliseconds: 1_800_000_000_000 + 49 * 3_600_000))
 
             let pruner = Task {
-                try await IdempotencyKeyPruner(database: app.database, logger: Logger(label: "test"), interval: .seconds(3600), now: clock.now).run()
+                try await IdempotencyKeyPruner(keys: app.database.idempotencyKeys, logger: Logger(label: "test"), now: clock.now, interval: .seconds(3600)).run()
             }
             defer { pruner.cancel() }
             try await waitFor {

@@ -1,4 +1,5 @@
 import CommerceStore
+@testable import CommerceStoreSQLite
 import Foundation
 import LuaScripts
 import Ranking
@@ -172,12 +173,12 @@ import Testing
             let today = SalesDay(Self.today.date, in: TimeZone(identifier: "UTC")!)
             let key = RedisArgument(RankingKeys.unitsSold(on: today))
             try await app.redis.send("ZINCRBY", key, "50", RedisArgument(RankingKeys.member(first)))  // skewed
-            #expect(try await app.ranking.rebuild(today, from: app.database))
+            #expect(try await app.ranking.rebuild(today, from: app.database.sales))
             #expect(try await app.redis.send("ZSCORE", key, RedisArgument(RankingKeys.member(first))).int == 4)
-            #expect(try await app.ranking.rebuild(today, from: app.database) == false)
+            #expect(try await app.ranking.rebuild(today, from: app.database.sales) == false)
 
             try await app.redis.send("DEL", key)  // lost
-            #expect(try await app.ranking.rebuild(today, from: app.database))
+            #expect(try await app.ranking.rebuild(today, from: app.database.sales))
             try await Self.expectPopular(app, [[Int(second), 7, 1], [Int(first), 4, 2]])
 
             // Orders after a rebuild are counted once: the rebuild moved the day's watermark.

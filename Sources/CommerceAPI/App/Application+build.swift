@@ -1,20 +1,21 @@
 import CommerceStore
+import CouponGate
 import Hummingbird
 import Logging
 import RedisClient
 
-/// Builds the HTTP service: opens (and migrates) the database, connects Redis lazily, mounts
-/// every route behind the logging and problem+json middlewares, and registers the long-lived
-/// parts as services. SIGTERM stops them in reverse order: the server drains its requests, the
-/// item cache and the coupon gate make their last retries, the key pruner and the outbox relays
-/// stop, the writer commits what is queued, then Redis closes.
-public func buildApplication(_ configuration: AppConfiguration) async throws -> some ApplicationProtocol {
+/// Builds the HTTP service over `store` (opened and migrated by the caller, which picks the
+/// driver): connects Redis lazily, mounts every route behind the logging and problem+json
+/// middlewares, and registers the long-lived parts as services. SIGTERM stops them in reverse
+/// order: the server drains its requests, the item cache and the coupon gate make their last
+/// retries, the key pruner and the outbox relays stop, the store commits what is queued, then
+/// Redis closes.
+public func buildApplication(_ configuration: AppConfiguration, store: any StoreDriver) async throws -> some ApplicationProtocol {
     var logger = Logger(label: "commerce")
     logger.logLevel = configuration.logLevel
-    let database = try CommerceDatabase(path: configuration.databasePath, maxBatch: configuration.maxWriteBatch)
     let redis = RedisClient(configuration: configuration.redis, logger: logger)
     let dependencies = AppDependencies(
-        database: database, redis: redis, authentication: configuration.authentication,
+        store: store, redis: redis, authentication: configuration.authentication,
         issueLimits: configuration.issueLimits, timeZone: configuration.timeZone, logger: logger)
     if case .insecureDev = configuration.authentication {
         logger.warning("--insecure-dev: no tokens are checked; every request acts as an admin. Never expose this server.")
@@ -39,22 +40,27 @@ public func buildApplication(_ configuration: AppConfiguration) async throws -> 
 /// Three groups: open routes (health, metrics, the OpenAPI document), routes for any valid token
 /// (each checks that the `user_id` it acts on is the token's), and `/admin/*` for admin tokens.
 public func buildRouter(_ dependencies: AppDependencies) -> Router<CommerceRequestContext> {
+    let store = dependencies.store
+    let now = dependencies.now
     let router = Router(context: CommerceRequestContext.self)
     router.add(middleware: RequestObserver(metrics: dependencies.metrics))
-    router.add(middleware: ProblemMiddleware(metrics: dependencies.metrics))
-    HealthController(database: dependencies.database, redis: dependencies.redis).addRoutes(to: router)
-    MetricsController(dependencies: dependencies).addRoutes(to: router)
+    router.add(middleware: ProblemMiddleware(metrics: dependencies.metrics, storeName: store.name))
+    HealthController(store: store, redis: dependencies.redis).addRoutes(to: router)
+    MetricsController(metrics: dependencies.metrics, counters: dependencies.coupons.counters, outbox: store.outbox,
+                      sinks: dependencies.outboxSinks.map { ($0.label, $0.sink.cursorName) }).addRoutes(to: router)
     OpenAPIController().addRoutes(to: router)
 
     let users = router.group().add(middleware: Authentication(mode: dependencies.authentication))
-    PointsController(dependencies: dependencies).addRoutes(to: users)
-    ItemsController(dependencies: dependencies).addRoutes(to: users)
-    OrdersController(dependencies: dependencies).addRoutes(to: users)
-    CouponsController(dependencies: dependencies).addRoutes(to: users)
+    PointsController(points: store.points, now: now).addRoutes(to: users)
+    ItemsController(itemCache: dependencies.itemCache, popularItems: dependencies.popularItems, now: now).addRoutes(to: users)
+    OrdersController(orders: store.orders, itemCache: dependencies.itemCache, metrics: dependencies.metrics, now: now)
+        .addRoutes(to: users)
+    CouponsController(gate: dependencies.coupons, coupons: store.coupons, now: now).addRoutes(to: users)
 
     let admins = users.group().add(middleware: RequireAdmin())
-    AdminItemsController(dependencies: dependencies).addRoutes(to: admins)
-    AdminCouponsController(dependencies: dependencies).addRoutes(to: admins)
-    ReconcileController(dependencies: dependencies).addRoutes(to: admins)
+    AdminItemsController(items: store.items, itemCache: dependencies.itemCache, now: now).addRoutes(to: admins)
+    AdminCouponsController(coupons: store.coupons, registry: CouponRegistry(redis: dependencies.redis),
+                           counters: dependencies.coupons.counters, now: now).addRoutes(to: admins)
+    ReconcileController(reconciler: dependencies.reconciler).addRoutes(to: admins)
     return router
 }

@@ -1,7 +1,6 @@
 import CommerceStore
 import CouponGate
 import Foundation
-import GRDB
 import RedisClient
 
 /// Sample items, coupons and users so every route has something to show (`commerce seed --demo`).
@@ -23,9 +22,9 @@ public enum DemoData {
         ("Desk lamp", 52_000, 60), ("Notebook set", 9_000, 2_000),
     ]
 
-    static let coupons: [(name: String, type: String, value: Int64, stock: Int64)] = [
-        ("Flash sale 5,000 won off", "FIXED", 5_000, 1_000),
-        ("Welcome 10% off", "PERCENT", 10, 100_000),
+    static let coupons: [(name: String, type: DiscountType, value: Int64, stock: Int64)] = [
+        ("Flash sale 5,000 won off", .fixed, 5_000, 1_000),
+        ("Welcome 10% off", .percent, 10, 100_000),
     ]
 
     /// Orders placed `daysAgo` days before the seed: item ids (1-based, as created) and quantities.
@@ -38,47 +37,45 @@ public enum DemoData {
     static let users: [Int64] = [1, 2, 3]
     static let startingBalance: Int64 = 500_000
 
-    public static func seed(database: CommerceDatabase, redis: RedisClient, now: Date = Date()) async throws -> Summary {
-        let nowMs = Int64(now.timeIntervalSince1970 * 1000)
-        let (added, published) = try await database.pool.write { db -> (Bool, [(CouponTerms, Int64)]) in
-            let alreadySeeded = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM items") ?? 0 > 0
-            if !alreadySeeded {
-                for item in items {
-                    _ = try ItemCatalog.create(db, name: item.name, price: item.price, stock: item.stock, at: nowMs)
-                }
-                for coupon in coupons {
-                    try db.execute(sql: """
-                        INSERT INTO coupons (name, discount_type, discount_value, stock, valid_from, valid_until, created_at)
-                        VALUES (?, ?, ?, ?, ?, ?, ?)
-                        """, arguments: [coupon.name, coupon.type, coupon.value, coupon.stock,
-                                         nowMs - 3_600_000, nowMs + 30 * 86_400_000, nowMs])
-                }
-                for user in users {
-                    _ = try PointLedger.charge(db, userID: user, amount: startingBalance, at: nowMs)
-                }
-                // Sales over the last three days, so `GET /items/popular` has a list to show (the
-                // ranking relay counts them when the server starts).
-                for (index, order) in orders.enumerated() {
-                    let lines = order.lines.map { OrderRequest.Line(itemID: $0.item, quantity: $0.quantity) }
-                    _ = try OrderBook.place(db, OrderRequest(userID: users[index % users.count], lines: lines, couponID: nil),
-                                            at: nowMs - order.daysAgo * 86_400_000)
-                }
+    /// Adds the demo data through the store (which must be running, see
+    /// ``StoreDriver/whileRunning(_:)``) unless it has items already, then publishes every coupon
+    /// to Redis with its issued count.
+    public static func seed(store: any StoreDriver, redis: RedisClient, now: Date = Date()) async throws -> Summary {
+        let nowMs = Timestamp(now).milliseconds
+        let alreadySeeded = try await !store.items.page(afterID: 0, limit: 1).isEmpty
+        if !alreadySeeded {
+            for item in items {
+                _ = try await store.items.create(name: item.name, price: item.price, stock: item.stock, at: nowMs)
             }
-            let coupons = try Row.fetchAll(db, sql: """
-                SELECT c.id, c.stock, c.valid_from, c.valid_until,
-                       (SELECT COUNT(*) FROM user_coupons u WHERE u.coupon_id = c.id) AS issued
-                FROM coupons c
-                """).map { row in
-                (CouponTerms(couponID: row["id"], stock: row["stock"],
-                             validFrom: row["valid_from"], validUntil: row["valid_until"]),
-                 row["issued"] as Int64)
+            for coupon in coupons {
+                _ = try await store.coupons.create(NewCoupon(
+                    name: coupon.name, discountType: coupon.type, discountValue: coupon.value, stock: coupon.stock,
+                    validFrom: Timestamp(milliseconds: nowMs - 3_600_000),
+                    validUntil: Timestamp(milliseconds: nowMs + 30 * 86_400_000)), at: nowMs)
             }
-            return (!alreadySeeded, coupons)
+            for user in users {
+                _ = try await store.points.charge(userID: user, amount: startingBalance, at: nowMs, idempotency: nil)
+            }
+            // Sales over the last three days, so `GET /items/popular` has a list to show (the
+            // ranking relay counts them when the server starts).
+            for (index, order) in orders.enumerated() {
+                let lines = order.lines.map { NewOrder.Line(itemID: $0.item, quantity: $0.quantity) }
+                _ = try await store.orders.place(NewOrder(userID: users[index % users.count], lines: lines, couponID: nil),
+                                                 at: nowMs - order.daysAgo * 86_400_000, idempotency: nil)
+            }
         }
         let registry = CouponRegistry(redis: redis)
-        for (terms, issued) in published {
-            try await registry.publish(terms, alreadyIssued: issued)
+        var published = 0
+        var afterID: Int64 = 0
+        while true {
+            let page = try await store.coupons.page(afterID: afterID, limit: 100)
+            guard let last = page.last else { break }
+            for coupon in page {
+                try await registry.publish(CouponTerms(coupon), alreadyIssued: try await store.coupons.issuedCount(couponID: coupon.couponID))
+                published += 1
+            }
+            afterID = last.couponID
         }
-        return Summary(added: added, items: items.count, coupons: published.count, users: users.count, orders: orders.count)
+        return Summary(added: !alreadySeeded, items: items.count, coupons: published, users: users.count, orders: orders.count)
     }
 }

@@ -7,17 +7,17 @@ import ServiceLifecycle
 struct IdempotencyKeyPruner: Service {
     static let retention: Duration = .seconds(48 * 3600)
 
-    let database: CommerceDatabase
+    let keys: any IdempotencyKeyStore
     let logger: Logger
+    let now: @Sendable () -> Int64
     var interval: Duration = .seconds(600)
-    var now: @Sendable () -> Int64 = AppDependencies.systemNow
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
                     let cutoff = now() - Self.retention.components.seconds * 1000
-                    let forgotten = try await database.write { try IdempotencyKeys.forget($0, before: cutoff) }
+                    let forgotten = try await keys.forget(before: cutoff)
                     if forgotten > 0 { logger.info("forgot \(forgotten) idempotency keys older than 48 hours") }
                 } catch {
                     logger.warning("could not prune idempotency keys; will try again", metadata: ["error": "\(error)"])

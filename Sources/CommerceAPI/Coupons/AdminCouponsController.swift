@@ -4,7 +4,10 @@ import Hummingbird
 
 /// `POST /admin/coupons` and `GET /admin/coupons/{coupon_id}`.
 struct AdminCouponsController {
-    let dependencies: AppDependencies
+    let coupons: any CouponStore
+    let registry: CouponRegistry
+    let counters: IssueCounters
+    let now: @Sendable () -> Int64
 
     struct CreateBody: Decodable, Sendable {
         var name: String
@@ -32,33 +35,30 @@ struct AdminCouponsController {
             let validFrom = try Field.timestamp(body.validFrom, "valid_from")
             let validUntil = try Field.timestamp(body.validUntil, "valid_until")
             guard validUntil > validFrom else { throw Problem.invalidRequest("`valid_until`: must be after `valid_from`") }
-            let now = dependencies.now()
-            let coupon = try await dependencies.database.write {
-                try CouponBook.create($0, name: name, discountType: type, discountValue: value, stock: stock,
-                                      validFrom: validFrom, validUntil: validUntil, at: now)
-            }
+            let coupon = try await coupons.create(
+                NewCoupon(name: name, discountType: type, discountValue: value, stock: stock,
+                          validFrom: validFrom, validUntil: validUntil), at: now())
             do {
-                try await dependencies.couponRegistry.publish(CouponTerms(
-                    couponID: coupon.couponID, stock: stock, validFrom: validFrom.milliseconds, validUntil: validUntil.milliseconds))
+                try await registry.publish(CouponTerms(coupon))
             } catch {
                 // Without Redis nobody could be issued it: take it back, so that the 503 means
                 // "nothing was created" and an admin's retry does not leave a twin behind.
-                try await dependencies.database.write { try CouponBook.delete($0, couponID: coupon.couponID) }
+                try await coupons.delete(couponID: coupon.couponID)
                 throw error
             }
             return JSONResponse.response(status: .created, AdminCouponView(coupon: coupon, remaining: stock, issued: 0, requests: nil))
         }
         router.get("/admin/coupons/{coupon_id}") { _, context in
             let couponID = try context.pathID("coupon_id")
-            guard let coupon = try await dependencies.database.read({ try CouponBook.find($0, couponID: couponID) }) else {
-                throw CouponBook.notFound(couponID)
+            guard let coupon = try await coupons.coupon(couponID) else {
+                throw CommerceError.couponNotFound(couponID)
             }
-            guard let live = try await dependencies.couponRegistry.liveCounts(couponID: couponID) else {
+            guard let live = try await registry.liveCounts(couponID: couponID) else {
                 throw Problem.serviceUnavailable("coupon \(couponID) is missing from Redis (lost data?); the reconcile job restores it")
             }
             return JSONResponse.response(status: .ok, AdminCouponView(
                 coupon: coupon, remaining: live.remaining, issued: live.issued,
-                requests: dependencies.coupons.counters.counts(couponID: couponID)))
+                requests: counters.counts(couponID: couponID)))
         }
     }
 }

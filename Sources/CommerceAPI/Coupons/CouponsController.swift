@@ -1,9 +1,12 @@
 import CommerceStore
+import CouponGate
 import Hummingbird
 
 /// `POST /coupons/issue` (first come, first served, through the coupon gate) and `GET /coupons`.
 struct CouponsController {
-    let dependencies: AppDependencies
+    let gate: CouponIssuer
+    let coupons: any CouponStore
+    let now: @Sendable () -> Int64
 
     struct IssueBody: IntegerFieldsBody, Sendable {
         var userID: Int64
@@ -23,15 +26,14 @@ struct CouponsController {
             let userID = try Field.id(body.userID, "user_id")
             let couponID = try Field.id(body.couponID, "coupon_id")
             try context.authorize(userID: userID)
-            let issued = try await dependencies.coupons.issue(
-                userID: userID, couponID: couponID, address: context.clientAddress, at: dependencies.now())
+            let issued = try await gate.issue(userID: userID, couponID: couponID, address: context.clientAddress, at: now())
             return JSONResponse.response(status: .created, issued)
         }
         router.get("/coupons") { request, context in
             let userID = try request.queryID("user_id")
             try context.authorize(userID: userID)
-            let coupons = try await dependencies.database.read { try CouponBook.held($0, userID: userID) }
-            return JSONResponse.response(status: .ok, NamedList(name: "coupons", elements: coupons))
+            let held = try await coupons.held(userID: userID)
+            return JSONResponse.response(status: .ok, NamedList(name: "coupons", elements: held))
         }
     }
 }

@@ -22,7 +22,25 @@ public struct OrderStreamPublisher: OutboxSink {
             args.append(RedisArgument(bytes: JSONWriter.encode(OrderEvent(order: order))))
         }
         let reply = try await redis.run(LuaScripts.ordersPublish, keys: [RedisArgument(OrderEvent.stream), RedisArgument(OrderEvent.watermark)], args: args)
-        if reply.array?.first?.int == -1, let watermark = reply.array?.last?.int { return watermark }
-        return nil
+        guard let values = reply.array?.compactMap(\.int), values.count == 2 else {
+            throw RedisError(.protocolError, "orders-publish returned \(reply)")
+        }
+        switch PublishResult(appended: values[0], watermark: values[1]) {
+        case .appended: return nil
+        case .lost(let watermark): return watermark
+        }
+    }
+}
+
+/// What `orders-publish.lua` did with a batch.
+private enum PublishResult {
+    /// The events past the watermark were appended.
+    case appended
+    /// The stream's watermark is below the cursor: Redis lost events it had acknowledged, and
+    /// the cursor must move back to the watermark. Nothing was appended.
+    case lost(watermark: Int64)
+
+    init(appended: Int64, watermark: Int64) {
+        self = appended == -1 ? .lost(watermark: watermark) : .appended
     }
 }

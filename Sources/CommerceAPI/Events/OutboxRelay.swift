@@ -1,16 +1,16 @@
 import CommerceStore
-import GRDB
 import Logging
 import ServiceLifecycle
 
-/// Hands committed orders (see ``Outbox``) to one ``OutboxSink`` in commit order, then moves the
-/// sink's cursor past them. Delivery is at least once: a crash between delivering and moving the
+/// Hands committed orders (see ``OutboxStore``) to one ``OutboxSink`` in commit order, then moves
+/// the sink's cursor past them. Delivery is at least once: a crash between delivering and moving the
 /// cursor hands the batch over again, and the sink drops what it already has; a sink that lost
 /// orders it had taken moves the cursor back. While the sink cannot take them, orders wait in
-/// SQLite.
+/// the store.
 public final class OutboxRelay: Service, Sendable {
-    private let database: CommerceDatabase
+    private let outbox: any OutboxStore
     private let sink: any OutboxSink
+    private let now: @Sendable () -> Int64
     private let logger: Logger
     private let batchSize: Int
     private let pollInterval: Duration
@@ -21,11 +21,12 @@ public final class OutboxRelay: Service, Sendable {
     ///   - pollInterval: how often an idle relay looks for new orders (the delay when idle).
     ///   - retryInterval: the pause after a failed attempt (Redis down).
     public init(
-        database: CommerceDatabase, sink: any OutboxSink, logger: Logger, batchSize: Int = 256,
-        pollInterval: Duration = .milliseconds(20), retryInterval: Duration = .milliseconds(250)
+        outbox: any OutboxStore, sink: any OutboxSink, logger: Logger, now: @escaping @Sendable () -> Int64 = Timestamp.now,
+        batchSize: Int = 256, pollInterval: Duration = .milliseconds(20), retryInterval: Duration = .milliseconds(250)
     ) {
-        self.database = database
+        self.outbox = outbox
         self.sink = sink
+        self.now = now
         self.logger = logger
         self.batchSize = batchSize
         self.pollInterval = pollInterval
@@ -40,21 +41,16 @@ public final class OutboxRelay: Service, Sendable {
     @discardableResult
     public func deliverBatch() async throws -> Int {
         let name = sink.cursorName
-        let (cursor, batch) = try await database.read { [batchSize] db in
-            let cursor = try Outbox.cursor(db, stream: name)
-            return (cursor, try OrderBook.orders(db, ids: try Outbox.pending(db, after: cursor, limit: batchSize)))
-        }
+        let (cursor, batch) = try await outbox.pending(sink: name, limit: batchSize)
         guard let lastID = batch.last?.orderID else { return 0 }
         let rewindTo = try await sink.deliver(batch, after: cursor)
-        let now = AppDependencies.systemNow()
         if let rewindTo {
             logger.warning("outbox relay: \(name) lost orders it had taken; handing them over again",
                            metadata: ["after_order": "\(rewindTo)", "cursor_was": "\(cursor)"])
-            try await database.write { try Outbox.rewind($0, stream: name, to: rewindTo, at: now) }
+            try await outbox.rewind(sink: name, to: rewindTo, at: now())
             return batch.count
         }
-        // Through the group-commit writer: the mark shares the next batch's commit (and fsync).
-        try await database.write { try Outbox.markSent($0, stream: name, through: lastID, at: now) }
+        try await outbox.markSent(sink: name, through: lastID, at: now())
         return batch.count
     }
 
@@ -72,7 +68,7 @@ public final class OutboxRelay: Service, Sendable {
                 return
             } catch {
                 if !waiting {
-                    logger.warning("outbox relay: \(sink.cursorName) cannot take orders; they wait in SQLite until it can",
+                    logger.warning("outbox relay: \(sink.cursorName) cannot take orders; they wait in the store until it can",
                                    metadata: ["error": "\(error)"])
                     waiting = true
                 }

@@ -3,13 +3,14 @@ import Logging
 import RedisClient
 import CommerceStore
 import CouponGate
-import GRDB
 
 /// Turns every error a route (or Hummingbird itself: unknown route, body too large) throws into a
 /// problem+json response, so no client ever sees another error shape. Domain errors are mapped
 /// to statuses here and nowhere else.
 struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
     let metrics: CommerceMetrics
+    /// The store driver's name (`sqlite`, ...), for the log and the dependency-error metric.
+    let storeName: String
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
@@ -40,9 +41,9 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             logger.warning("redis unavailable", metadata: ["error": "\(error)"])
             metrics.dependencyError("redis")
             return .serviceUnavailable("Redis is unreachable; nothing was changed, try again shortly")
-        case let error as DatabaseError where error.isUnavailable:
-            metrics.dependencyError("sqlite")
-            logger.error("sqlite unavailable", metadata: ["error": "\(error)"])
+        case let error as StoreError where error.code == .unavailable:
+            metrics.dependencyError(storeName)
+            logger.error("\(storeName) unavailable", metadata: ["error": "\(error)"])
             return .serviceUnavailable("the database cannot take requests right now; nothing was changed, try again shortly")
         case let error as IssueUnavailable:
             return .serviceUnavailable(error.message)

@@ -4,7 +4,7 @@ import RedisClient
 
 /// `/health/live` (the process runs) and `/health/ready` (its dependencies answer).
 struct HealthController {
-    let database: CommerceDatabase
+    let store: any StoreDriver
     let redis: RedisClient
 
     func addRoutes(to router: some RouterMethods<CommerceRequestContext>) {
@@ -17,9 +17,9 @@ struct HealthController {
     }
 
     private func ready() async throws -> [String: String] {
-        async let sqliteUp = database.isReachable()
+        async let storeUp = store.isReachable()
         async let redisError = redisFailure()
-        var checks = ["sqlite": await sqliteUp ? "ok" : "unreachable"]
+        var checks = [store.name: await storeUp ? "ok" : "unreachable"]
         if let error = await redisError { checks["redis"] = error } else { checks["redis"] = "ok" }
         let failed = checks.filter { $0.value != "ok" }.keys.sorted()
         guard failed.isEmpty else {
@@ -27,7 +27,7 @@ struct HealthController {
             problem.extensions["checks"] = checks
             throw problem
         }
-        return ["status": "ok", "sqlite": "ok", "redis": "ok"]
+        return ["status": "ok", store.name: "ok", "redis": "ok"]
     }
 
     /// Why Redis is not answering PING, or nil when it is.

@@ -4,7 +4,9 @@ import Hummingbird
 /// `POST /admin/items`, `PATCH /admin/items/{item_id}`, `DELETE /admin/items/{item_id}`; each
 /// invalidates the item cache after its commit, before it answers.
 struct AdminItemsController {
-    let dependencies: AppDependencies
+    let items: any ItemStore
+    let itemCache: ItemCache
+    let now: @Sendable () -> Int64
 
     struct CreateBody: Decodable, Sendable {
         var name: String
@@ -34,11 +36,8 @@ struct AdminItemsController {
             let name = try Field.name(body.name, "name")
             let price = try Field.integer(body.price, in: Field.price, "price")
             let stock = try Field.integer(body.stock, in: Field.stock, "stock")
-            let now = dependencies.now()
-            let item = try await dependencies.database.write {
-                try ItemCatalog.create($0, name: name, price: price, stock: stock, at: now)
-            }
-            await dependencies.itemCache.invalidate(itemIDs: [item.itemID])
+            let item = try await items.create(name: name, price: price, stock: stock, at: now())
+            await itemCache.invalidate(itemIDs: [item.itemID])
             return JSONResponse.response(status: .created, item)
         }
         router.patch("/admin/items/{item_id}") { request, context in
@@ -50,18 +49,14 @@ struct AdminItemsController {
             let name = try body.name.map { try Field.name($0, "name") }
             let price = try body.price.map { try Field.integer($0, in: Field.price, "price") }
             let stock = try body.stock.map { try Field.integer($0, in: Field.stock, "stock") }
-            let now = dependencies.now()
-            let item = try await dependencies.database.write {
-                try ItemCatalog.update($0, itemID: itemID, name: name, price: price, stock: stock, at: now)
-            }
-            await dependencies.itemCache.invalidate(itemIDs: [itemID])
+            let item = try await items.update(itemID: itemID, name: name, price: price, stock: stock, at: now())
+            await itemCache.invalidate(itemIDs: [itemID])
             return JSONResponse.response(status: .ok, item)
         }
         router.delete("/admin/items/{item_id}") { _, context in
             let itemID = try context.pathID("item_id")
-            let now = dependencies.now()
-            try await dependencies.database.write { try ItemCatalog.delete($0, itemID: itemID, at: now) }
-            await dependencies.itemCache.invalidate(itemIDs: [itemID])
+            try await items.delete(itemID: itemID, at: now())
+            await itemCache.invalidate(itemIDs: [itemID])
             return Response(status: .noContent)
         }
     }

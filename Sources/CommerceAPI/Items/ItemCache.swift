@@ -1,6 +1,5 @@
 import CommerceStore
 import Foundation
-import GRDB
 import Logging
 import LuaScripts
 import RedisClient
@@ -15,12 +14,15 @@ import Synchronization
 /// so a slow reader cannot put back a stock older than an order. Writers invalidate after their
 /// commit and before they answer, which is what makes stock exact once a 201 was sent.
 ///
-/// Redis away: reads go to SQLite. An invalidation that fails is retried (this is the `Service`
-/// part) and, until it succeeds, this process reads those keys from SQLite.
+/// Redis away: reads go to the store. An invalidation that fails is retried (this is the
+/// `Service` part) and, until it succeeds, this process reads those keys from the store.
 final class ItemCache: Service, Sendable {
-    private let redis: RedisClient
-    private let database: CommerceDatabase
+    let redis: RedisClient
+    let items: any ItemStore
     private let logger: Logger
+    /// Stamps values that expire by age (milliseconds since the epoch): the real clock, since
+    /// their age is measured across processes.
+    private let wallClock: @Sendable () -> Int64
     /// How long a cache hash (and so its version) lives after its last fill or invalidation.
     private let lifetime: Duration
     /// A reader slower than this does not fill: far below ``lifetime``, so a version that expired
@@ -36,15 +38,21 @@ final class ItemCache: Service, Sendable {
     private let loads = Mutex<[String: Task<[UInt8]?, any Error>]>([:])
 
     static let pagesKey = "items:pages"
-    static func itemKey(_ itemID: Int64) -> String { "item:\(itemID)" }
+    static let itemKeyPrefix = "item:"
+    static func itemKey(_ itemID: Int64) -> String { "\(itemKeyPrefix)\(itemID)" }
+    /// The item id of a key written by ``itemKey(_:)``; nil for other keys.
+    static func itemID(ofKey key: String) -> Int64? {
+        key.hasPrefix(itemKeyPrefix) ? Int64(key.dropFirst(itemKeyPrefix.count)) : nil
+    }
 
     init(
-        redis: RedisClient, database: CommerceDatabase, logger: Logger, lifetime: Duration = .seconds(600),
-        fillDeadline: Duration = .seconds(1), retryInterval: Duration = .milliseconds(250)
+        redis: RedisClient, items: any ItemStore, logger: Logger, wallClock: @escaping @Sendable () -> Int64 = Timestamp.now,
+        lifetime: Duration = .seconds(600), fillDeadline: Duration = .seconds(1), retryInterval: Duration = .milliseconds(250)
     ) {
         self.redis = redis
-        self.database = database
+        self.items = items
         self.logger = logger
+        self.wallClock = wallClock
         self.lifetime = lifetime
         self.fillDeadline = fillDeadline
         self.retryInterval = retryInterval
@@ -52,26 +60,22 @@ final class ItemCache: Service, Sendable {
 
     /// The live item with this id, or nil.
     func item(_ itemID: Int64) async throws -> Item? {
-        let cached = try await readThrough(Self.itemKey(itemID), field: "item") { [database] in
-            try await database.read { try ItemCatalog.find($0, itemID: itemID).map(Self.compact) }
+        let cached = try await readThrough(Self.itemKey(itemID), field: "item") { [items] in
+            try await items.item(itemID).map(Self.compact)
         }
         return cached.flatMap { Self.item(itemID, compact: $0) }
     }
 
     /// The `GET /items` response body for the page after `afterID`.
     func page(afterID: Int64, limit: Int) async throws -> [UInt8] {
-        try await readThrough(Self.pagesKey, field: "\(afterID):\(limit)") { [database] in
-            try await database.read { try Self.renderPage($0, afterID: afterID, limit: limit) }
+        try await readThrough(Self.pagesKey, field: "\(afterID):\(limit)") {
+            try await self.renderPage(afterID: afterID, limit: limit)
         } ?? []
     }
 
-    /// The `GET /items` body for the page after `afterID`, from SQLite.
-    static func renderPage(_ db: Database, afterID: Int64, limit: Int) throws -> [UInt8] {
-        // One extra row tells whether another page follows, without a COUNT.
-        let rows = try ItemCatalog.page(db, afterID: afterID, limit: limit + 1)
-        let items = Array(rows.prefix(limit))
-        let next = rows.count > limit ? items.last.map { String($0.itemID) } : nil
-        return JSONWriter.encode(ItemsController.Page(items: items, nextCursor: next))
+    /// The `GET /items` body for the page after `afterID`, from the store.
+    func renderPage(afterID: Int64, limit: Int) async throws -> [UInt8] {
+        JSONWriter.encode(ItemPage(rows: try await items.page(afterID: afterID, limit: limit + 1), limit: limit))
     }
 
     /// The cursor and limit of a page's field in ``pagesKey``; nil for other fields.
@@ -103,21 +107,24 @@ final class ItemCache: Service, Sendable {
         }
     }
 
+    /// Retries the invalidations Redis could not take, until shutdown.
     func run() async throws {
-        while (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: self.retryInterval) })) != nil {
-            let keys = unsure.withLock { $0 }
-            guard !keys.isEmpty else { continue }
-            var done: [String: Int] = [:]
-            for (key, failures) in keys {
-                guard await invalidateNow(key) else { break }  // Redis still away: next round
-                done[key] = failures
-            }
-            let left = unsure.withLock { unsure in
-                for (key, failures) in done where unsure[key] == failures { unsure[key] = nil }
-                return unsure.count
-            }
-            if left == 0 { logger.notice("item cache: invalidations caught up, reading through Redis again") }
+        await repeatUntilShutdown(every: retryInterval) { await retryInvalidations() }
+    }
+
+    private func retryInvalidations() async {
+        let keys = unsure.withLock { $0 }
+        guard !keys.isEmpty else { return }
+        var done: [String: Int] = [:]
+        for (key, failures) in keys {
+            guard await invalidateNow(key) else { break }  // Redis still away: next round
+            done[key] = failures
         }
+        let left = unsure.withLock { unsure in
+            for (key, failures) in done where unsure[key] == failures { unsure[key] = nil }
+            return unsure.count
+        }
+        if left == 0 { logger.notice("item cache: invalidations caught up, reading through Redis again") }
     }
 
     /// Invalidates `key` for a caller whose change has committed, sharing one Redis call with
@@ -169,12 +176,12 @@ final class ItemCache: Service, Sendable {
         do {
             reply = try await redis.send("HMGET", RedisArgument(key), "v", RedisArgument(field))
         } catch is RedisError {
-            return try await load()  // Redis away: SQLite is the truth anyway
+            return try await load()  // Redis away: the store is the truth anyway
         }
         let parts = reply.array ?? []
         if parts.count == 2, let cached = parts[1].bytes {
             guard let maxAge else { return cached }
-            if let fresh = Self.unstamped(cached, maxAge: maxAge) { return fresh }
+            if let fresh = unstamped(cached, maxAge: maxAge) { return fresh }
         }
         let version = parts.first?.string ?? ""
         // Readers that missed at the same version share one load: a popular list expiring under
@@ -200,7 +207,7 @@ final class ItemCache: Service, Sendable {
         let started = ContinuousClock.now
         guard let value = try await load() else { return nil }
         if ContinuousClock.now - started < fillDeadline {
-            let stored = stamped ? Array("\(AppDependencies.systemNow()) ".utf8) + value : value
+            let stored = stamped ? Array("\(wallClock()) ".utf8) + value : value
             _ = try? await redis.run(LuaScripts.cacheFill, keys: [RedisArgument(key)], args: [
                 RedisArgument(version), RedisArgument(field), RedisArgument(bytes: stored), RedisArgument(milliseconds: lifetime),
             ])
@@ -209,10 +216,10 @@ final class ItemCache: Service, Sendable {
     }
 
     /// The value after its `<ms> ` stamp, if the stamp is at most `maxAge` old.
-    private static func unstamped(_ stamped: [UInt8], maxAge: Duration) -> [UInt8]? {
+    private func unstamped(_ stamped: [UInt8], maxAge: Duration) -> [UInt8]? {
         guard let space = stamped.firstIndex(of: UInt8(ascii: " ")),
               let filledAt = Int64(String(decoding: stamped[..<space], as: UTF8.self)) else { return nil }
-        let age = AppDependencies.systemNow() - filledAt
+        let age = wallClock() - filledAt
         guard age >= 0, Duration.milliseconds(age) <= maxAge else { return nil }
         return Array(stamped[(space + 1)...])
     }

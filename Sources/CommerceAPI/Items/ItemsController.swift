@@ -4,35 +4,22 @@ import Hummingbird
 /// The public catalogue: `GET /items` (keyset pages), `GET /items/{item_id}` (both through the
 /// item cache) and `GET /items/popular`.
 struct ItemsController {
-    let dependencies: AppDependencies
-
-    /// One page of the listing; `next_cursor` is null on the last page.
-    struct Page: JSONWritable, Sendable {
-        var items: [Item]
-        var nextCursor: String?
-
-        func write(to json: inout JSONWriter) {
-            json.object {
-                $0.field("items", items)
-                $0.field("next_cursor") { writer in
-                    if let nextCursor { writer.string(nextCursor) } else { writer.null() }
-                }
-            }
-        }
-    }
+    let itemCache: ItemCache
+    let popularItems: PopularItems
+    let now: @Sendable () -> Int64
 
     func addRoutes(to router: some RouterMethods<CommerceRequestContext>) {
         router.get("/items") { request, _ in
             let limit = try request.queryLimit()
             let afterID = try Self.cursor(request)
-            return JSONResponse.response(status: .ok, bytes: try await dependencies.itemCache.page(afterID: afterID, limit: limit))
+            return JSONResponse.response(status: .ok, bytes: try await itemCache.page(afterID: afterID, limit: limit))
         }
         router.get("/items/popular") { _, _ in
-            JSONResponse.response(status: .ok, bytes: try await dependencies.popularItems.answer(at: dependencies.now()))
+            JSONResponse.response(status: .ok, bytes: try await popularItems.answer(at: now()))
         }
         router.get("/items/{item_id}") { _, context in
             let itemID = try context.pathID("item_id")
-            guard let item = try await dependencies.itemCache.item(itemID) else { throw ItemCatalog.notFound(itemID) }
+            guard let item = try await itemCache.item(itemID) else { throw CommerceError.itemNotFound(itemID) }
             return JSONResponse.response(status: .ok, item)
         }
     }

@@ -6,10 +6,10 @@ import Synchronization
 
 /// `GET /items/popular`: the top 5 of the sales window, with each item's current details.
 ///
-/// The answer is computed from the ranking in Redis and the items in SQLite, and cached for half
-/// a second as one value beside the listing pages (one Redis read per request, and dropped with
-/// them by any order, so stock is as exact as on `GET /items`). Redis away: the same answer
-/// computed by SQLite alone.
+/// The answer is computed from the ranking in Redis and the items in the store, and cached for
+/// half a second as one value beside the listing pages (one Redis read per request, and dropped
+/// with them by any order, so stock is as exact as on `GET /items`). Redis away: the same answer
+/// computed by the store alone.
 final class PopularItems: Sendable {
     static let size = 5
 
@@ -50,17 +50,20 @@ final class PopularItems: Sendable {
 
     private let ranking: SalesRanking
     private let itemCache: ItemCache
-    private let database: CommerceDatabase
+    private let items: any ItemStore
+    private let sales: any SalesStore
     /// How long an answer is reused from the cache (it is dropped sooner by any change to an
     /// item or any order): with the relay's delay, well within "an order counts within 1 s".
     private let answerLifetime: Duration
     /// The window of the current day, with its cache field and the day's milliseconds.
     private let today = Mutex<(window: SalesWindow, field: String, day: Range<Int64>)?>(nil)
 
-    init(ranking: SalesRanking, itemCache: ItemCache, database: CommerceDatabase, answerLifetime: Duration = .milliseconds(500)) {
+    init(ranking: SalesRanking, itemCache: ItemCache, items: any ItemStore, sales: any SalesStore,
+         answerLifetime: Duration = .milliseconds(500)) {
         self.ranking = ranking
         self.itemCache = itemCache
-        self.database = database
+        self.items = items
+        self.sales = sales
         self.answerLifetime = answerLifetime
     }
 
@@ -84,17 +87,16 @@ final class PopularItems: Sendable {
         return (window, field)
     }
 
-    /// From Redis (ranking) and SQLite (items); Redis away: from SQLite alone.
+    /// From Redis (ranking) and the store (items); Redis away: from the store alone.
     private func compute(_ window: SalesWindow) async throws -> [(item: Item, units: Int64)] {
         do {
             return try await fromRedis(window)
         } catch is RedisError {
-            let range = window.milliseconds
-            return try await database.read { try SalesLedger.bestSellers($0, placedIn: range, limit: Self.size) }
+            return try await sales.bestSellers(placedIn: window.milliseconds, limit: Self.size)
         }
     }
 
-    /// The ranking from Redis, the items from SQLite (not from the item cache: the answer is
+    /// The ranking from Redis, the items from the store (not from the item cache: the answer is
     /// cached under the listing pages' version, and an order invalidates the pages and its items
     /// concurrently, so an answer built from cached items could hold a stock the pages'
     /// invalidation was meant to drop). Deleted items are skipped and the next ones move up:
@@ -104,7 +106,7 @@ final class PopularItems: Sendable {
         while true {
             let ranked = try await ranking.bestSellers(in: window, count: count)
             let ids = ranked.map(\.itemID)
-            let live = try await database.read { try ItemCatalog.live($0, itemIDs: ids) }
+            let live = try await items.live(ids)
             let chosen = ranked.compactMap { entry in live[entry.itemID].map { (item: $0, units: entry.units) } }
             if chosen.count >= Self.size || ranked.count < count { return Array(chosen.prefix(Self.size)) }
             count *= 2

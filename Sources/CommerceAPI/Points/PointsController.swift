@@ -3,7 +3,8 @@ import Hummingbird
 
 /// `POST /points/charge`, `GET /points`, `GET /points/history`.
 struct PointsController {
-    let dependencies: AppDependencies
+    let points: any PointStore
+    let now: @Sendable () -> Int64
 
     struct ChargeBody: Codable, Sendable {
         var userID: Int64
@@ -17,26 +18,20 @@ struct PointsController {
             let userID = try Field.id(body.userID, "user_id")
             try context.authorize(userID: userID)
             let amount = try Field.integer(body.amount, in: 1...100_000_000, "amount")
-            let now = dependencies.now()
-            return try await dependencies.idempotentWrite.perform(
-                key: try IdempotentWrite.key(of: request), userID: userID, fingerprint: body, status: .ok
-            ) { db in
-                try PointLedger.charge(db, userID: userID, amount: amount, at: now)
-            }
+            let result = try await points.charge(
+                userID: userID, amount: amount, at: now(),
+                idempotency: try IdempotentWrite.request(request, fingerprint: body, status: .ok))
+            return try IdempotentWrite.response(result, status: .ok)
         }
         router.get("/points") { request, context in
             let userID = try request.queryID("user_id")
             try context.authorize(userID: userID)
-            let balance = try await dependencies.database.read { try PointLedger.balance($0, userID: userID) }
-            return JSONResponse.response(status: .ok, balance)
+            return JSONResponse.response(status: .ok, try await points.balance(userID: userID))
         }
         router.get("/points/history") { request, context in
             let userID = try request.queryID("user_id")
             try context.authorize(userID: userID)
-            let limit = try request.queryLimit()
-            let entries = try await dependencies.database.read {
-                try PointLedger.history($0, userID: userID, limit: limit)
-            }
+            let entries = try await points.history(userID: userID, limit: try request.queryLimit())
             return JSONResponse.response(status: .ok, NamedList(name: "entries", elements: entries))
         }
     }

@@ -44,42 +44,42 @@ public struct Coupon: Sendable, Hashable {
         self.validFrom = validFrom
         self.validUntil = validUntil
     }
-
-    /// Writes the coupon's own fields; the admin view adds live counts after them.
-    public func writeFields(to json: inout JSONWriter) {
-        json.field("coupon_id", couponID)
-        json.field("name", name)
-        json.field("discount_type", discountType.rawValue)
-        json.field("discount_value", discountValue)
-        json.field("stock", stock)
-        json.field("valid_from", validFrom)
-        json.field("valid_until", validUntil)
-    }
 }
 
-/// One issuance: `{"user_id", "coupon_id", "issued_at"}`, the body of a 201 from `/coupons/issue`.
-public struct IssuedCoupon: Sendable, Hashable, JSONWritable {
+/// One issuance as both Redis and the store keep it: the user and the issue time (ms since the
+/// epoch). The issue time identifies the issuance: the same user and time is the same issuance.
+public struct Issuance: Sendable, Hashable {
     public var userID: Int64
-    public var couponID: Int64
-    public var issuedAt: Timestamp
+    public var issuedAt: Int64
 
-    public init(userID: Int64, couponID: Int64, issuedAt: Timestamp) {
+    public init(userID: Int64, issuedAt: Int64) {
         self.userID = userID
-        self.couponID = couponID
         self.issuedAt = issuedAt
     }
+}
 
-    public func write(to json: inout JSONWriter) {
-        json.object {
-            $0.field("user_id", userID)
-            $0.field("coupon_id", couponID)
-            $0.field("issued_at", issuedAt)
-        }
+/// A coupon as an admin asks for it, before it has an id.
+public struct NewCoupon: Sendable, Hashable {
+    public var name: String
+    public var discountType: DiscountType
+    public var discountValue: Int64
+    public var stock: Int64
+    public var validFrom: Timestamp
+    public var validUntil: Timestamp
+
+    public init(name: String, discountType: DiscountType, discountValue: Int64, stock: Int64,
+                validFrom: Timestamp, validUntil: Timestamp) {
+        self.name = name
+        self.discountType = discountType
+        self.discountValue = discountValue
+        self.stock = stock
+        self.validFrom = validFrom
+        self.validUntil = validUntil
     }
 }
 
-/// A coupon a user holds, as `GET /coupons` lists it.
-public struct HeldCoupon: Sendable, Hashable, JSONWritable {
+/// A coupon a user holds, and whether it was used.
+public struct HeldCoupon: Sendable, Hashable {
     public var coupon: Coupon
     public var issuedAt: Timestamp
     public var usedAt: Timestamp?
@@ -91,20 +91,5 @@ public struct HeldCoupon: Sendable, Hashable, JSONWritable {
         self.issuedAt = issuedAt
         self.usedAt = usedAt
         self.orderID = orderID
-    }
-
-    public func write(to json: inout JSONWriter) {
-        json.object {
-            $0.field("coupon_id", coupon.couponID)
-            $0.field("name", coupon.name)
-            $0.field("discount_type", coupon.discountType.rawValue)
-            $0.field("discount_value", coupon.discountValue)
-            $0.field("issued_at", issuedAt)
-            $0.field("used", usedAt != nil)
-            $0.field("used_at", usedAt)
-            $0.field("order_id", orderID)
-            $0.field("valid_from", coupon.validFrom)
-            $0.field("valid_until", coupon.validUntil)
-        }
     }
 }

@@ -1,5 +1,5 @@
-/// A product as the contract shows it: `{"item_id", "name", "price", "stock"}`.
-public struct Item: Sendable, Hashable, JSONWritable {
+/// A product: its price and the units that can still be ordered.
+public struct Item: Sendable, Hashable {
     public var itemID: Int64
     public var name: String
     /// Won per unit.
@@ -13,16 +13,15 @@ public struct Item: Sendable, Hashable, JSONWritable {
         self.price = price
         self.stock = stock
     }
+}
 
-    public func write(to json: inout JSONWriter) {
-        json.object { writeFields(to: &$0) }
-    }
+/// How many units of one item were sold (in some span of time).
+public struct ItemUnits: Sendable, Hashable {
+    public var itemID: Int64
+    public var units: Int64
 
-    /// The item's fields without the braces, for shapes that extend `Item` (a popular item).
-    public func writeFields(to json: inout JSONWriter) {
-        json.field("item_id", itemID)
-        json.field("name", name)
-        json.field("price", price)
-        json.field("stock", stock)
+    public init(itemID: Int64, units: Int64) {
+        self.itemID = itemID
+        self.units = units
     }
 }

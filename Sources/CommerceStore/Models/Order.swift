@@ -1,5 +1,5 @@
-/// A paid order as the contract shows it (and as its `order.paid` event carries it).
-public struct Order: Sendable, Hashable, JSONWritable {
+/// A paid order.
+public struct Order: Sendable, Hashable {
     public enum Status: String, Sendable, Hashable {
         case paid = "PAID"
     }
@@ -30,25 +30,10 @@ public struct Order: Sendable, Hashable, JSONWritable {
         self.balanceAfter = balanceAfter
         self.orderedAt = orderedAt
     }
-
-    public func write(to json: inout JSONWriter) {
-        json.object {
-            $0.field("order_id", orderID)
-            $0.field("user_id", userID)
-            $0.field("status", status.rawValue)
-            $0.field("items", items)
-            $0.field("subtotal", subtotal)
-            $0.field("discount", discount)
-            $0.field("total", total)
-            $0.field("coupon_id", couponID)
-            $0.field("balance_after", balanceAfter)
-            $0.field("ordered_at", orderedAt)
-        }
-    }
 }
 
 /// One line of an order, priced when the order was placed.
-public struct OrderLine: Sendable, Hashable, JSONWritable {
+public struct OrderLine: Sendable, Hashable {
     public var itemID: Int64
     /// The item's name when ordered (a later rename does not change past orders).
     public var name: String
@@ -63,14 +48,28 @@ public struct OrderLine: Sendable, Hashable, JSONWritable {
         self.unitPrice = unitPrice
         self.lineTotal = lineTotal
     }
+}
 
-    public func write(to json: inout JSONWriter) {
-        json.object {
-            $0.field("item_id", itemID)
-            $0.field("name", name)
-            $0.field("quantity", quantity)
-            $0.field("unit_price", unitPrice)
-            $0.field("line_total", lineTotal)
+/// What a user asks to buy: validated lines (1...50, no item twice) and an optional coupon held
+/// by the user to pay part of it.
+public struct NewOrder: Sendable, Hashable {
+    public struct Line: Sendable, Hashable {
+        public var itemID: Int64
+        public var quantity: Int64
+
+        public init(itemID: Int64, quantity: Int64) {
+            self.itemID = itemID
+            self.quantity = quantity
         }
+    }
+
+    public var userID: Int64
+    public var lines: [Line]
+    public var couponID: Int64?
+
+    public init(userID: Int64, lines: [Line], couponID: Int64?) {
+        self.userID = userID
+        self.lines = lines
+        self.couponID = couponID
     }
 }

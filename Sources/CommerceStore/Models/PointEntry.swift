@@ -1,5 +1,5 @@
-/// A user's point balance: `{"user_id", "balance"}`.
-public struct PointBalance: Sendable, Hashable, JSONWritable {
+/// A user's point balance.
+public struct PointBalance: Sendable, Hashable {
     public var userID: Int64
     public var balance: Int64
 
@@ -7,17 +7,10 @@ public struct PointBalance: Sendable, Hashable, JSONWritable {
         self.userID = userID
         self.balance = balance
     }
-
-    public func write(to json: inout JSONWriter) {
-        json.object {
-            $0.field("user_id", userID)
-            $0.field("balance", balance)
-        }
-    }
 }
 
-/// One change of a balance in the ledger (`point_history`).
-public struct PointEntry: Sendable, Hashable, JSONWritable {
+/// One change of a balance in the ledger.
+public struct PointEntry: Sendable, Hashable {
     public enum Kind: String, Sendable, Hashable {
         case charge = "CHARGE", use = "USE", refund = "REFUND"
     }
@@ -38,16 +31,5 @@ public struct PointEntry: Sendable, Hashable, JSONWritable {
         self.balanceAfter = balanceAfter
         self.orderID = orderID
         self.at = at
-    }
-
-    public func write(to json: inout JSONWriter) {
-        json.object {
-            $0.field("id", id)
-            $0.field("kind", kind.rawValue)
-            $0.field("amount", amount)
-            $0.field("balance_after", balanceAfter)
-            $0.field("order_id", orderID)
-            $0.field("at", at)
-        }
     }
 }

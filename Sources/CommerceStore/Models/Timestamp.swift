@@ -13,6 +13,9 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
     }
 
+    /// The system clock now, in milliseconds since the Unix epoch.
+    public static func now() -> Int64 { Timestamp(Date()).milliseconds }
+
     /// The same instant as a `Date`.
     public var date: Date { Date(timeIntervalSince1970: Double(milliseconds) / 1000) }
 

@@ -1,4 +1,5 @@
 import CommerceStore
+@testable import CommerceStoreSQLite
 import Foundation
 import GRDB
 import Hummingbird
@@ -14,7 +15,7 @@ import Ranking
 /// Redis, the group-commit writer and the outbox relay running.
 struct TestApp: Sendable {
     let client: any TestClientProtocol
-    let database: CommerceDatabase
+    let database: SQLiteStore
     let databasePath: String
     let redisServer: RedisServer
     let redis: RedisClient
@@ -35,7 +36,7 @@ struct TestApp: Sendable {
 
 /// Runs `body` against the real router, served live, over a fresh SQLite file and Redis.
 func withTestApp<T>(
-    now: @escaping @Sendable () -> Int64 = AppDependencies.systemNow,
+    now: @escaping @Sendable () -> Int64 = Timestamp.now,
     timeZone: TimeZone = TimeZone(identifier: "UTC")!,
     busyTimeout: TimeInterval = 5,
     issueLimits: IssueRateLimits = .off,
@@ -45,10 +46,10 @@ func withTestApp<T>(
     try await RedisServer.with { server async throws in
         try await withTemporaryDirectory { directory async throws in
             let path = directory.appendingPathComponent("c.sqlite").path
-            let database = try CommerceDatabase(path: path, busyTimeout: busyTimeout)
+            let database = try SQLiteStore(path: path, busyTimeout: busyTimeout)
             let redis = server.client()
             defer { redis.shutdown() }
-            let dependencies = AppDependencies(database: database, redis: redis, authentication: .tokens(TestTokens.tokens),
+            let dependencies = AppDependencies(store: database, redis: redis, authentication: .tokens(TestTokens.tokens),
                                                issueLimits: issueLimits, timeZone: timeZone, now: now)
             let router = buildRouter(dependencies)
             let routes = router.routes.map { "\($0.method) \($0.path)" }
@@ -173,17 +174,11 @@ extension TestApp {
 
     /// Gives `user` a coupon directly in SQLite (issuance over HTTP is the coupon gate's job).
     func grantCoupon(user: Int64, type: String, value: Int64, validFrom: Int64 = 0, validUntil: Int64 = Int64(4e12)) async throws -> Int64 {
-        try await database.pool.write { db in
-            try db.execute(sql: "INSERT OR IGNORE INTO users (id, created_at) VALUES (?, 0)", arguments: [user])
-            try db.execute(sql: """
-                INSERT INTO coupons (name, discount_type, discount_value, stock, valid_from, valid_until, created_at)
-                VALUES ('test coupon', ?, ?, 10, ?, ?, 0)
-                """, arguments: [type, value, validFrom, validUntil])
-            let couponID = db.lastInsertedRowID
-            try db.execute(sql: "INSERT INTO user_coupons (user_id, coupon_id, issued_at) VALUES (?, ?, 0)",
-                           arguments: [user, couponID])
-            return couponID
-        }
+        let coupon = try await database.coupons.create(NewCoupon(
+            name: "test coupon", discountType: DiscountType(rawValue: type)!, discountValue: value, stock: 10,
+            validFrom: Timestamp(milliseconds: validFrom), validUntil: Timestamp(milliseconds: validUntil)), at: 0)
+        _ = try await database.coupons.recordIssues(couponID: coupon.couponID, [Issuance(userID: user, issuedAt: 0)]).first?.get()
+        return coupon.couponID
     }
 
     /// Gives `user` a balance directly (no ledger entry), e.g. one near the 10^13 limit.

@@ -1,22 +1,12 @@
+import CommerceStore
 import GRDB
 
 /// Units sold per item, summed from the paid orders: the durable truth the sales ranking in
 /// Redis is rebuilt from, and the answer while Redis is away.
-public enum SalesLedger {
-    /// How many units of one item were sold.
-    public struct ItemUnits: Sendable, Hashable {
-        public var itemID: Int64
-        public var units: Int64
-
-        public init(itemID: Int64, units: Int64) {
-            self.itemID = itemID
-            self.units = units
-        }
-    }
-
+enum SalesLedger {
     /// Units per item over the orders placed in `range` (milliseconds since the epoch), for every
     /// item that sold (deleted ones too: the ranking skips them when it answers), by item id.
-    public static func unitsSold(_ db: Database, placedIn range: Range<Int64>) throws -> [ItemUnits] {
+    static func unitsSold(_ db: Database, placedIn range: Range<Int64>) throws -> [ItemUnits] {
         try Row.fetchAll(db, sql: """
             SELECT oi.item_id, SUM(oi.quantity) FROM orders o JOIN order_items oi ON oi.order_id = o.id
             WHERE o.ordered_at >= ? AND o.ordered_at < ?
@@ -25,7 +15,7 @@ public enum SalesLedger {
     }
 
     /// The `limit` live items that sold most in `range`, most units first, ties by smaller id.
-    public static func bestSellers(_ db: Database, placedIn range: Range<Int64>, limit: Int) throws -> [(item: Item, units: Int64)] {
+    static func bestSellers(_ db: Database, placedIn range: Range<Int64>, limit: Int) throws -> [(item: Item, units: Int64)] {
         try Row.fetchAll(db, sql: """
             SELECT i.id, i.name, i.price, i.stock, s.units
             FROM (SELECT oi.item_id, SUM(oi.quantity) AS units
@@ -40,7 +30,7 @@ public enum SalesLedger {
 
     /// The newest order's id (0: none yet). Read in the same transaction as sums, it says which
     /// orders the sums include: exactly those up to it.
-    public static func lastOrderID(_ db: Database) throws -> Int64 {
+    static func lastOrderID(_ db: Database) throws -> Int64 {
         try Int64.fetchOne(db, sql: "SELECT max(id) FROM orders") ?? 0
     }
 }

@@ -1,3 +1,4 @@
+import CommerceStore
 import GRDB
 import ServiceLifecycle
 import Synchronization
@@ -9,7 +10,7 @@ import Synchronization
 /// A caller gets its result only after the transaction holding its work has committed, so a
 /// returned value is durable. Runs as a `Service`: on graceful shutdown it commits what is
 /// queued, then refuses new writes with ``StoreError/Code/closed``.
-public final class GroupCommitWriter: Service, Sendable {
+final class GroupCommitWriter: Service, Sendable {
     /// One request: runs its work inside the batch and says how to answer its caller afterwards.
     private struct Request: Sendable {
         let apply: @Sendable (Database) throws -> @Sendable () -> Void
@@ -33,18 +34,18 @@ public final class GroupCommitWriter: Service, Sendable {
     private let transactions = Atomic<Int>(0)
 
     /// Transactions committed so far (each holding one or more requests).
-    public var committedTransactions: Int { transactions.load(ordering: .relaxed) }
+    var committedTransactions: Int { transactions.load(ordering: .relaxed) }
 
     /// - Parameter maxBatch: the most requests one transaction holds; 1 turns group commit off
     ///   (one transaction per request), which is there to measure what batching buys.
-    public init(database: DatabasePool, maxBatch: Int = 512) {
+    init(database: DatabasePool, maxBatch: Int = 512) {
         self.database = database
         self.maxBatch = max(1, maxBatch)
     }
 
     /// Runs `work` inside the next group transaction and returns its result once that committed.
     /// Whatever `work` throws is rethrown and undoes only `work`'s own changes.
-    public func write<T: Sendable>(_ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    func write<T: Sendable>(_ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let request = Request(
                 apply: { db in
@@ -65,7 +66,7 @@ public final class GroupCommitWriter: Service, Sendable {
         }
     }
 
-    public func run() async throws {
+    func run() async throws {
         // Stops on graceful shutdown and also when cancelled (e.g. another service of the group
         // failed): the wait for work is not cancellable by itself, and the queue must be flushed.
         await withTaskCancellationHandler {
@@ -82,7 +83,7 @@ public final class GroupCommitWriter: Service, Sendable {
     }
 
     /// Stops taking new writes; `run()` returns after committing what is already queued.
-    public func stop() {
+    func stop() {
         let waiter = state.withLock { state in
             state.stopping = true
             defer { state.wakeUp = nil }

@@ -1,31 +1,30 @@
+import CommerceStore
 import GRDB
 
 /// The durable record of coupons and of who was issued them. Redis decides issuances (the coupon
 /// gate); this is where each one is kept. Every function runs inside the caller's transaction.
-public enum CouponBook {
+enum CouponBook {
     /// Adds a coupon and returns it with its new id.
-    public static func create(
-        _ db: Database, name: String, discountType: DiscountType, discountValue: Int64, stock: Int64,
-        validFrom: Timestamp, validUntil: Timestamp, at now: Int64
-    ) throws -> Coupon {
+    static func create(_ db: Database, _ coupon: NewCoupon, at now: Int64) throws -> Coupon {
         try db.execute(sql: """
             INSERT INTO coupons (name, discount_type, discount_value, stock, valid_from, valid_until, created_at)
             VALUES (?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [name, discountType.rawValue, discountValue, stock,
-                             validFrom.milliseconds, validUntil.milliseconds, now])
-        return Coupon(couponID: db.lastInsertedRowID, name: name, discountType: discountType, discountValue: discountValue,
-                      stock: stock, validFrom: validFrom, validUntil: validUntil)
+            """, arguments: [coupon.name, coupon.discountType.rawValue, coupon.discountValue, coupon.stock,
+                             coupon.validFrom.milliseconds, coupon.validUntil.milliseconds, now])
+        return Coupon(couponID: db.lastInsertedRowID, name: coupon.name, discountType: coupon.discountType,
+                      discountValue: coupon.discountValue, stock: coupon.stock, validFrom: coupon.validFrom,
+                      validUntil: coupon.validUntil)
     }
 
     /// Removes a coupon nobody was issued (the compensation when it could not be published).
-    public static func delete(_ db: Database, couponID: Int64) throws {
+    static func delete(_ db: Database, couponID: Int64) throws {
         try db.execute(sql: """
             DELETE FROM coupons WHERE id = ? AND NOT EXISTS (SELECT 1 FROM user_coupons WHERE coupon_id = ?)
             """, arguments: [couponID, couponID])
     }
 
     /// The coupon with this id, or nil.
-    public static func find(_ db: Database, couponID: Int64) throws -> Coupon? {
+    static func find(_ db: Database, couponID: Int64) throws -> Coupon? {
         let statement = try db.cachedStatement(sql: """
             SELECT id, name, discount_type, discount_value, stock, valid_from, valid_until FROM coupons WHERE id = ?
             """)
@@ -35,7 +34,7 @@ public enum CouponBook {
     /// Records that `userID` was issued the coupon at `issuedAt`: `COUPON_ALREADY_ISSUED` when a
     /// row of another issuance exists already (a row of this very issuance is success), and
     /// `COUPON_NOT_FOUND` when there is no such coupon.
-    public static func recordIssue(_ db: Database, userID: Int64, couponID: Int64, issuedAt: Int64) throws {
+    static func recordIssue(_ db: Database, userID: Int64, couponID: Int64, issuedAt: Int64) throws {
         // One statement: the SELECT finds the coupon (no row, nothing inserted), the conflict
         // clause finds the duplicate; only the rare zero-change case needs a second look.
         try db.cachedStatement(sql: """
@@ -44,7 +43,7 @@ public enum CouponBook {
             ON CONFLICT (user_id, coupon_id) DO NOTHING
             """).execute(arguments: [userID, issuedAt, couponID])
         guard db.changesCount == 0 else { return }
-        guard try find(db, couponID: couponID) != nil else { throw notFound(couponID) }
+        guard try find(db, couponID: couponID) != nil else { throw CommerceError.couponNotFound(couponID) }
         // The same issuance, already recorded by the reconcile job from Redis: done.
         let recorded = try Int64.fetchOne(db, sql: "SELECT issued_at FROM user_coupons WHERE user_id = ? AND coupon_id = ?",
                                           arguments: [userID, couponID])
@@ -53,7 +52,7 @@ public enum CouponBook {
     }
 
     /// Every coupon the user was issued, most recently issued first.
-    public static func held(_ db: Database, userID: Int64) throws -> [HeldCoupon] {
+    static func held(_ db: Database, userID: Int64) throws -> [HeldCoupon] {
         let statement = try db.cachedStatement(sql: """
             SELECT c.id, c.name, c.discount_type, c.discount_value, c.stock, c.valid_from, c.valid_until,
                    uc.issued_at, uc.used_at, uc.order_id
@@ -68,13 +67,8 @@ public enum CouponBook {
     }
 
     /// How many users hold the coupon according to SQLite.
-    public static func issuedCount(_ db: Database, couponID: Int64) throws -> Int64 {
+    static func issuedCount(_ db: Database, couponID: Int64) throws -> Int64 {
         try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM user_coupons WHERE coupon_id = ?", arguments: [couponID]) ?? 0
-    }
-
-    /// The `COUPON_NOT_FOUND` refusal for this id.
-    public static func notFound(_ couponID: Int64) -> CommerceError {
-        CommerceError(.couponNotFound, "coupon \(couponID) does not exist")
     }
 
     private static func coupon(_ row: Row) throws -> Coupon {
@@ -87,20 +81,9 @@ public enum CouponBook {
 }
 
 extension CouponBook {
-    /// One issuance as both sides keep it: the user and the issue time (ms since the epoch).
-    public struct Issuance: Sendable, Hashable {
-        public var userID: Int64
-        public var issuedAt: Int64
-
-        public init(userID: Int64, issuedAt: Int64) {
-            self.userID = userID
-            self.issuedAt = issuedAt
-        }
-    }
-
     /// Up to `limit` issuances of the coupon with user ids above `afterUser`, by user id: one
     /// keyset page of the coupon's rows.
-    public static func issuances(_ db: Database, couponID: Int64, afterUser: Int64, limit: Int) throws -> [Issuance] {
+    static func issuances(_ db: Database, couponID: Int64, afterUser: Int64, limit: Int) throws -> [Issuance] {
         try Row.fetchAll(db.cachedStatement(sql: """
             SELECT user_id, issued_at FROM user_coupons WHERE coupon_id = ? AND user_id > ? ORDER BY user_id LIMIT ?
             """), arguments: [couponID, afterUser, limit]).map { Issuance(userID: $0[0], issuedAt: $0[1]) }
@@ -111,7 +94,7 @@ extension CouponBook {
     /// order (``sortStaged(_:)``, then ``recordStaged(_:couponID:afterUser:limit:dryRun:)``),
     /// which walks the index once instead of jumping around it: linear in the count, not worse.
     /// (HSCAN may return an entry twice; the insert and the count ignore repeats.)
-    public static func startStaging(_ db: Database) throws {
+    static func startStaging(_ db: Database) throws {
         try db.execute(sql: """
             DROP TABLE IF EXISTS temp.staged_issuances;
             CREATE TEMP TABLE staged_issuances (user_id INTEGER NOT NULL, issued_at INTEGER NOT NULL);
@@ -122,12 +105,12 @@ extension CouponBook {
     /// are staged; appending unsorted and sorting once is far cheaper than keeping them sorted.
     /// The index covers the issue time too, so reading in user order never visits the table
     /// (whose rows lie in hash order: those visits made the insert superlinear).
-    public static func sortStaged(_ db: Database) throws {
+    static func sortStaged(_ db: Database) throws {
         try db.execute(sql: "CREATE INDEX temp.staged_issuances_by_user ON staged_issuances (user_id, issued_at)")
     }
 
     /// Adds issuances to the staging table.
-    public static func stage(_ db: Database, _ issuances: [Issuance]) throws {
+    static func stage(_ db: Database, _ issuances: [Issuance]) throws {
         try db.execute(sql: """
             INSERT INTO temp.staged_issuances (user_id, issued_at)
             SELECT json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]') FROM json_each(?) j
@@ -137,7 +120,7 @@ extension CouponBook {
     /// The next `limit` staged issuances after `afterUser` (by user id) that have no row for the
     /// coupon get one with their issue time (with `dryRun`, are only counted). Returns the last
     /// user id looked at (nil: none left) and how many rows were (or would be) added.
-    public static func recordStaged(
+    static func recordStaged(
         _ db: Database, couponID: Int64, afterUser: Int64, limit: Int, dryRun: Bool
     ) throws -> (lastUser: Int64?, added: Int) {
         guard let last = try Int64.fetchOne(db, sql: """
@@ -159,7 +142,7 @@ extension CouponBook {
     }
 
     /// Every coupon's terms, a keyset page at a time (ids above `afterID`).
-    public static func page(_ db: Database, afterID: Int64, limit: Int) throws -> [Coupon] {
+    static func page(_ db: Database, afterID: Int64, limit: Int) throws -> [Coupon] {
         try Row.fetchAll(db, sql: """
             SELECT id, name, discount_type, discount_value, stock, valid_from, valid_until FROM coupons
             WHERE id > ? ORDER BY id LIMIT ?

@@ -1,10 +1,11 @@
+import CommerceStore
 import GRDB
 
 /// Products and their stock. Every function runs inside the caller's transaction; deleted items
 /// (soft delete, `deleted_at`) are invisible to all of them.
-public enum ItemCatalog {
+enum ItemCatalog {
     /// Adds an item and returns it with its new id.
-    public static func create(_ db: Database, name: String, price: Int64, stock: Int64, at now: Int64) throws -> Item {
+    static func create(_ db: Database, name: String, price: Int64, stock: Int64, at now: Int64) throws -> Item {
         try db.execute(sql: """
             INSERT INTO items (name, price, stock, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
             """, arguments: [name, price, stock, now, now])
@@ -12,7 +13,7 @@ public enum ItemCatalog {
     }
 
     /// Changes the given fields of a live item; `ITEM_NOT_FOUND` when there is none.
-    public static func update(
+    static func update(
         _ db: Database, itemID: Int64, name: String?, price: Int64?, stock: Int64?, at now: Int64
     ) throws -> Item {
         try db.execute(sql: """
@@ -20,19 +21,19 @@ public enum ItemCatalog {
                    updated_at = ?
             WHERE id = ? AND deleted_at IS NULL
             """, arguments: [name, price, stock, now, itemID])
-        guard db.changesCount == 1, let item = try find(db, itemID: itemID) else { throw notFound(itemID) }
+        guard db.changesCount == 1, let item = try find(db, itemID: itemID) else { throw CommerceError.itemNotFound(itemID) }
         return item
     }
 
     /// Soft-deletes a live item: it is no longer listed, shown or orderable; past orders keep it.
-    public static func delete(_ db: Database, itemID: Int64, at now: Int64) throws {
+    static func delete(_ db: Database, itemID: Int64, at now: Int64) throws {
         try db.execute(sql: "UPDATE items SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL",
                        arguments: [now, itemID])
-        guard db.changesCount == 1 else { throw notFound(itemID) }
+        guard db.changesCount == 1 else { throw CommerceError.itemNotFound(itemID) }
     }
 
     /// The live item with this id, or nil.
-    public static func find(_ db: Database, itemID: Int64) throws -> Item? {
+    static func find(_ db: Database, itemID: Int64) throws -> Item? {
         let statement = try db.cachedStatement(sql: """
             SELECT id, name, price, stock FROM items WHERE id = ? AND deleted_at IS NULL
             """)
@@ -40,7 +41,7 @@ public enum ItemCatalog {
     }
 
     /// The live items among `itemIDs`, by id (deleted and unknown ids are missing).
-    public static func live(_ db: Database, itemIDs: [Int64]) throws -> [Int64: Item] {
+    static func live(_ db: Database, itemIDs: [Int64]) throws -> [Int64: Item] {
         let ids = "[" + itemIDs.map(String.init).joined(separator: ",") + "]"
         return try Row.fetchAll(db, sql: """
             SELECT id, name, price, stock FROM items WHERE id IN (SELECT value FROM json_each(?)) AND deleted_at IS NULL
@@ -51,16 +52,11 @@ public enum ItemCatalog {
     }
 
     /// Up to `limit` live items with ids above `afterID`, by id: one keyset page of the listing.
-    public static func page(_ db: Database, afterID: Int64, limit: Int) throws -> [Item] {
+    static func page(_ db: Database, afterID: Int64, limit: Int) throws -> [Item] {
         let statement = try db.cachedStatement(sql: """
             SELECT id, name, price, stock FROM items WHERE id > ? AND deleted_at IS NULL ORDER BY id LIMIT ?
             """)
         return try Row.fetchAll(statement, arguments: [afterID, limit]).map(item)
-    }
-
-    /// The `ITEM_NOT_FOUND` refusal for this id.
-    public static func notFound(_ itemID: Int64) -> CommerceError {
-        CommerceError(.itemNotFound, "item \(itemID) does not exist")
     }
 
     static func item(_ row: Row) -> Item {

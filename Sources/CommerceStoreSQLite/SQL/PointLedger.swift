@@ -1,14 +1,12 @@
+import CommerceStore
 import GRDB
 
 /// Point balances and their ledger: every change of a balance is one `point_history` entry
 /// written in the same transaction as the change.
-public enum PointLedger {
-    /// The most a balance may hold (the contract's 10^13 won).
-    public static let balanceLimit: Int64 = 10_000_000_000_000
-
+enum PointLedger {
     /// Adds `amount` to the user's balance (creating user and balance on first charge) and
     /// records a `CHARGE` entry. `BALANCE_LIMIT_EXCEEDED` if the balance would pass the limit.
-    public static func charge(_ db: Database, userID: Int64, amount: Int64, at now: Int64) throws -> PointBalance {
+    static func charge(_ db: Database, userID: Int64, amount: Int64, at now: Int64) throws -> PointBalance {
         try ensureUser(db, userID: userID, at: now)
         let statement = try db.cachedStatement(sql: """
             INSERT INTO user_point (user_id, balance, updated_at) VALUES (?1, ?2, ?3)
@@ -16,9 +14,9 @@ public enum PointLedger {
                 WHERE balance + ?2 <= ?4
             RETURNING balance
             """)
-        guard let balance = try Int64.fetchOne(statement, arguments: [userID, amount, now, balanceLimit]) else {
+        guard let balance = try Int64.fetchOne(statement, arguments: [userID, amount, now, PointLimits.balance]) else {
             throw CommerceError(.balanceLimitExceeded,
-                                "charging \(amount) would take user \(userID)'s balance over \(balanceLimit)")
+                                "charging \(amount) would take user \(userID)'s balance over \(PointLimits.balance)")
         }
         try record(db, userID: userID, kind: .charge, amount: amount, balanceAfter: balance, orderID: nil, at: now)
         return PointBalance(userID: userID, balance: balance)
@@ -45,13 +43,13 @@ public enum PointLedger {
     }
 
     /// The user's balance; 0 for a user who never charged.
-    public static func balance(_ db: Database, userID: Int64) throws -> PointBalance {
+    static func balance(_ db: Database, userID: Int64) throws -> PointBalance {
         let statement = try db.cachedStatement(sql: "SELECT balance FROM user_point WHERE user_id = ?")
         return PointBalance(userID: userID, balance: try Int64.fetchOne(statement, arguments: [userID]) ?? 0)
     }
 
     /// The user's latest `limit` ledger entries, newest first.
-    public static func history(_ db: Database, userID: Int64, limit: Int) throws -> [PointEntry] {
+    static func history(_ db: Database, userID: Int64, limit: Int) throws -> [PointEntry] {
         try Row.fetchAll(db, sql: """
             SELECT id, kind, amount, balance_after, order_id, created_at FROM point_history
             WHERE user_id = ? ORDER BY id DESC LIMIT ?

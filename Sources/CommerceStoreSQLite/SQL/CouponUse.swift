@@ -1,3 +1,4 @@
+import CommerceStore
 import GRDB
 
 /// A coupon a user holds, about to be used on an order.

@@ -1,22 +1,12 @@
 import Foundation
+import CommerceStore
 import GRDB
 
 /// Remembered responses for `Idempotency-Key` retries, stored in the same transaction as the
 /// write they answer, so a crash cannot keep one without the other.
-public enum IdempotencyKeys {
-    /// A response as first sent: status and body bytes.
-    public struct StoredResponse: Sendable, Hashable {
-        public var status: Int
-        public var body: [UInt8]
-
-        public init(status: Int, body: [UInt8]) {
-            self.status = status
-            self.body = body
-        }
-    }
-
+enum IdempotencyKeys {
     /// What the user's key answered before, with the fingerprint of the request it answered.
-    public static func find(_ db: Database, userID: Int64, key: String) throws -> (fingerprint: String, response: StoredResponse)? {
+    static func find(_ db: Database, userID: Int64, key: String) throws -> (fingerprint: String, response: StoredResponse)? {
         let statement = try db.cachedStatement(sql: """
             SELECT request_hash, response_status, response_body FROM idempotency_keys WHERE user_id = ? AND key = ?
             """)
@@ -27,7 +17,7 @@ public enum IdempotencyKeys {
 
     /// Remembers `response` for the user's key. `fingerprint` identifies the request (stored in
     /// the `request_hash` column; callers pass a canonical form of the request).
-    public static func remember(
+    static func remember(
         _ db: Database, userID: Int64, key: String, fingerprint: String, response: StoredResponse, at now: Int64
     ) throws {
         try db.cachedStatement(sql: """
@@ -37,7 +27,7 @@ public enum IdempotencyKeys {
     }
 
     /// Forgets keys stored before `cutoff`; returns how many.
-    public static func forget(_ db: Database, before cutoff: Int64) throws -> Int {
+    static func forget(_ db: Database, before cutoff: Int64) throws -> Int {
         try db.execute(sql: "DELETE FROM idempotency_keys WHERE created_at < ?", arguments: [cutoff])
         return db.changesCount
     }

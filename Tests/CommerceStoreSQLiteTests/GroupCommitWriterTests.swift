@@ -3,6 +3,7 @@ import GRDB
 import Testing
 import TestSupport
 @testable import CommerceStore
+@testable import CommerceStoreSQLite
 
 private struct RefusedWrite: Error {}
 
@@ -10,10 +11,10 @@ private struct RefusedWrite: Error {}
     /// Runs the writer's service loop around `body`, as `serve` does, and stops it afterwards.
     private func withRunningWriter<T: Sendable>(
         maxBatch: Int = 512,
-        _ body: @escaping @Sendable (CommerceDatabase) async throws -> T
+        _ body: @escaping @Sendable (SQLiteStore) async throws -> T
     ) async throws -> T {
         try await withTemporaryDirectory { directory async throws in
-            let database = try CommerceDatabase(path: directory.appendingPathComponent("c.sqlite").path, maxBatch: maxBatch)
+            let database = try SQLiteStore(path: directory.appendingPathComponent("c.sqlite").path, maxBatch: maxBatch)
             return try await withThrowingTaskGroup(of: T?.self) { group in
                 group.addTask { try await database.writer.run(); return nil }
                 let result = try await body(database)
@@ -84,7 +85,7 @@ private struct RefusedWrite: Error {}
 
     @Test func afterStopQueuedWritesAreCommittedAndNewOnesRefused() async throws {
         try await withTemporaryDirectory { directory async throws in
-            let database = try CommerceDatabase(path: directory.appendingPathComponent("c.sqlite").path)
+            let database = try SQLiteStore(path: directory.appendingPathComponent("c.sqlite").path)
             // Queue writes before the loop runs, then stop: they must still be committed.
             let queued = Task { try await database.write { db in try db.execute(sql: "INSERT INTO users (id, created_at) VALUES (7, 0)") } }
             try await Task.sleep(for: .milliseconds(50))

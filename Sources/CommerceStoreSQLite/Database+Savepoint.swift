@@ -6,7 +6,7 @@ extension Database {
     ///
     /// GRDB's `inSavepoint` parses its SAVEPOINT statements on every call; this one uses cached
     /// statements, since the group-commit writer opens one savepoint per request on the hot path.
-    public func withSavepoint<T>(_ body: () throws -> T) throws -> T {
+    func withSavepoint<T>(_ body: () throws -> T) throws -> T {
         try cachedStatement(sql: "SAVEPOINT request").execute()
         do {
             let value = try body()

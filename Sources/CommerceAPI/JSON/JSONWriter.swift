@@ -1,3 +1,5 @@
+import CommerceStore
+
 /// A value with a fixed JSON shape, written field by field in a stated order.
 public protocol JSONWritable {
     func write(to json: inout JSONWriter)

@@ -3,11 +3,12 @@ import GRDB
 import Testing
 import TestSupport
 @testable import CommerceStore
+@testable import CommerceStoreSQLite
 
-@Suite struct CommerceDatabaseTests {
+@Suite struct SQLiteStoreTests {
     @Test func migratesAnEmptyFileToEveryTable() async throws {
         try await withTemporaryDirectory { directory async throws in
-            let database = try CommerceDatabase(path: directory.appendingPathComponent("db/commerce.sqlite").path)
+            let database = try SQLiteStore(path: directory.appendingPathComponent("db/commerce.sqlite").path)
             let migrations = ["v1: core tables", "v2: the orders table is the outbox", "v3: a coupon's issuances readable from one index"]
             #expect(try await database.appliedMigrations() == migrations)
             let tables = try await database.read { db in
@@ -24,14 +25,14 @@ import TestSupport
             #expect(synchronous == 2, "synchronous=FULL")
             #expect(foreignKeys == true)
             // Opening again finds nothing left to migrate.
-            let reopened = try CommerceDatabase(path: directory.appendingPathComponent("db/commerce.sqlite").path)
+            let reopened = try SQLiteStore(path: directory.appendingPathComponent("db/commerce.sqlite").path)
             #expect(try await reopened.appliedMigrations() == migrations)
         }
     }
 
     @Test func schemaRefusesNegativeStockAndBalances() async throws {
         try await withTemporaryDirectory { directory async throws in
-            let database = try CommerceDatabase(path: directory.appendingPathComponent("c.sqlite").path)
+            let database = try SQLiteStore(path: directory.appendingPathComponent("c.sqlite").path)
             try await database.pool.write { db in
                 try db.execute(sql: "INSERT INTO users (id, created_at) VALUES (1, 0)")
                 #expect(throws: DatabaseError.self) {

@@ -1,40 +1,14 @@
+import CommerceStore
 import GRDB
 
-/// What a user asks to buy: validated lines (1...50, no item twice) and an optional coupon.
-public struct OrderRequest: Sendable, Hashable, Codable {
-    public struct Line: Sendable, Hashable, Codable {
-        public var itemID: Int64
-        public var quantity: Int64
-
-        public init(itemID: Int64, quantity: Int64) {
-            self.itemID = itemID
-            self.quantity = quantity
-        }
-
-        enum CodingKeys: String, CodingKey { case itemID = "item_id", quantity }
-    }
-
-    public var userID: Int64
-    public var lines: [Line]
-    public var couponID: Int64?
-
-    public init(userID: Int64, lines: [Line], couponID: Int64?) {
-        self.userID = userID
-        self.lines = lines
-        self.couponID = couponID
-    }
-
-    enum CodingKeys: String, CodingKey { case userID = "user_id", lines = "items", couponID = "coupon_id" }
-}
-
 /// Placing and reading orders.
-public enum OrderBook {
+enum OrderBook {
     /// Places a paid order inside the caller's transaction: stock decrements, the coupon's use,
     /// the balance decrement with its `USE` entry, the order and its lines (whose id puts it in
     /// the ``Outbox``). Throws a ``CommerceError`` (and the caller's savepoint undoes whatever
     /// was done) when an item is missing, short of stock, the coupon is unusable or the balance
     /// too small.
-    public static func place(_ db: Database, _ request: OrderRequest, at now: Int64) throws -> Order {
+    static func place(_ db: Database, _ request: NewOrder, at now: Int64) throws -> Order {
         // Lines in item id order: the order in which they are stored and read back.
         let lines = try takeStock(db, request.lines.sorted { $0.itemID < $1.itemID }, at: now)
         let subtotal = lines.reduce(0) { $0 + $1.lineTotal }
@@ -71,12 +45,12 @@ public enum OrderBook {
     }
 
     /// The order with this id, or nil.
-    public static func find(_ db: Database, orderID: Int64) throws -> Order? {
+    static func find(_ db: Database, orderID: Int64) throws -> Order? {
         try orders(db, ids: [orderID]).first
     }
 
     /// The user's latest `limit` orders, newest first.
-    public static func list(_ db: Database, userID: Int64, limit: Int) throws -> [Order] {
+    static func list(_ db: Database, userID: Int64, limit: Int) throws -> [Order] {
         let ids = try Int64.fetchAll(db, sql: "SELECT id FROM orders WHERE user_id = ? ORDER BY id DESC LIMIT ?",
                                      arguments: [userID, limit])
         return try orders(db, ids: ids)
@@ -84,7 +58,7 @@ public enum OrderBook {
 
     /// The orders with these ids, in the order of `ids` (missing ones left out), with their lines:
     /// two queries however many orders.
-    public static func orders(_ db: Database, ids: [Int64]) throws -> [Order] {
+    static func orders(_ db: Database, ids: [Int64]) throws -> [Order] {
         guard !ids.isEmpty else { return [] }
         let placeholders = databaseQuestionMarks(count: ids.count)
         var lines: [Int64: [OrderLine]] = [:]
@@ -111,7 +85,7 @@ public enum OrderBook {
     /// Takes each line's quantity from its live item's stock and prices the line, one statement
     /// per line. Throws `ITEM_NOT_FOUND` naming every missing item, else `INSUFFICIENT_STOCK`
     /// naming every item short of stock (the caller's savepoint undoes the decrements).
-    private static func takeStock(_ db: Database, _ requested: [OrderRequest.Line], at now: Int64) throws -> [OrderLine] {
+    private static func takeStock(_ db: Database, _ requested: [NewOrder.Line], at now: Int64) throws -> [OrderLine] {
         let take = try db.cachedStatement(sql: """
             UPDATE items SET stock = stock - ?1, updated_at = ?2 WHERE id = ?3 AND deleted_at IS NULL AND stock >= ?1
             RETURNING name, price

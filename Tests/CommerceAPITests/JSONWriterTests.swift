@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import CommerceStore
+import CommerceStore
+@testable import CommerceAPI
 
 @Suite struct JSONWriterTests {
     @Test func modelsAreWrittenInContractOrderWithNullsKept() {

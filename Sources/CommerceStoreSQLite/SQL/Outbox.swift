@@ -1,18 +1,19 @@
+import CommerceStore
 import GRDB
 
 /// Paid orders waiting to be published to the data platform. Orders are append-only and
 /// committed by one writer, so ids grow in commit order and the orders table is the outbox: a
 /// stream only needs the id of the last order it published (`outbox_cursor`). An acknowledged
 /// order is therefore never without its (future) event.
-public enum Outbox {
+enum Outbox {
     /// The ids of the oldest orders after `cursor` (see ``cursor(_:stream:)``), at most `limit`,
     /// oldest first.
-    public static func pending(_ db: Database, after cursor: Int64, limit: Int) throws -> [Int64] {
+    static func pending(_ db: Database, after cursor: Int64, limit: Int) throws -> [Int64] {
         try Int64.fetchAll(db, sql: "SELECT id FROM orders WHERE id > ? ORDER BY id LIMIT ?", arguments: [cursor, limit])
     }
 
     /// Records that `stream` has every order up to `lastOrderID` (the cursor never moves back).
-    public static func markSent(_ db: Database, stream: String, through lastOrderID: Int64, at now: Int64) throws {
+    static func markSent(_ db: Database, stream: String, through lastOrderID: Int64, at now: Int64) throws {
         try db.cachedStatement(sql: """
             INSERT INTO outbox_cursor (stream, last_order_id, updated_at) VALUES (?1, ?2, ?3)
             ON CONFLICT (stream) DO UPDATE SET last_order_id = max(last_order_id, ?2), updated_at = ?3
@@ -21,31 +22,18 @@ public enum Outbox {
 
     /// Moves `stream`'s cursor back to `lastOrderID`, so the orders after it are published again
     /// (the stream lost them).
-    public static func rewind(_ db: Database, stream: String, to lastOrderID: Int64, at now: Int64) throws {
+    static func rewind(_ db: Database, stream: String, to lastOrderID: Int64, at now: Int64) throws {
         try db.execute(sql: "UPDATE outbox_cursor SET last_order_id = ?, updated_at = ? WHERE stream = ? AND last_order_id > ?",
                        arguments: [lastOrderID, now, stream, lastOrderID])
     }
 
     /// How many orders wait to be published to `stream`.
-    public static func backlog(_ db: Database, stream: String) throws -> Int {
+    static func backlog(_ db: Database, stream: String) throws -> Int {
         try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM orders WHERE id > ?", arguments: [try cursor(db, stream: stream)]) ?? 0
     }
 
     /// The id of the last order published to `stream` (0: none yet).
-    public static func cursor(_ db: Database, stream: String) throws -> Int64 {
+    static func cursor(_ db: Database, stream: String) throws -> Int64 {
         try Int64.fetchOne(db, sql: "SELECT last_order_id FROM outbox_cursor WHERE stream = ?", arguments: [stream]) ?? 0
     }
-}
-
-/// Where the outbox relay hands committed orders: the data-platform stream, the sales ranking.
-/// Each sink keeps its own cursor, so one that is behind does not hold the others back.
-public protocol OutboxSink: Sendable {
-    /// The cursor's name in `outbox_cursor`, and the sink's name in logs.
-    var cursorName: String { get }
-
-    /// Takes `orders` (ascending ids, all after `cursor`). It must be idempotent: after a crash
-    /// between this call and the cursor's move the same orders come again and must not count
-    /// twice. Returns nil, or an order id to move the cursor back to when the sink finds it lost
-    /// orders it had taken before.
-    func deliver(_ orders: [Order], after cursor: Int64) async throws -> Int64?
 }

@@ -1,0 +1,52 @@
+import Foundation
+import LuaScripts
+import RedisClient
+import Synchronization
+
+/// Another reconcile run holds the lock (in this or another process), or this run lost it.
+public struct ReconcileRunning: Error, CustomStringConvertible {
+    public var description: String { "another reconcile run is in progress; try again when it has finished" }
+}
+
+/// One reconcile run at a time across processes: `SET key token NX PX`, extended while the run
+/// works and released at the end (by token, so a run whose lock expired cannot release another
+/// run's).
+final class ReconcileLock: Sendable {
+    static let key = "reconcile:lock"
+
+    private let redis: RedisClient
+    private let token: String
+    private let lifetime: Duration
+    private let extendedAt: Mutex<ContinuousClock.Instant>
+
+    private init(redis: RedisClient, token: String, lifetime: Duration) {
+        self.redis = redis
+        self.token = token
+        self.lifetime = lifetime
+        self.extendedAt = Mutex(.now)
+    }
+
+    /// Takes the lock; ``ReconcileRunning`` when another run holds it.
+    static func take(_ redis: RedisClient, lifetime: Duration) async throws -> ReconcileLock {
+        let token = UUID().uuidString
+        let reply = try await redis.send("SET", RedisArgument(key), RedisArgument(token), "NX", "PX", RedisArgument(milliseconds: lifetime))
+        guard reply.string == "OK" else { throw ReconcileRunning() }
+        return ReconcileLock(redis: redis, token: token, lifetime: lifetime)
+    }
+
+    /// Extends the lock once a third of its lifetime has passed since the last extension;
+    /// throws ``ReconcileRunning`` if it was lost (the run stalled past the lifetime and another
+    /// may have started).
+    func extendIfDue() async throws {
+        let now = ContinuousClock.now
+        guard extendedAt.withLock({ now - $0 > lifetime / 3 }) else { return }
+        let reply = try await redis.run(LuaScripts.lockExtend, keys: [RedisArgument(Self.key)],
+                                        args: [RedisArgument(token), RedisArgument(milliseconds: lifetime)])
+        guard reply.int == 1 else { throw ReconcileRunning() }
+        extendedAt.withLock { $0 = now }
+    }
+
+    func release() async {
+        _ = try? await redis.run(LuaScripts.lockRelease, keys: [RedisArgument(Self.key)], args: [RedisArgument(token)])
+    }
+}

@@ -1,0 +1,124 @@
+import CommerceStore
+import LuaScripts
+import RedisClient
+
+/// The reconcile job's coupon step: makes one coupon in Redis agree with the store, safely while
+/// servers keep issuing it. Every change is one script on the coupon's slot, so nothing can
+/// oversell meanwhile.
+///
+/// 1. Store → Redis, a keyset page at a time: issuances Redis lacks are put back
+///    (`coupon-restore.lua`, which takes their stock in the same step).
+/// 2. Redis → store (only when the counts differ: after 1, equal counts mean equal sets): every
+///    issuance Redis holds is handed to the store, which adds the missing rows with their issue
+///    times.
+/// 3. Terms and `remaining = stock − issued`, from the issued hash as it is then
+///    (`coupon-repair.lua`).
+public struct CouponRepair: Sendable {
+    /// What the repair changed (or, dry, would change) for one coupon.
+    public struct Outcome: Sendable, Hashable {
+        /// Issuances put back into Redis from the store.
+        public var restored: Int64 = 0
+        /// Rows added to the store from Redis.
+        public var inserted: Int64 = 0
+        /// Terms or remaining stock corrected.
+        public var stockFixed = false
+
+        public var changedAnything: Bool { restored > 0 || inserted > 0 || stockFixed }
+    }
+
+    private let redis: RedisClient
+    private let store: any CouponStore
+    private let registry: CouponRegistry
+    private let batchSize: Int
+
+    public init(redis: RedisClient, store: any CouponStore, batchSize: Int = 10_000) {
+        self.redis = redis
+        self.store = store
+        self.registry = CouponRegistry(redis: redis)
+        self.batchSize = batchSize
+    }
+
+    /// Repairs the coupon (with `dryRun`, only counts). `progress` hears a line after each
+    /// batch; it may throw to stop the run (the reconcile lock was lost).
+    public func repair(_ coupon: Coupon, dryRun: Bool, progress: @escaping @Sendable (String) async throws -> Void) async throws -> Outcome {
+        let keys = CouponKeys(couponID: coupon.couponID)
+        let mode: RedisArgument = dryRun ? "check" : "apply"
+        var outcome = Outcome()
+
+        var afterUser: Int64 = 0
+        var rowsChecked = 0
+        while true {
+            let page = try await store.issuances(couponID: coupon.couponID, afterUser: afterUser, limit: batchSize)
+            guard let last = page.last else { break }
+            var args = [mode]
+            args.reserveCapacity(1 + page.count * 2)
+            for issuance in page {
+                args.append(RedisArgument(issuance.userID))
+                args.append(RedisArgument(issuance.issuedAt))
+            }
+            let reply = try await redis.run(LuaScripts.couponRestore, keys: [RedisArgument(keys.issued), RedisArgument(keys.remaining)], args: args)
+            guard let restored = reply.int else { throw RedisError(.protocolError, "coupon-restore returned \(reply)") }
+            outcome.restored += restored
+            afterUser = last.userID
+            rowsChecked += page.count
+            try await progress("coupon \(coupon.couponID): \(rowsChecked) rows checked against Redis")
+        }
+
+        // Issuances in flight (decided in Redis, not yet recorded) make Redis briefly ahead:
+        // then the full pass, which finds nothing to add for them or adds their rows first.
+        let everyRowInRedis = !dryRun || outcome.restored == 0
+        let rows = try await store.issuedCount(couponID: coupon.couponID)
+        let sameCount = try await registry.liveCounts(couponID: coupon.couponID)?.issued == rows
+        if !(everyRowInRedis && sameCount) {
+            outcome.inserted = try await recordMissingRows(coupon, keys, dryRun: dryRun, progress: progress)
+        }
+
+        let reply = try await redis.run(LuaScripts.couponRepair, keys: [
+            RedisArgument(keys.meta), RedisArgument(keys.remaining), RedisArgument(keys.issued),
+        ], args: [
+            RedisArgument(coupon.validFrom.milliseconds), RedisArgument(coupon.validUntil.milliseconds),
+            RedisArgument(coupon.stock), mode,
+        ])
+        guard let changed = reply.array?.first?.int else { throw RedisError(.protocolError, "coupon-repair returned \(reply)") }
+        outcome.stockFixed = changed == 1
+        return outcome
+    }
+
+    /// Hands every issuance in Redis (HSCAN batches, hash order) to the store, which adds the
+    /// missing rows; returns how many were (or would be) added.
+    private func recordMissingRows(
+        _ coupon: Coupon, _ keys: CouponKeys, dryRun: Bool, progress: @escaping @Sendable (String) async throws -> Void
+    ) async throws -> Int64 {
+        let scan = HashScan(redis: redis, key: keys.issued, batchSize: batchSize)
+        return try await store.recordMissingIssuances(couponID: coupon.couponID, dryRun: dryRun, next: {
+            guard let flat = try await scan.next() else { return nil }
+            var batch: [Issuance] = []
+            batch.reserveCapacity(flat.count / 2)
+            for index in stride(from: 0, to: flat.count - 1, by: 2) {
+                guard let user = flat[index].int, let issuedAt = flat[index + 1].int else { continue }
+                batch.append(Issuance(userID: user, issuedAt: issuedAt))
+            }
+            try await progress("coupon \(coupon.couponID): \(scan.count) Redis issuances read")
+            return batch
+        }, checked: { checked in
+            try await progress("coupon \(coupon.couponID): \(checked) of \(scan.count) Redis issuances checked against the store")
+        })
+    }
+
+    /// Whether Redis issued == store rows == stock − remaining. Issuances in flight (decided in
+    /// Redis, not yet recorded) make Redis briefly ahead, so a difference is looked at a few
+    /// times; the last look is returned.
+    public func agrees(_ coupon: Coupon) async throws -> (agrees: Bool, redisIssued: Int64, rows: Int64, redisRemaining: Int64) {
+        var last: (Bool, Int64, Int64, Int64) = (false, -1, -1, -1)
+        for attempt in 0..<10 {
+            async let live = registry.liveCounts(couponID: coupon.couponID)
+            let rows = try await store.issuedCount(couponID: coupon.couponID)
+            let counts = try await live ?? (remaining: -1, issued: -1)
+            let agrees = counts.issued == rows && counts.remaining == max(0, coupon.stock - counts.issued)
+            last = (agrees, counts.issued, rows, counts.remaining)
+            if agrees || attempt == 9 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return last
+    }
+}

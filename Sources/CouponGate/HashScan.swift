@@ -1,0 +1,30 @@
+import RedisClient
+import Synchronization
+
+/// A hash read with HSCAN, one batch of flat field/value replies per ``next()``: what the
+/// coupon repair hands the store as it goes, so memory stays flat. HSCAN may return an entry
+/// twice; the reader must not mind.
+final class HashScan: Sendable {
+    private let redis: RedisClient
+    private let key: String
+    private let batchSize: Int
+    /// The cursor to read from next (nil: done) and how many entries were read.
+    private let state = Mutex<(cursor: String?, count: Int)>(("0", 0))
+
+    init(redis: RedisClient, key: String, batchSize: Int) {
+        self.redis = redis
+        self.key = key
+        self.batchSize = batchSize
+    }
+
+    /// Entries read so far.
+    var count: Int { state.withLock { $0.count } }
+
+    /// The next batch, or nil once the scan is done.
+    func next() async throws -> [RedisReply]? {
+        guard let cursor = state.withLock({ $0.cursor }) else { return nil }
+        let (next, flat) = try await redis.scanStep("HSCAN", RedisArgument(key), RedisArgument(cursor), "COUNT", RedisArgument(batchSize))
+        state.withLock { $0 = (next == "0" ? nil : next, $0.count + flat.count / 2) }
+        return flat
+    }
+}
