@@ -29,6 +29,11 @@ let package = Package(
             name: "CHiredis",
             providers: [.apt(["libhiredis-dev"])]
         ),
+        // Tasks owned by a service's run(): submitted work and the retry loop.
+        .target(
+            name: "ServiceTasks",
+            dependencies: [.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
+        ),
         .target(
             name: "RedisClient",
             dependencies: [
@@ -60,7 +65,7 @@ let package = Package(
         .target(
             name: "CouponGate",
             dependencies: [
-                "RedisClient", "LuaScripts", "CommerceStore",
+                "RedisClient", "LuaScripts", "CommerceStore", "ServiceTasks",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -69,7 +74,7 @@ let package = Package(
         .target(
             name: "CommerceAPI",
             dependencies: [
-                "RedisClient", "CommerceStore", "CouponGate", "Ranking", "LuaScripts",
+                "RedisClient", "CommerceStore", "CouponGate", "Ranking", "LuaScripts", "ServiceTasks",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -117,6 +122,10 @@ let package = Package(
         ),
         .testTarget(name: "CouponGateTests", dependencies: ["CouponGate", "CommerceStore", "LuaScripts", "RedisClient", "TestSupport"]),
         .testTarget(name: "RankingTests", dependencies: ["Ranking"]),
+        .testTarget(
+            name: "ServiceTasksTests",
+            dependencies: ["ServiceTasks", .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle")]
+        ),
         .testTarget(
             name: "CommerceAPITests",
             dependencies: [

@@ -13,6 +13,8 @@ import Synchronization
 final class GroupCommitWriter: Service, Sendable {
     /// One request: runs its work inside the batch and says how to answer its caller afterwards.
     private struct Request: Sendable {
+        /// Tells a request from the others in the queue (for a cancelled caller).
+        let id: UInt64
         let apply: @Sendable (Database) throws -> @Sendable () -> Void
         let fail: @Sendable (any Error) -> Void
     }
@@ -32,6 +34,7 @@ final class GroupCommitWriter: Service, Sendable {
     private let maxBatch: Int
     private let state = Mutex(State())
     private let transactions = Atomic<Int>(0)
+    private let nextRequestID = Atomic<UInt64>(0)
 
     /// Transactions committed so far (each holding one or more requests).
     var committedTransactions: Int { transactions.load(ordering: .relaxed) }
@@ -44,25 +47,37 @@ final class GroupCommitWriter: Service, Sendable {
     }
 
     /// Runs `work` inside the next group transaction and returns its result once that committed.
-    /// Whatever `work` throws is rethrown and undoes only `work`'s own changes.
+    /// Whatever `work` throws is rethrown and undoes only `work`'s own changes. A caller cancelled
+    /// while its request still waits for a batch gets `CancellationError` and nothing runs; once
+    /// in a batch, the request is answered when the batch is done.
     func write<T: Sendable>(_ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            let request = Request(
-                apply: { db in
-                    let value = try work(db)
-                    return { continuation.resume(returning: value) }
-                },
-                fail: { continuation.resume(throwing: $0) })
-            let accepted = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
-                guard !state.stopping else { return (false, nil) }
-                state.queue.append(request)
-                defer { state.wakeUp = nil }
-                return (true, state.wakeUp)
+        let id = nextRequestID.wrappingAdd(1, ordering: .relaxed).oldValue
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+                let request = Request(
+                    id: id,
+                    apply: { db in
+                        let value = try work(db)
+                        return { continuation.resume(returning: value) }
+                    },
+                    fail: { continuation.resume(throwing: $0) })
+                let accepted = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
+                    guard !state.stopping else { return (false, nil) }
+                    state.queue.append(request)
+                    defer { state.wakeUp = nil }
+                    return (true, state.wakeUp)
+                }
+                if !accepted.0 {
+                    request.fail(StoreError(.closed, "the database writer has shut down"))
+                }
+                accepted.1?.resume()
             }
-            if !accepted.0 {
-                request.fail(StoreError(.closed, "the database writer has shut down"))
+        } onCancel: {
+            let withdrawn = state.withLock { state -> Request? in
+                guard let index = state.queue.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.queue.remove(at: index)
             }
-            accepted.1?.resume()
+            withdrawn?.fail(CancellationError())
         }
     }
 

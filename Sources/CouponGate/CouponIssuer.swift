@@ -2,6 +2,7 @@ import CommerceStore
 import Logging
 import RedisClient
 import ServiceLifecycle
+import ServiceTasks
 import Synchronization
 
 /// The issuance could not be decided or recorded, so nothing was issued; worth retrying later.
@@ -31,6 +32,9 @@ public final class CouponIssuer: Service, Sendable {
     private let limiter: IssueRateLimiter
     private let giveBacks: GiveBackQueue
     private let queues = Mutex<[Int64: CouponQueue]>([:])
+    private let nextRequestID = Atomic<UInt64>(0)
+    /// Each coupon's batch loop runs here, owned by ``run()``.
+    private let batchLoops = ServiceTasks()
     private let retryInterval: Duration
 
     /// - Parameters:
@@ -61,16 +65,40 @@ public final class CouponIssuer: Service, Sendable {
     public func issue(userID: Int64, couponID: Int64, address: String = "", at now: Int64) async throws -> IssuedCoupon {
         // A sold-out answer costs no Redis call, so it comes before the rate limit's.
         try refuseIfSoldOut(couponID: couponID)
-        return try await withCheckedThrowingContinuation { continuation in
-            let request = Request(userID: userID, address: address, issuedAt: now, continuation: continuation)
-            let startsBatch = queues.withLock { queues in
-                queues[couponID, default: CouponQueue()].waiting.append(request)
-                defer { queues[couponID]!.isRunning = true }
-                return !queues[couponID]!.isRunning
+        let id = nextRequestID.wrappingAdd(1, ordering: .relaxed).oldValue
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let request = Request(id: id, userID: userID, address: address, issuedAt: now, continuation: continuation)
+                let startsBatch = queues.withLock { queues in
+                    queues[couponID, default: CouponQueue()].waiting.append(request)
+                    defer { queues[couponID]!.isRunning = true }
+                    return !queues[couponID]!.isRunning
+                }
+                if startsBatch && !batchLoops.submit({ await self.runBatches(couponID: couponID) }) {
+                    refuseQueued(couponID: couponID)
+                }
             }
-            if startsBatch {
-                Task { await self.runBatches(couponID: couponID) }
-            }
+        } onCancel: {
+            withdraw(id, couponID: couponID)
+        }
+    }
+
+    /// A cancelled caller's request leaves the queue if no batch took it yet (nothing was
+    /// decided, so nothing needs undoing); once taken, its decision is answered as usual.
+    private func withdraw(_ id: UInt64, couponID: Int64) {
+        let request = queues.withLock { queues -> Request? in
+            guard let index = queues[couponID]?.waiting.firstIndex(where: { $0.id == id }) else { return nil }
+            return queues[couponID]!.waiting.remove(at: index)
+        }
+        request?.continuation.resume(throwing: CancellationError())
+    }
+
+    /// The gate has stopped (shutdown): the coupon's queued requests are answered that nothing
+    /// was issued.
+    private func refuseQueued(couponID: Int64) {
+        let waiting = queues.withLock { $0.removeValue(forKey: couponID)?.waiting ?? [] }
+        for request in waiting {
+            finish(request, couponID: couponID, .failure(IssueUnavailable(message: "the service is shutting down; nothing was issued")))
         }
     }
 
@@ -87,6 +115,8 @@ public final class CouponIssuer: Service, Sendable {
 
     /// One waiting issue request.
     private struct Request: Sendable {
+        /// Tells a request from the others of its coupon's queue (for a cancelled caller).
+        let id: UInt64
         let userID: Int64
         let address: String
         let issuedAt: Int64
@@ -258,9 +288,14 @@ public final class CouponIssuer: Service, Sendable {
     /// hold stock).
     public var pendingGiveBackCount: Int { giveBacks.count }
 
-    /// Retries the give-backs Redis could not take, until shutdown.
+    /// Runs each coupon's batch loop and retries the give-backs Redis could not take, until
+    /// shutdown; then lets the running batches finish and retries their give-backs once more.
     public func run() async throws {
-        await repeatUntilShutdown(every: retryInterval) { await giveBacks.retry() }
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.batchLoops.run() }
+            await repeatUntilShutdown(every: retryInterval) { await giveBacks.retry() }
+        }
+        await giveBacks.retry()
         let left = giveBacks.count
         if left > 0 {
             logger.error("stopping with coupon give-backs Redis never took; the reconcile job will record them as issued",

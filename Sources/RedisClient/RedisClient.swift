@@ -34,7 +34,7 @@ public final class RedisClient: Service, Sendable {
     @discardableResult
     public func send(_ command: RedisCommand) async throws -> RedisReply {
         let slot = slots[nextSlot.wrappingAdd(1, ordering: .relaxed).oldValue % slots.count]
-        let connection = try await slot.connection(backoff: configuration.reconnectBackoff) { self.connect() }
+        let connection = try await slot.connection(backoff: configuration.reconnectBackoff) { try await self.connect() }
         return try await connection.send(command, timeout: configuration.commandTimeout)
     }
 
@@ -54,7 +54,7 @@ public final class RedisClient: Service, Sendable {
         shutdown()
     }
 
-    private func connect() -> EventLoopFuture<RedisConnection> {
+    private func connect() async throws -> RedisConnection {
         let configuration = self.configuration
         let logger = self.logger
         let eventLoop = eventLoopGroup.any()
@@ -83,19 +83,15 @@ public final class RedisClient: Service, Sendable {
                 eventLoop.makeFailedFuture(RedisError(
                     .connectionFailed, "cannot connect to \(configuration.host):\(configuration.port): \(error)"))
             }
-        let promise = eventLoop.makePromise(of: RedisConnection.self)
-        promise.completeWithTask {
-            let connection = try await connected.get()
-            do {
-                try await Self.prepare(connection, configuration)
-            } catch {
-                connection.close()
-                throw RedisError(.connectionFailed, "Redis refused the connection set-up: \(error)")
-            }
-            logger.debug("redis connected", metadata: ["host": "\(configuration.host)", "port": "\(configuration.port)"])
-            return connection
+        let connection = try await connected.get()
+        do {
+            try await Self.prepare(connection, configuration)
+        } catch {
+            connection.close()
+            throw RedisError(.connectionFailed, "Redis refused the connection set-up: \(error)")
         }
-        return promise.futureResult
+        logger.debug("redis connected", metadata: ["host": "\(configuration.host)", "port": "\(configuration.port)"])
+        return connection
     }
 
     /// AUTH and SELECT, before the connection is handed to callers.

@@ -99,4 +99,20 @@ private struct RefusedWrite: Error {}
             #expect(try await database.read { try Int.fetchAll($0, sql: "SELECT id FROM users") } == [7])
         }
     }
+
+    @Test func aCancelledWriteThatStillWaitsIsWithdrawnAndNeverRuns() async throws {
+        try await withTemporaryDirectory { directory async throws in
+            let database = try SQLiteStore(path: directory.appendingPathComponent("c.sqlite").path)
+            // The loop does not run yet, so both writes wait in the queue; one caller gives up.
+            let withdrawn = Task { try await database.write { db in try db.execute(sql: "INSERT INTO users (id, created_at) VALUES (1, 0)") } }
+            let kept = Task { try await database.write { db in try db.execute(sql: "INSERT INTO users (id, created_at) VALUES (2, 0)") } }
+            try await Task.sleep(for: .milliseconds(50))
+            withdrawn.cancel()
+            await #expect(throws: CancellationError.self) { try await withdrawn.value }
+            database.writer.stop()
+            try await database.writer.run()
+            try await kept.value
+            #expect(try await database.read { try Int.fetchAll($0, sql: "SELECT id FROM users") } == [2])
+        }
+    }
 }

@@ -4,6 +4,7 @@ import Logging
 import LuaScripts
 import RedisClient
 import ServiceLifecycle
+import ServiceTasks
 import Synchronization
 
 /// The read-through cache of items (`item:<id>`) and of what is made of several items — listing
@@ -34,8 +35,11 @@ final class ItemCache: Service, Sendable {
     private let unsure = Mutex<[String: Int]>([:])
     /// Callers waiting for the next invalidation of a key (present while a call for it runs).
     private let invalidations = Mutex<[String: [CheckedContinuation<Bool, Never>]]>([:])
-    /// Loads in flight, by key, field and the version their readers saw.
-    private let loads = Mutex<[String: Task<[UInt8]?, any Error>]>([:])
+    /// Loads in flight, by key, field and the version their readers saw, with the readers
+    /// waiting for each.
+    private let loads = Mutex<[String: [CheckedContinuation<LoadTurn, Never>]]>([:])
+    /// The calls that invalidate a key for its waiting callers, owned by ``run()``.
+    private let invalidationCalls = ServiceTasks()
 
     static let pagesKey = "items:pages"
     static let itemKeyPrefix = "item:"
@@ -107,9 +111,12 @@ final class ItemCache: Service, Sendable {
         }
     }
 
-    /// Retries the invalidations Redis could not take, until shutdown.
+    /// Makes the shared invalidation calls and retries those Redis could not take, until shutdown.
     func run() async throws {
-        await repeatUntilShutdown(every: retryInterval) { await retryInvalidations() }
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.invalidationCalls.run() }
+            await repeatUntilShutdown(every: retryInterval) { await retryInvalidations() }
+        }
     }
 
     private func retryInvalidations() async {
@@ -139,8 +146,12 @@ final class ItemCache: Service, Sendable {
                 invalidations[key, default: []].append(continuation)
                 return first
             }
-            // The first caller drives the calls for this key until no one waits.
-            if first { Task { await self.driveInvalidations(of: key) } }
+            // The first caller starts the calls for this key, which go on until no one waits.
+            if first && !invalidationCalls.submit({ await self.driveInvalidations(of: key) }) {
+                // Stopped (shutdown): nobody will make the call; the waiters hear it was not made.
+                let waiting = invalidations.withLock { $0.removeValue(forKey: key) ?? [] }
+                for waiter in waiting { waiter.resume(returning: false) }
+            }
         }
     }
 
@@ -188,17 +199,38 @@ final class ItemCache: Service, Sendable {
         // load is then read once, not once per waiting request. Sharing is exact: whoever saw
         // this version looked after every invalidation that produced it, so the shared load,
         // which starts after such a look, includes every change acknowledged before any of them.
+        // The first reader loads and hands the result to those who joined meanwhile.
         let flight = "\(key)\u{0}\(field)\u{0}\(version)"
-        let task = loads.withLock { loads in
-            if let running = loads[flight] { return running }
-            let task = Task {
-                defer { self.loads.withLock { $0[flight] = nil } }
-                return try await self.loadAndFill(key, field: field, version: version, stamped: maxAge != nil, load: load)
+        let turn = await withCheckedContinuation { (continuation: CheckedContinuation<LoadTurn, Never>) in
+            let leads = loads.withLock { loads in
+                guard loads[flight] != nil else {
+                    loads[flight] = []
+                    return true
+                }
+                loads[flight]!.append(continuation)
+                return false
             }
-            loads[flight] = task
-            return task
+            if leads { continuation.resume(returning: .lead) }
         }
-        return try await task.value
+        guard case .lead = turn else {
+            guard case .loaded(let result) = turn else { preconditionFailure("a follower is only resumed with a load") }
+            return try result.get()
+        }
+        let result: Result<[UInt8]?, any Error>
+        do {
+            result = .success(try await loadAndFill(key, field: field, version: version, stamped: maxAge != nil, load: load))
+        } catch {
+            result = .failure(error)
+        }
+        let followers = loads.withLock { $0.removeValue(forKey: flight) ?? [] }
+        for follower in followers { follower.resume(returning: .loaded(result)) }
+        return try result.get()
+    }
+
+    /// A reader's part in a shared load: doing it, or receiving its result.
+    private enum LoadTurn: Sendable {
+        case lead
+        case loaded(Result<[UInt8]?, any Error>)
     }
 
     private func loadAndFill(
