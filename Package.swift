@@ -29,7 +29,7 @@ let package = Package(
             name: "CHiredis",
             providers: [.apt(["libhiredis-dev"])]
         ),
-        // Tasks owned by a service's run(): submitted work and the retry loop.
+        // Tasks owned by a service's run(): submitted work, the queue a service's loop drains, the retry loop.
         .target(
             name: "ServiceTasks",
             dependencies: [.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
@@ -53,7 +53,7 @@ let package = Package(
         .target(
             name: "CommerceStoreSQLite",
             dependencies: [
-                "CommerceStore",
+                "CommerceStore", "ServiceTasks",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

@@ -48,4 +48,9 @@ extension CommerceError {
     public static func couponNotFound(_ couponID: Int64) -> CommerceError {
         CommerceError(.couponNotFound, "coupon \(couponID) does not exist")
     }
+
+    /// `COUPON_SOLD_OUT` for this id.
+    public static func couponSoldOut(_ couponID: Int64) -> CommerceError {
+        CommerceError(.couponSoldOut, "coupon \(couponID) is sold out")
+    }
 }

@@ -1,6 +1,7 @@
 import CommerceStore
 import GRDB
 import ServiceLifecycle
+import ServiceTasks
 import Synchronization
 
 /// Commits concurrent write requests together: one transaction (one fsync under
@@ -24,15 +25,9 @@ final class GroupCommitWriter: Service, Sendable {
         case failed(@Sendable (any Error) -> Void, any Error)
     }
 
-    private struct State: Sendable {
-        var queue: [Request] = []
-        var wakeUp: CheckedContinuation<Void, Never>?
-        var stopping = false
-    }
-
     private let database: DatabasePool
     private let maxBatch: Int
-    private let state = Mutex(State())
+    private let queue = WorkQueue<Request>()
     private let transactions = Atomic<Int>(0)
     private let nextRequestID = Atomic<UInt64>(0)
 
@@ -61,23 +56,12 @@ final class GroupCommitWriter: Service, Sendable {
                         return { continuation.resume(returning: value) }
                     },
                     fail: { continuation.resume(throwing: $0) })
-                let accepted = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
-                    guard !state.stopping else { return (false, nil) }
-                    state.queue.append(request)
-                    defer { state.wakeUp = nil }
-                    return (true, state.wakeUp)
-                }
-                if !accepted.0 {
+                if !queue.append(request) {
                     request.fail(StoreError(.closed, "the database writer has shut down"))
                 }
-                accepted.1?.resume()
             }
         } onCancel: {
-            let withdrawn = state.withLock { state -> Request? in
-                guard let index = state.queue.firstIndex(where: { $0.id == id }) else { return nil }
-                return state.queue.remove(at: index)
-            }
-            withdrawn?.fail(CancellationError())
+            queue.remove { $0.id == id }?.fail(CancellationError())
         }
     }
 
@@ -86,7 +70,7 @@ final class GroupCommitWriter: Service, Sendable {
         // failed): the wait for work is not cancellable by itself, and the queue must be flushed.
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
-                while let batch = await nextBatch() {
+                while let batch = await queue.next(upTo: maxBatch) {
                     await commitWhileBusy(batch)
                 }
             } onGracefulShutdown: {
@@ -99,40 +83,7 @@ final class GroupCommitWriter: Service, Sendable {
 
     /// Stops taking new writes; `run()` returns after committing what is already queued.
     func stop() {
-        let waiter = state.withLock { state in
-            state.stopping = true
-            defer { state.wakeUp = nil }
-            return state.wakeUp
-        }
-        waiter?.resume()
-    }
-
-    /// The queued requests (at most `maxBatch`), waiting for one if there are none; nil once
-    /// stopped with nothing left.
-    private func nextBatch() async -> [Request]? {
-        while true {
-            if let batch = takeQueued() { return batch }
-            if state.withLock({ $0.stopping && $0.queue.isEmpty }) { return nil }
-            await withCheckedContinuation { continuation in
-                let resumeNow = state.withLock { state in
-                    guard state.queue.isEmpty && !state.stopping else { return true }
-                    state.wakeUp = continuation
-                    return false
-                }
-                if resumeNow { continuation.resume() }
-            }
-        }
-    }
-
-    /// Up to `maxBatch` queued requests, or nil when none wait.
-    private func takeQueued() -> [Request]? {
-        state.withLock { state in
-            guard !state.queue.isEmpty else { return nil }
-            let count = min(maxBatch, state.queue.count)
-            let batch = Array(state.queue.prefix(count))
-            state.queue.removeFirst(count)
-            return batch
-        }
+        queue.stop()
     }
 
     /// Commits `first`, then every batch that queued meanwhile, without leaving the database's
@@ -143,7 +94,7 @@ final class GroupCommitWriter: Service, Sendable {
                 var batch = first
                 while true {
                     commit(batch, in: db)
-                    guard let next = takeQueued() else { return }
+                    guard let next = queue.take(upTo: maxBatch) else { return }
                     batch = next
                 }
             }

@@ -5,23 +5,18 @@ import ServiceLifecycle
 import ServiceTasks
 import Synchronization
 
-/// The issuance could not be decided or recorded, so nothing was issued; worth retrying later.
-public struct IssueUnavailable: Error, Sendable, CustomStringConvertible {
-    public let message: String
-    public var description: String { message }
-}
-
 /// First-come coupon issuance. Redis decides (one script checks the issue window, the duplicate
 /// and the remaining stock, atomically), the store records (a batch per call), and a decision
 /// that could not be recorded is given back to Redis so the stock is not lost.
 ///
 /// Concurrent requests for the same coupon are decided and recorded together, the way the
-/// group-commit writer commits them: while one batch is with Redis and SQLite, the next one
+/// group-commit writer commits them: while one batch is with Redis and the store, the next one
 /// gathers, then goes out as one script call and one write. Each request still gets its own
 /// answer, in arrival order; a burst costs a few round trips per batch instead of per request
 /// (docs/architecture.md has the measurements).
 ///
-/// As a `Service` it retries give-backs that Redis could not take at the time.
+/// As a `Service` it runs each coupon's batch loop and retries give-backs that Redis could not
+/// take at the time.
 public final class CouponIssuer: Service, Sendable {
     /// How this process's issue requests ended, per coupon.
     public let counters = IssueCounters()
@@ -108,7 +103,7 @@ public final class CouponIssuer: Service, Sendable {
     private func refuseIfSoldOut(couponID: Int64) throws {
         guard soldOut.isFlagged(couponID) else { return }
         counters.record(.soldOut, couponID: couponID)
-        throw Self.soldOutRefusal(couponID)
+        throw CommerceError.couponSoldOut(couponID)
     }
 
     // MARK: Batches
@@ -199,7 +194,7 @@ public final class CouponIssuer: Service, Sendable {
                 finish(request, couponID: couponID, .failure(CommerceError(.couponNotActive, "coupon \(couponID) is outside its issue window")))
             case .alreadyIssued:
                 finish(request, couponID: couponID, .failure(CommerceError(.couponAlreadyIssued, "user \(request.userID) already has coupon \(couponID)")))
-            case .soldOut: finish(request, couponID: couponID, .failure(Self.soldOutRefusal(couponID)))
+            case .soldOut: finish(request, couponID: couponID, .failure(CommerceError.couponSoldOut(couponID)))
             }
         }
         return issued
@@ -277,7 +272,7 @@ public final class CouponIssuer: Service, Sendable {
             counters.record(.issued, couponID: couponID)
             request.continuation.resume(returning: issued)
         case .failure(let error):
-            counters.record(Self.outcome(of: error), couponID: couponID)
+            counters.record(IssueCounters.Outcome(error), couponID: couponID)
             request.continuation.resume(throwing: error)
         }
     }
@@ -300,23 +295,6 @@ public final class CouponIssuer: Service, Sendable {
         if left > 0 {
             logger.error("stopping with coupon give-backs Redis never took; the reconcile job will record them as issued",
                          metadata: ["count": "\(left)"])
-        }
-    }
-
-    // MARK: Outcomes
-
-    private static func soldOutRefusal(_ couponID: Int64) -> CommerceError {
-        CommerceError(.couponSoldOut, "coupon \(couponID) is sold out")
-    }
-
-    private static func outcome(of error: any Error) -> IssueCounters.Outcome {
-        if error is RateLimited { return .rateLimited }
-        return switch (error as? CommerceError)?.code {
-        case .couponSoldOut?: .soldOut
-        case .couponAlreadyIssued?: .alreadyIssued
-        case .couponNotActive?: .notActive
-        case .couponNotFound?: .notFound
-        default: .unavailable
         }
     }
 }

@@ -1,3 +1,4 @@
+import CommerceStore
 import Synchronization
 
 /// Per coupon, how issue requests ended in this process: issued, or refused and why. Kept as
@@ -42,6 +43,23 @@ public final class IssueCounters: Sendable {
     public func all() -> [(couponID: Int64, counts: [Outcome: Int64])] {
         counts.withLock { $0 }.sorted { $0.key < $1.key }.map { entry in
             (entry.key, Dictionary(uniqueKeysWithValues: zip(Outcome.allCases, entry.value)))
+        }
+    }
+}
+
+extension IssueCounters.Outcome {
+    /// How a request that failed with `error` ended.
+    init(_ error: any Error) {
+        if error is RateLimited {
+            self = .rateLimited
+            return
+        }
+        self = switch (error as? CommerceError)?.code {
+        case .couponSoldOut?: .soldOut
+        case .couponAlreadyIssued?: .alreadyIssued
+        case .couponNotActive?: .notActive
+        case .couponNotFound?: .notFound
+        default: .unavailable
         }
     }
 }
