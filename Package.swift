@@ -29,7 +29,7 @@ let package = Package(
             name: "CHiredis",
             providers: [.apt(["libhiredis-dev"])]
         ),
-        // Tasks owned by a service's run(): submitted work, the queue a service's loop drains, the retry loop.
+        // What a service's run() is made of: the queue its loop drains, the retry loop.
         .target(
             name: "ServiceTasks",
             dependencies: [.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]

@@ -1,9 +1,8 @@
 import Synchronization
 
-/// A queue that many callers append to and one consumer loop drains in batches, waiting when
-/// it is empty; stopped, it refuses new elements and hands out what is left before it ends.
-/// The shape of every "callers queue, one loop takes turns" part: the group-commit writer,
-/// ``ServiceTasks``.
+/// A queue that many callers append to and one consumer loop — a service's `run()` — drains in
+/// batches, waiting when it is empty; stopped, it refuses new elements and hands out what is
+/// left before it ends (the group-commit writer's requests).
 public final class WorkQueue<Element: Sendable>: Sendable {
     private struct State: Sendable {
         var elements: [Element] = []

@@ -34,12 +34,10 @@ final class ItemCache: Service, Sendable {
     /// failures: a retry that succeeded only clears a key no newer failure came in for meanwhile.
     private let unsure = Mutex<[String: Int]>([:])
     /// Callers waiting for the next invalidation of a key (present while a call for it runs).
-    private let invalidations = Mutex<[String: [CheckedContinuation<Bool, Never>]]>([:])
+    private let invalidations = Mutex<[String: [CheckedContinuation<InvalidationTurn, Never>]]>([:])
     /// Loads in flight, by key, field and the version their readers saw, with the readers
     /// waiting for each.
     private let loads = Mutex<[String: [CheckedContinuation<LoadTurn, Never>]]>([:])
-    /// The calls that invalidate a key for its waiting callers, owned by ``run()``.
-    private let invalidationCalls = ServiceTasks()
 
     static let pagesKey = "items:pages"
     static let itemKeyPrefix = "item:"
@@ -111,12 +109,9 @@ final class ItemCache: Service, Sendable {
         }
     }
 
-    /// Makes the shared invalidation calls and retries those Redis could not take, until shutdown.
+    /// Retries the invalidations Redis could not take, until shutdown.
     func run() async throws {
-        await withDiscardingTaskGroup { group in
-            group.addTask { await self.invalidationCalls.run() }
-            await repeatUntilShutdown(every: retryInterval) { await retryInvalidations() }
-        }
+        await repeatUntilShutdown(every: retryInterval) { await retryInvalidations() }
     }
 
     private func retryInvalidations() async {
@@ -139,35 +134,43 @@ final class ItemCache: Service, Sendable {
     /// next call, which starts after each of them arrived and so after each of their commits.
     /// Under load every order invalidates the listing pages: this makes that one call per round
     /// trip instead of one per order. Returns false when Redis did not take it.
+    ///
+    /// No task of its own: the caller that finds no call under way makes one; when it is done,
+    /// the oldest caller that arrived meanwhile makes the next one, for all who were waiting.
     private func invalidateShared(_ key: String) async -> Bool {
-        await withCheckedContinuation { continuation in
-            let first = invalidations.withLock { invalidations in
-                let first = invalidations[key] == nil
-                invalidations[key, default: []].append(continuation)
-                return first
+        let turn = await withCheckedContinuation { (continuation: CheckedContinuation<InvalidationTurn, Never>) in
+            let calls = invalidations.withLock { invalidations in
+                guard invalidations[key] != nil else {
+                    invalidations[key] = []
+                    return true
+                }
+                invalidations[key]!.append(continuation)
+                return false
             }
-            // The first caller starts the calls for this key, which go on until no one waits.
-            if first && !invalidationCalls.submit({ await self.driveInvalidations(of: key) }) {
-                // Stopped (shutdown): nobody will make the call; the waiters hear it was not made.
-                let waiting = invalidations.withLock { $0.removeValue(forKey: key) ?? [] }
-                for waiter in waiting { waiter.resume(returning: false) }
-            }
+            if calls { continuation.resume(returning: .call(for: [])) }
         }
-    }
-
-    private func driveInvalidations(of key: String) async {
-        while true {
-            let waiting = invalidations.withLock { invalidations in
+        switch turn {
+        case .done(let taken):
+            return taken
+        case .call(let others):
+            let taken = await invalidateNow(key)
+            for other in others { other.resume(returning: .done(taken)) }
+            let next = invalidations.withLock { invalidations -> [CheckedContinuation<InvalidationTurn, Never>] in
                 let waiting = invalidations[key] ?? []
-                // An empty list marks a call as under way; no entry: no driver (the next caller
-                // becomes one).
+                // An empty list marks a call as under way; no entry: none (the next caller makes one).
                 invalidations[key] = waiting.isEmpty ? nil : []
                 return waiting
             }
-            guard !waiting.isEmpty else { return }
-            let done = await invalidateNow(key)
-            for continuation in waiting { continuation.resume(returning: done) }
+            next.first?.resume(returning: .call(for: Array(next.dropFirst())))
+            return taken
         }
+    }
+
+    /// A caller's part in a shared invalidation: making the call (for itself and `others`), or
+    /// hearing whether Redis took it.
+    private enum InvalidationTurn: Sendable {
+        case call(for: [CheckedContinuation<InvalidationTurn, Never>])
+        case done(Bool)
     }
 
     /// Invalidates one key now; false when Redis did not take it.
