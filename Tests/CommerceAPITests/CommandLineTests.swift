@@ -1,3 +1,6 @@
+import CommerceStore
+@testable import CommerceStoreSQLite
+import CouponGate
 import Foundation
 import Testing
 import TestSupport
@@ -70,6 +73,30 @@ import TestSupport
                 #expect(reply.code == "COUPON_NOT_FOUND")
                 await server.process.stop()
                 #expect(server.process.output.contains("--insecure-dev: no tokens are checked"))
+            }
+        }
+    }
+
+    @Test func seedDemoAddsTheDemoDataOnceThroughTheStoreAndPublishesItsCoupons() async throws {
+        try await RedisServer.with { redis async throws in
+            try await withTemporaryDirectory { directory async throws in
+                let path = directory.appendingPathComponent("demo.sqlite").path
+                let first = try await Self.run(["seed", "--demo", "--db", path, "--redis", redis.url])
+                #expect(first.status == 0)
+                #expect(first.output.contains("demo data added: 8 items, 2 coupons"))
+                let again = try await Self.run(["seed", "--demo", "--db", path, "--redis", redis.url])
+                #expect(again.status == 0)
+                #expect(again.output.contains("nothing added; 2 coupons published"))
+
+                let store = try SQLiteStore(path: path)
+                #expect(try await store.items.page(afterID: 0, limit: 100).count == 8)
+                #expect(try await store.orders.orders(userID: 1, limit: 100).count == 2)
+                // Users 1-3 charged 500,000 each, then paid for their orders out of it.
+                #expect(try await store.points.history(userID: 1, limit: 100).filter { $0.kind == .charge }.map(\.amount) == [500_000])
+                let client = redis.client()
+                defer { client.shutdown() }
+                let flash = try #require(try await store.coupons.coupon(1))
+                #expect(try await CouponRegistry(redis: client).liveCounts(couponID: 1)?.remaining == flash.stock)
             }
         }
     }
