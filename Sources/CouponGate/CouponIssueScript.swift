@@ -29,7 +29,7 @@ struct CouponIssueScript: Sendable {
         }
         let reply = try await redis.run(LuaScripts.couponIssue, keys: [
             RedisArgument(keys.meta), RedisArgument(keys.remaining), RedisArgument(keys.issued),
-        ], args: args)
+        ], args: args, requiringTrustedData: true)
         guard let values = reply.array?.compactMap(\.int), values.count == requests.count + 1 else {
             throw RedisError(.protocolError, "coupon-issue returned \(reply)")
         }

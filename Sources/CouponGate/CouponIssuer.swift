@@ -26,6 +26,8 @@ public final class CouponIssuer: Service, Sendable {
     private let limiter: IssueRateLimiter
     private let giveBacks: GiveBackQueue
     private let queue = IssueQueue()
+    /// While it does not trust Redis's data, nothing is issued.
+    private let dataGuard: RedisDataGuard?
     private let nextRequestID = Atomic<UInt64>(0)
     private let retryInterval: Duration
 
@@ -35,8 +37,10 @@ public final class CouponIssuer: Service, Sendable {
     ///   - retryInterval: how often give-backs that failed are tried again.
     public init(
         redis: RedisClient, store: any CouponStore, logger: Logger, limits: IssueRateLimits = .off,
-        soldOutFlagLifetime: Duration = .seconds(1), retryInterval: Duration = .milliseconds(250)
+        dataGuard: RedisDataGuard? = nil, soldOutFlagLifetime: Duration = .seconds(1),
+        retryInterval: Duration = .milliseconds(250)
     ) {
+        self.dataGuard = dataGuard
         let soldOut = SoldOutFlags(lifetime: soldOutFlagLifetime)
         self.script = CouponIssueScript(redis: redis)
         self.limiter = IssueRateLimiter(redis: redis, limits: limits)
@@ -53,8 +57,13 @@ public final class CouponIssuer: Service, Sendable {
     /// Refusals are ``CommerceError``s: `COUPON_NOT_FOUND`, `COUPON_NOT_ACTIVE`,
     /// `COUPON_ALREADY_ISSUED`, `COUPON_SOLD_OUT`; over a rate limit: ``RateLimited``. Redis
     /// unreachable: a ``RedisError`` (``RedisError/isUnavailable``); not recorded in the store:
-    /// ``IssueUnavailable``. In every case but the 201 nothing stays issued.
+    /// ``IssueUnavailable``; Redis's data not trusted (being repaired): ``IssueFenced``. In every
+    /// case but the 201 nothing stays issued.
     public func issue(userID: Int64, couponID: Int64, address: String = "", at now: Int64) async throws -> IssuedCoupon {
+        if let dataGuard, !dataGuard.isTrusted {
+            counters.record(.unavailable, couponID: couponID)
+            throw IssueFenced(retryAfter: .seconds(2))
+        }
         // A sold-out answer costs no Redis call, so it comes before the rate limit's.
         try refuseIfSoldOut(couponID: couponID)
         let request = IssueRequest(id: nextRequestID.wrappingAdd(1, ordering: .relaxed).oldValue,
@@ -116,6 +125,9 @@ public final class CouponIssuer: Service, Sendable {
             statuses = decided.statuses
             // No stock left, for a coupon Redis knows (an unknown one also reports 0).
             if decided.remaining <= 0 && statuses.first != .unknownCoupon { soldOut.flag(couponID) }
+        } catch let error as RedisError where error.code == .untrustedData {
+            // Redis restarted or lost data since the last batch: not sent; fenced until repaired.
+            return ([], refused + admitted.map { ($0, IssueFenced(retryAfter: .seconds(2))) })
         } catch {
             // Unless the connection was refused, the script may have run with its reply lost
             // (timeout, dropped connection): undo it once Redis answers, since every client of

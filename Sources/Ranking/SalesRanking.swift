@@ -43,7 +43,7 @@ public struct SalesRanking: OutboxSink {
                     args.append(RedisArgument(line.quantity))
                 }
             }
-            try await redis.run(LuaScripts.rankRecord, keys: dayKeys(day), args: args)
+            try await redis.run(LuaScripts.rankRecord, keys: dayKeys(day), args: args, requiringTrustedData: true)
         }
         return nil
     }

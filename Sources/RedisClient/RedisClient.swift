@@ -18,23 +18,36 @@ public final class RedisClient: Service, Sendable {
     private let logger: Logger
     private let slots: [ConnectionSlot]
     private let nextSlot = Atomic<Int>(0)
+    /// Told of every new connection's server before the connection serves anyone.
+    private let dataGuard: RedisDataGuard?
 
+    /// - Parameter dataGuard: verified on every new connection, before the connection serves
+    ///   anyone, so that a restarted Redis is never used as if it held the data of the old one.
     public init(
         configuration: RedisConfiguration,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        logger: Logger = Logger(label: "redis")
+        logger: Logger = Logger(label: "redis"),
+        dataGuard: RedisDataGuard? = nil
     ) {
         self.configuration = configuration
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
+        self.dataGuard = dataGuard
         self.slots = (0..<max(1, configuration.poolSize)).map { _ in ConnectionSlot(logger: logger) }
     }
 
     /// Sends one command and returns its reply; an error reply is thrown as `.server`.
+    ///
+    /// With `requiringTrustedData`, the command is sent only while the data guard trusts the
+    /// server's data, as verified on the connection it would go over (a restarted server is
+    /// verified before its first command); otherwise it fails with `.untrustedData`, not sent.
     @discardableResult
-    public func send(_ command: RedisCommand) async throws -> RedisReply {
+    public func send(_ command: RedisCommand, requiringTrustedData: Bool = false) async throws -> RedisReply {
         let slot = slots[nextSlot.wrappingAdd(1, ordering: .relaxed).oldValue % slots.count]
         let connection = try await slot.connection(backoff: configuration.reconnectBackoff) { try await self.connect() }
+        if requiringTrustedData, let dataGuard, let distrust = dataGuard.distrust {
+            throw RedisError(.untrustedData, distrust)
+        }
         return try await connection.send(command, timeout: configuration.commandTimeout)
     }
 
@@ -56,6 +69,7 @@ public final class RedisClient: Service, Sendable {
 
     private func connect() async throws -> RedisConnection {
         let configuration = self.configuration
+        let dataGuard = self.dataGuard
         let logger = self.logger
         let eventLoop = eventLoopGroup.any()
         let bootstrap = ClientBootstrap(group: eventLoop)
@@ -86,6 +100,7 @@ public final class RedisClient: Service, Sendable {
         let connection = try await connected.get()
         do {
             try await Self.prepare(connection, configuration)
+            try await dataGuard?.verify { try await connection.send($0, timeout: configuration.commandTimeout) }
         } catch {
             connection.close()
             throw RedisError(.connectionFailed, "Redis refused the connection set-up: \(error)")

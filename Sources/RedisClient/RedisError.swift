@@ -5,7 +5,7 @@
 public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Base: String, Sendable, Hashable {
-            case connectionFailed, connectionClosed, timeout, server, protocolError, clientClosed, invalidURL
+            case connectionFailed, connectionClosed, timeout, server, protocolError, clientClosed, invalidURL, untrustedData
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -24,6 +24,8 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let clientClosed = Code(.clientClosed)
         /// The Redis URL could not be understood.
         public static let invalidURL = Code(.invalidURL)
+        /// The command needs data this Redis may have lost (see ``RedisDataGuard``); it was not sent.
+        public static let untrustedData = Code(.untrustedData)
 
         public var description: String { base.rawValue }
     }

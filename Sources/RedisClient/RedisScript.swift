@@ -19,15 +19,18 @@ public final class RedisScript: Sendable {
 
 extension RedisClient {
     /// Runs `script` with `keys` and `args` through `EVALSHA`, loading it when Redis lacks it.
+    /// `requiringTrustedData`: as for ``send(_:requiringTrustedData:)``.
     @discardableResult
-    public func run(_ script: RedisScript, keys: [RedisArgument] = [], args: [RedisArgument] = []) async throws -> RedisReply {
+    public func run(
+        _ script: RedisScript, keys: [RedisArgument] = [], args: [RedisArgument] = [], requiringTrustedData: Bool = false
+    ) async throws -> RedisReply {
         let known = script.loadedSHA
         let sha: String
         if let known { sha = known } else { sha = try await load(script) }
         do {
-            return try await send(evalSHA(sha, keys: keys, args: args))
+            return try await send(evalSHA(sha, keys: keys, args: args), requiringTrustedData: requiringTrustedData)
         } catch let error as RedisError where error.isServerError("NOSCRIPT") {
-            return try await send(evalSHA(try await load(script), keys: keys, args: args))
+            return try await send(evalSHA(try await load(script), keys: keys, args: args), requiringTrustedData: requiringTrustedData)
         }
     }
 

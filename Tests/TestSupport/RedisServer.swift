@@ -48,9 +48,9 @@ public final class RedisServer: Sendable {
     }
 
     /// A client for this server with short timeouts, so failure tests stay fast.
-    public func client(commandTimeout: TimeAmount = .milliseconds(500), poolSize: Int = 4) -> RedisClient {
+    public func client(commandTimeout: TimeAmount = .milliseconds(500), poolSize: Int = 4, dataGuard: RedisDataGuard? = nil) -> RedisClient {
         RedisClient(configuration: RedisConfiguration(
-            host: "127.0.0.1", port: port, poolSize: poolSize, commandTimeout: commandTimeout))
+            host: "127.0.0.1", port: port, poolSize: poolSize, commandTimeout: commandTimeout), dataGuard: dataGuard)
     }
 
     /// Starts (again) on the same port and directory and waits until it answers PING.

@@ -26,22 +26,35 @@ public struct AppDependencies: Sendable {
     let popularItems: PopularItems
     /// The reconcile job over these stores (for the admin route and the nightly run).
     let reconciler: Reconciler
+    /// Whether Redis's data can be trusted; the same guard the Redis client verifies on connect.
+    public let dataGuard: RedisDataGuard
+    /// Repairs Redis after it lost data; a `Service`, and run once before the server starts.
+    let redisRepair: RedisRepair
 
+    /// - Parameters:
+    ///   - dataGuard: the guard `redis` was created with (``RedisClient/init(configuration:eventLoopGroup:logger:dataGuard:)``).
+    ///   - redisCheckInterval: how often Redis's data is verified besides on every new connection
+    ///     (what catches a flush, which keeps the connections).
     public init(
-        store: any StoreDriver, redis: RedisClient, authentication: AuthenticationMode,
+        store: any StoreDriver, redis: RedisClient, dataGuard: RedisDataGuard, authentication: AuthenticationMode,
         issueLimits: IssueRateLimits = .standard, timeZone: TimeZone = TimeZone(identifier: "UTC")!,
-        logger: Logger = Logger(label: "commerce"), now: @escaping @Sendable () -> Int64 = Timestamp.now
+        logger: Logger = Logger(label: "commerce"), now: @escaping @Sendable () -> Int64 = Timestamp.now,
+        redisCheckInterval: Duration = .milliseconds(250)
     ) {
         self.store = store
         self.redis = redis
         self.authentication = authentication
-        self.coupons = CouponIssuer(redis: redis, store: store.coupons, logger: logger, limits: issueLimits)
+        self.dataGuard = dataGuard
+        self.coupons = CouponIssuer(redis: redis, store: store.coupons, logger: logger, limits: issueLimits, dataGuard: dataGuard)
         self.ranking = SalesRanking(redis: redis, timeZone: timeZone)
-        self.itemCache = ItemCache(redis: redis, items: store.items, logger: logger)
-        self.popularItems = PopularItems(ranking: ranking, itemCache: itemCache, items: store.items, sales: store.sales)
+        self.itemCache = ItemCache(redis: redis, items: store.items, logger: logger, dataGuard: dataGuard)
+        self.popularItems = PopularItems(ranking: ranking, itemCache: itemCache, items: store.items, sales: store.sales,
+                                         dataGuard: dataGuard)
         self.now = now
         self.reconciler = Reconciler(store: store, redis: redis, ranking: ranking, itemCache: itemCache, logger: logger,
                                      now: now, metrics: metrics)
+        self.redisRepair = RedisRepair(dataGuard: dataGuard, redis: redis, reconciler: reconciler, metrics: metrics, logger: logger,
+                                       interval: redisCheckInterval)
     }
 
     /// The outbox sinks with their metric labels: the data-platform stream and the ranking.
@@ -49,15 +62,26 @@ public struct AppDependencies: Sendable {
         [("stream", OrderStreamPublisher(redis: redis)), ("ranking", ranking)]
     }
 
-    /// What runs beside the HTTP server, in start order (stopped in reverse): the store, one
-    /// outbox relay per sink (stream, ranking), the key pruner, the coupon gate and the item cache.
+    /// What runs beside the HTTP server, in start order (stopped in reverse): the store, the
+    /// Redis repair, one outbox relay per sink (stream, ranking; paused while Redis's data is not
+    /// trusted), the key pruner, the coupon gate and the item cache.
     func services(logger: Logger) -> [any Service] {
-        [store]
-            + outboxSinks.map { OutboxRelay(outbox: store.outbox, sink: $0.sink, logger: logger, now: now) as any Service }
+        let dataGuard = self.dataGuard
+        return [store, redisRepair]
+            + outboxSinks.map {
+                OutboxRelay(outbox: store.outbox, sink: $0.sink, logger: logger, now: now,
+                            isPaused: { !dataGuard.isTrusted }) as any Service
+            }
             + [
                 IdempotencyKeyPruner(keys: store.idempotencyKeys, logger: logger, now: now),
                 coupons,
                 itemCache,
             ]
+    }
+
+    /// Before the server takes requests: Redis's data verified, and repaired if it was lost (a
+    /// Redis that cannot be reached now is verified when it can).
+    func prepareRedis() async {
+        await redisRepair.checkAndRepair()
     }
 }

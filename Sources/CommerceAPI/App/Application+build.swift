@@ -13,9 +13,10 @@ import RedisClient
 public func buildApplication(_ configuration: AppConfiguration, store: any StoreDriver) async throws -> some ApplicationProtocol {
     var logger = Logger(label: "commerce")
     logger.logLevel = configuration.logLevel
-    let redis = RedisClient(configuration: configuration.redis, logger: logger)
+    let dataGuard = RedisDataGuard(logger: logger)
+    let redis = RedisClient(configuration: configuration.redis, logger: logger, dataGuard: dataGuard)
     let dependencies = AppDependencies(
-        store: store, redis: redis, authentication: configuration.authentication,
+        store: store, redis: redis, dataGuard: dataGuard, authentication: configuration.authentication,
         issueLimits: configuration.issueLimits, timeZone: configuration.timeZone, logger: logger)
     if case .insecureDev = configuration.authentication {
         logger.warning("--insecure-dev: no tokens are checked; every request acts as an admin. Never expose this server.")
@@ -28,6 +29,7 @@ public func buildApplication(_ configuration: AppConfiguration, store: any Store
     )
     app.addServices(redis)
     app.addServices(dependencies.services(logger: logger))
+    app.beforeServerStarts { await dependencies.prepareRedis() }
     if let time = configuration.reconcileAt {
         app.addServices(NightlyReconcile(reconciler: dependencies.reconciler, time: time, timeZone: configuration.timeZone, logger: logger))
     }
@@ -45,7 +47,7 @@ public func buildRouter(_ dependencies: AppDependencies) -> Router<CommerceReque
     let router = Router(context: CommerceRequestContext.self)
     router.add(middleware: RequestObserver(metrics: dependencies.metrics))
     router.add(middleware: ProblemMiddleware(metrics: dependencies.metrics, storeName: store.name))
-    HealthController(store: store, redis: dependencies.redis).addRoutes(to: router)
+    HealthController(store: store, redis: dependencies.redis, dataGuard: dependencies.dataGuard).addRoutes(to: router)
     MetricsController(metrics: dependencies.metrics, counters: dependencies.coupons.counters, outbox: store.outbox,
                       sinks: dependencies.outboxSinks.map { ($0.label, $0.sink.cursorName) }).addRoutes(to: router)
     OpenAPIController().addRoutes(to: router)

@@ -11,6 +11,9 @@ public final class OutboxRelay: Service, Sendable {
     private let outbox: any OutboxStore
     private let sink: any OutboxSink
     private let now: @Sendable () -> Int64
+    /// While true, nothing is delivered (the sink's Redis is being repaired, and the repair
+    /// moves the cursor).
+    private let isPaused: @Sendable () -> Bool
     private let logger: Logger
     private let batchSize: Int
     private let pollInterval: Duration
@@ -22,8 +25,10 @@ public final class OutboxRelay: Service, Sendable {
     ///   - retryInterval: the pause after a failed attempt (Redis down).
     public init(
         outbox: any OutboxStore, sink: any OutboxSink, logger: Logger, now: @escaping @Sendable () -> Int64 = Timestamp.now,
-        batchSize: Int = 256, pollInterval: Duration = .milliseconds(20), retryInterval: Duration = .milliseconds(250)
+        batchSize: Int = 256, pollInterval: Duration = .milliseconds(20), retryInterval: Duration = .milliseconds(250),
+        isPaused: @escaping @Sendable () -> Bool = { false }
     ) {
+        self.isPaused = isPaused
         self.outbox = outbox
         self.sink = sink
         self.now = now
@@ -58,6 +63,10 @@ public final class OutboxRelay: Service, Sendable {
         var waiting = false
         while !Task.isCancelled {
             do {
+                if isPaused() {
+                    try await Task.sleep(for: pollInterval)
+                    continue
+                }
                 let handled = try await deliverBatch()
                 if waiting {
                     logger.notice("outbox relay: \(sink.cursorName) takes orders again, the waiting ones are going out")

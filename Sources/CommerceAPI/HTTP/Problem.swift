@@ -1,6 +1,7 @@
 import CommerceStore
 import Foundation
 import Hummingbird
+import RedisClient
 
 /// An RFC 9457 problem: the one shape every failed request is answered with
 /// (`application/problem+json`). `code` is the stable, machine-readable part of the contract.
@@ -25,6 +26,12 @@ public struct Problem: HTTPResponseError, Sendable, Equatable {
 
     public static func serviceUnavailable(_ detail: String) -> Problem {
         Problem(.serviceUnavailable, code: "SERVICE_UNAVAILABLE", detail: detail)
+    }
+
+    /// Sets `Retry-After` to `wait` in whole seconds, rounded up (a client waiting that long
+    /// finds what it waits for), at least one.
+    mutating func retryAfter(_ wait: Duration) {
+        headers[.retryAfter] = String(max(1, (wait.wholeMilliseconds + 999) / 1000))
     }
 
     /// The problem a business-rule refusal is answered with: 404 for the `*_NOT_FOUND` codes,

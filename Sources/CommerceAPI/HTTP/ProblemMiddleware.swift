@@ -33,9 +33,11 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             return Self.problem(forStatus: error.status, message: nil, request: request)
         case let limited as RateLimited:
             var problem = Problem(.tooManyRequests, code: "RATE_LIMITED", detail: "too many coupon requests; try again shortly")
-            // Whole seconds, rounded up: a client waiting that long finds a token.
-            let seconds = (limited.retryAfter.wholeMilliseconds + 999) / 1000
-            problem.headers[.retryAfter] = String(max(1, seconds))
+            problem.retryAfter(limited.retryAfter)
+            return problem
+        case let fenced as IssueFenced:
+            var problem = Problem.serviceUnavailable(fenced.description)
+            problem.retryAfter(fenced.retryAfter)
             return problem
         case let error as RedisError where error.isUnavailable:
             logger.warning("redis unavailable", metadata: ["error": "\(error)"])

@@ -6,6 +6,7 @@ import RedisClient
 struct HealthController {
     let store: any StoreDriver
     let redis: RedisClient
+    let dataGuard: RedisDataGuard
 
     func addRoutes(to router: some RouterMethods<CommerceRequestContext>) {
         router.get("/health/live") { _, _ in
@@ -20,10 +21,15 @@ struct HealthController {
         async let storeUp = store.isReachable()
         async let redisError = redisFailure()
         var checks = [store.name: await storeUp ? "ok" : "unreachable"]
-        if let error = await redisError { checks["redis"] = error } else { checks["redis"] = "ok" }
+        if let error = await redisError {
+            checks["redis"] = error
+        } else {
+            // It answers, but its data may have been lost: issuing waits for the repair.
+            checks["redis"] = dataGuard.isTrusted ? "ok" : "repairing"
+        }
         let failed = checks.filter { $0.value != "ok" }.keys.sorted()
         guard failed.isEmpty else {
-            var problem = Problem.serviceUnavailable("not ready: \(failed.joined(separator: ", ")) unreachable")
+            var problem = Problem.serviceUnavailable("not ready: \(failed.map { "\($0) \(checks[$0]!)" }.joined(separator: ", "))")
             problem.extensions["checks"] = checks
             throw problem
         }

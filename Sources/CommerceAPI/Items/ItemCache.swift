@@ -21,6 +21,8 @@ final class ItemCache: Service, Sendable {
     let redis: RedisClient
     let items: any ItemStore
     private let logger: Logger
+    /// While it does not trust Redis's data (lost, being repaired), reads go to the store.
+    private let dataGuard: RedisDataGuard?
     /// Stamps values that expire by age (milliseconds since the epoch): the real clock, since
     /// their age is measured across processes.
     private let wallClock: @Sendable () -> Int64
@@ -48,12 +50,14 @@ final class ItemCache: Service, Sendable {
     }
 
     init(
-        redis: RedisClient, items: any ItemStore, logger: Logger, wallClock: @escaping @Sendable () -> Int64 = Timestamp.now,
+        redis: RedisClient, items: any ItemStore, logger: Logger, dataGuard: RedisDataGuard? = nil,
+        wallClock: @escaping @Sendable () -> Int64 = Timestamp.now,
         lifetime: Duration = .seconds(600), fillDeadline: Duration = .seconds(1), retryInterval: Duration = .milliseconds(250)
     ) {
         self.redis = redis
         self.items = items
         self.logger = logger
+        self.dataGuard = dataGuard
         self.wallClock = wallClock
         self.lifetime = lifetime
         self.fillDeadline = fillDeadline
@@ -185,7 +189,7 @@ final class ItemCache: Service, Sendable {
     func readThrough(
         _ key: String, field: String, maxAge: Duration? = nil, load: @escaping @Sendable () async throws -> [UInt8]?
     ) async throws -> [UInt8]? {
-        guard unsure.withLock({ $0[key] == nil }) else { return try await load() }
+        guard dataGuard?.isTrusted ?? true, unsure.withLock({ $0[key] == nil }) else { return try await load() }
         let reply: RedisReply
         do {
             reply = try await redis.send("HMGET", RedisArgument(key), "v", RedisArgument(field))

@@ -52,6 +52,8 @@ final class PopularItems: Sendable {
     private let itemCache: ItemCache
     private let items: any ItemStore
     private let sales: any SalesStore
+    /// While it does not trust Redis's data, the ranking is computed by the store.
+    private let dataGuard: RedisDataGuard?
     /// How long an answer is reused from the cache (it is dropped sooner by any change to an
     /// item or any order): with the relay's delay, well within "an order counts within 1 s".
     private let answerLifetime: Duration
@@ -59,7 +61,8 @@ final class PopularItems: Sendable {
     private let today = Mutex<(window: SalesWindow, field: String, day: Range<Int64>)?>(nil)
 
     init(ranking: SalesRanking, itemCache: ItemCache, items: any ItemStore, sales: any SalesStore,
-         answerLifetime: Duration = .milliseconds(500)) {
+         dataGuard: RedisDataGuard? = nil, answerLifetime: Duration = .milliseconds(500)) {
+        self.dataGuard = dataGuard
         self.ranking = ranking
         self.itemCache = itemCache
         self.items = items
@@ -87,9 +90,11 @@ final class PopularItems: Sendable {
         return (window, field)
     }
 
-    /// From Redis (ranking) and the store (items); Redis away: from the store alone.
+    /// From Redis (ranking) and the store (items); Redis away or its data not trusted: from the
+    /// store alone.
     private func compute(_ window: SalesWindow) async throws -> [(item: Item, units: Int64)] {
         do {
+            guard dataGuard?.isTrusted ?? true else { throw RedisError(.connectionFailed, "Redis's data is being repaired") }
             return try await fromRedis(window)
         } catch is RedisError {
             return try await sales.bestSellers(placedIn: window.milliseconds, limit: Self.size)

@@ -50,6 +50,11 @@ public final class CommerceMetrics: Sendable {
     }
 
     /// Paid orders the sink (`stream`, `ranking`) has not taken yet.
+    /// Redis was found to have lost data (`detected`), or its data was repaired (`repaired`).
+    func redisDataLoss(_ event: String) {
+        counter("commerce_redis_data_loss_total", [("event", event)]).increment()
+    }
+
     func outboxBacklog(sink: String, _ count: Int) {
         Gauge(label: "commerce_outbox_backlog", dimensions: [("sink", sink)], factory: factory).record(count)
     }

@@ -63,6 +63,30 @@ public final class Reconciler: Sendable {
     /// Throws ``ReconcileRunning`` when another run holds the lock, and Redis or store errors
     /// when one is unreachable.
     public func run(dryRun: Bool) async throws -> ReconcileReport {
+        try await run(dryRun: dryRun, counted: true, then: nil)
+    }
+
+    /// Repairs Redis after it lost data (see `RedisDataGuard`): the run above, then each outbox
+    /// sink's cursor moved back to what Redis still holds (the stream's watermark; none: every
+    /// order again, consumers drop repeats by `event_id`), then the server's `run_id` written
+    /// into the marker, all under the lock. Returns the report and how many orders go out again.
+    func repairLostData(runID: String, marker: String) async throws -> (report: ReconcileReport, redelivered: Int64) {
+        let redelivered = Mutex<Int64>(0)
+        let report = try await run(dryRun: false, counted: false) { [self] in
+            let held = try await redis.send("GET", RedisArgument(OrderEvent.watermark)).int ?? 0
+            let cursor = try await store.outbox.cursor(sink: OrderEvent.stream)
+            if held < cursor {
+                try await store.outbox.rewind(sink: OrderEvent.stream, to: held, at: now())
+                redelivered.withLock { $0 = cursor - held }
+            }
+            try await redis.send("SET", RedisArgument(marker), RedisArgument(runID))
+        }
+        return (report, redelivered.withLock { $0 })
+    }
+
+    /// The run; `then` runs last, still under the lock. `counted`: in the reconcile metrics (the
+    /// repair after data loss has its own).
+    private func run(dryRun: Bool, counted: Bool, then: (@Sendable () async throws -> Void)?) async throws -> ReconcileReport {
         let started = ContinuousClock.now
         let lock = try await ReconcileLock.take(redis, lifetime: lockLifetime)
         var report = ReconcileReport()
@@ -73,10 +97,12 @@ public final class Reconciler: Sendable {
             try await reconcileRanking(&report)
             report.cacheEntriesDropped = try await itemCache.dropStaleEntries(dryRun: dryRun)
             step("item cache checked")
+            try await lock.extendIfDue()
+            try await then?()
         } catch {
             await lock.release()
             logger.error("reconcile: stopped", metadata: ["error": "\(error)"])
-            metrics?.reconcile(nil)
+            if counted { metrics?.reconcile(nil) }
             throw error
         }
         await lock.release()
@@ -88,7 +114,7 @@ public final class Reconciler: Sendable {
         ]
         for change in report.changes { metadata[change.name] = "\(change.count)" }
         logger.notice("reconcile: finished", metadata: metadata)
-        metrics?.reconcile(report)
+        if counted { metrics?.reconcile(report) }
         return report
     }
 

@@ -4,6 +4,7 @@ import Foundation
 import GRDB
 import Hummingbird
 import HummingbirdTesting
+import Logging
 import Synchronization
 import TestSupport
 @testable import CommerceAPI
@@ -20,6 +21,7 @@ struct TestApp: Sendable {
     let redisServer: RedisServer
     let redis: RedisClient
     let coupons: CouponIssuer
+    let dataGuard: RedisDataGuard
     let ranking: SalesRanking
     let reconciler: Reconciler
     /// The service's routes as `METHOD /path/{param}`, without the test's extra ones.
@@ -40,6 +42,7 @@ func withTestApp<T>(
     timeZone: TimeZone = TimeZone(identifier: "UTC")!,
     busyTimeout: TimeInterval = 5,
     issueLimits: IssueRateLimits = .off,
+    redisCheckInterval: Duration = .milliseconds(250),
     extraRoutes: (Router<CommerceRequestContext>) -> Void = { _ in },
     _ body: @escaping @Sendable (TestApp) async throws -> T
 ) async throws -> T {
@@ -47,18 +50,24 @@ func withTestApp<T>(
         try await withTemporaryDirectory { directory async throws in
             let path = directory.appendingPathComponent("c.sqlite").path
             let database = try SQLiteStore(path: path, busyTimeout: busyTimeout)
-            let redis = server.client()
+            let dataGuard = RedisDataGuard(logger: Logger(label: "test"))
+            let redis = server.client(dataGuard: dataGuard)
             defer { redis.shutdown() }
-            let dependencies = AppDependencies(store: database, redis: redis, authentication: .tokens(TestTokens.tokens),
-                                               issueLimits: issueLimits, timeZone: timeZone, now: now)
+            let dependencies = AppDependencies(store: database, redis: redis, dataGuard: dataGuard, authentication: .tokens(TestTokens.tokens),
+                                               issueLimits: issueLimits, timeZone: timeZone, now: now,
+                                               redisCheckInterval: redisCheckInterval)
             let router = buildRouter(dependencies)
             let routes = router.routes.map { "\($0.method) \($0.path)" }
             extraRoutes(router)
             var app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
             app.addServices(dependencies.services(logger: app.logger))
+            app.beforeServerStarts { await dependencies.prepareRedis() }
             return try await app.test(.live) { client in
-                try await body(TestApp(client: client, database: database, databasePath: path, redisServer: server,
-                                       redis: redis, coupons: dependencies.coupons, ranking: dependencies.ranking,
+                // A fresh Redis is not trusted until the service has verified and "repaired" it
+                // (nothing to restore): what every test expects to start from.
+                try await waitFor { dataGuard.isTrusted }
+                return try await body(TestApp(client: client, database: database, databasePath: path, redisServer: server,
+                                       redis: redis, coupons: dependencies.coupons, dataGuard: dataGuard, ranking: dependencies.ranking,
                                        reconciler: dependencies.reconciler, routes: routes, metrics: dependencies.metrics))
             }
         }
