@@ -51,8 +51,13 @@ public struct CouponRegistry: Sendable {
     public func liveCounts(couponID: Int64) async throws -> (remaining: Int64, issued: Int64)? {
         let keys = CouponKeys(couponID: couponID)
         async let remaining = redis.send("GET", RedisArgument(keys.remaining))
-        async let issued = redis.send("HLEN", RedisArgument(keys.issued))
-        guard let remainingCount = try await remaining.int, let issuedCount = try await issued.int else { return nil }
-        return (remainingCount, issuedCount)
+        async let issued = issuedCount(couponID: couponID)
+        guard let remainingCount = try await remaining.int else { return nil }
+        return (remainingCount, try await issued)
+    }
+
+    /// How many users Redis holds as issued the coupon (0 when it knows none).
+    public func issuedCount(couponID: Int64) async throws -> Int64 {
+        try await redis.send("HLEN", RedisArgument(CouponKeys(couponID: couponID).issued)).int ?? 0
     }
 }

@@ -68,7 +68,7 @@ public struct CouponRepair: Sendable {
         // then the full pass, which finds nothing to add for them or adds their rows first.
         let everyRowInRedis = !dryRun || outcome.restored == 0
         let rows = try await store.issuedCount(couponID: coupon.couponID)
-        let sameCount = try await registry.liveCounts(couponID: coupon.couponID)?.issued == rows
+        let sameCount = try await registry.issuedCount(couponID: coupon.couponID) == rows
         if !(everyRowInRedis && sameCount) {
             outcome.inserted = try await recordMissingRows(coupon, keys, dryRun: dryRun, progress: progress)
         }
