@@ -84,6 +84,7 @@ import RedisClient
 
             app.redisServer.stop()
             try await app.redisServer.restart()  // empty: it never saved
+            let restarted = ContinuousClock.now
             // The first request meets the new server: fenced, with a time to come back.
             let fenced = try await app.client.call(.post, "/coupons/issue", #"{"user_id": 21, "coupon_id": \#(coupon)}"#)
             #expect(fenced.status == .serviceUnavailable)
@@ -107,6 +108,7 @@ import RedisClient
             }
             let listed = (try await app.client.call(.get, "/items/popular").json["items"] as? [[String: Any]] ?? []).compactMap { $0["item_id"] as? Int64 }
             #expect(listed == truth)
+            #expect(ContinuousClock.now - restarted < .seconds(5), "the popular list was the database's again within 5 s")
             #expect(try await app.redis.send("ZCARD", RedisArgument("rank:{sales}:\(SalesDay(Date(), in: TimeZone(identifier: "UTC")!).compact)")).int == 3)
             let metrics = try await app.client.call(.get, "/metrics").text
             #expect(metrics.contains(#"commerce_redis_data_loss_total{event="repaired"}"#))
@@ -141,6 +143,32 @@ import RedisClient
             #expect(app.dataGuard.lossesDetected >= 2)  // the fresh Redis at start, and the flush
             let ready = try await app.client.call(.get, "/health/ready")
             #expect(ready.status == .ok)
+        }
+    }
+
+    @Test func whileAnotherRunHoldsTheLockReadySaysRepairingAndIssuingWaits() async throws {
+        try await withTestApp(redisCheckInterval: .seconds(3600)) { app async throws in
+            let coupon = try await app.createCoupon(stock: 5)
+            #expect(try await Self.issueRetrying(app.connection(), user: 1, coupon: coupon).status == .created)
+            app.redisServer.stop()
+            try await app.redisServer.restart()
+            // Someone else's reconcile run holds the lock on the new server (a client of its own,
+            // so the service has not looked at the new server yet).
+            let other = app.redisServer.client()
+            defer { other.shutdown() }
+            try await other.send("SET", "reconcile:lock", "someone-else", "PX", "60000")
+
+            let ready = try await app.client.call(.get, "/health/ready", token: nil)
+            #expect(ready.status == .serviceUnavailable)
+            #expect((ready.json["checks"] as? [String: String])?["redis"] == "repairing")
+            let fenced = try await app.client.call(.post, "/coupons/issue", #"{"user_id": 2, "coupon_id": \#(coupon)}"#)
+            #expect(fenced.status == .serviceUnavailable)
+            #expect(fenced.headers[.retryAfter] == "2")
+
+            try await other.send("DEL", "reconcile:lock")
+            #expect(try await Self.issueRetrying(app.connection(), user: 2, coupon: coupon, patience: .seconds(5)).status == .created)
+            #expect(try await app.client.call(.get, "/health/ready", token: nil).status == .ok)
+            #expect(try await app.issuedInRedis(coupon) == [1, 2])
         }
     }
 }
