@@ -53,4 +53,9 @@ extension CommerceError {
     public static func couponSoldOut(_ couponID: Int64) -> CommerceError {
         CommerceError(.couponSoldOut, "coupon \(couponID) is sold out")
     }
+
+    /// `COUPON_ALREADY_ISSUED`: the user holds the coupon.
+    public static func alreadyIssued(userID: Int64, couponID: Int64) -> CommerceError {
+        CommerceError(.couponAlreadyIssued, "user \(userID) already has coupon \(couponID)")
+    }
 }

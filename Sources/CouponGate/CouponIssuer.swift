@@ -25,6 +25,8 @@ public final class CouponIssuer: Service, Sendable {
     private let soldOut: SoldOutFlags
     private let limiter: IssueRateLimiter
     private let giveBacks: GiveBackQueue
+    private let redis: RedisClient
+    private let registry: CouponRegistry
     private let queue = IssueQueue()
     /// While it does not trust Redis's data, nothing is issued.
     private let dataGuard: RedisDataGuard?
@@ -43,6 +45,8 @@ public final class CouponIssuer: Service, Sendable {
         self.dataGuard = dataGuard
         let soldOut = SoldOutFlags(lifetime: soldOutFlagLifetime)
         self.script = CouponIssueScript(redis: redis)
+        self.redis = redis
+        self.registry = CouponRegistry(redis: redis)
         self.limiter = IssueRateLimiter(redis: redis, limits: limits)
         self.store = store
         self.logger = logger
@@ -65,7 +69,7 @@ public final class CouponIssuer: Service, Sendable {
             throw IssueFenced(retryAfter: .seconds(2))
         }
         // A sold-out answer costs no Redis call, so it comes before the rate limit's.
-        try refuseIfSoldOut(couponID: couponID)
+        try refuseIfSoldOut(couponID: couponID, userID: userID)
         let request = IssueRequest(id: nextRequestID.wrappingAdd(1, ordering: .relaxed).oldValue,
                                    userID: userID, address: address, issuedAt: now)
         switch await queue.wait(request, couponID: couponID) {
@@ -74,13 +78,30 @@ public final class CouponIssuer: Service, Sendable {
         }
     }
 
-    /// Throws `COUPON_SOLD_OUT` when the coupon was seen sold out in the last moment (the
-    /// sold-out flag), without asking Redis; ``issue(userID:couponID:address:at:)`` starts with
-    /// it, so the burst after a sell-out costs nothing in Redis.
-    private func refuseIfSoldOut(couponID: Int64) throws {
-        guard soldOut.isFlagged(couponID) else { return }
-        counters.record(.soldOut, couponID: couponID)
-        throw CommerceError.couponSoldOut(couponID)
+    /// Answers from the sold-out flag, without asking Redis: `COUPON_ALREADY_ISSUED` for a
+    /// holder, `COUPON_SOLD_OUT` for anyone else, while the coupon was seen sold out in the last
+    /// moment and its holders are known; ``issue(userID:couponID:address:at:)`` starts with it,
+    /// so the burst after a sell-out costs nothing in Redis.
+    private func refuseIfSoldOut(couponID: Int64, userID: Int64) throws {
+        switch soldOut.answer(couponID: couponID, userID: userID) {
+        case .unknown:
+            return
+        case .soldOut:
+            counters.record(.soldOut, couponID: couponID)
+            throw CommerceError.couponSoldOut(couponID)
+        case .alreadyIssued:
+            counters.record(.alreadyIssued, couponID: couponID)
+            throw CommerceError.alreadyIssued(userID: userID, couponID: couponID)
+        }
+    }
+
+    /// Reads a newly flagged coupon's holders for the flag (one `HLEN`, then one `HKEYS` if they
+    /// are few enough to keep); until then its requests are decided by Redis.
+    private func readHolders(of couponID: Int64) async {
+        guard let count = try? await registry.issuedCount(couponID: couponID), count <= SoldOutFlags.maxHolders,
+              let reply = try? await redis.send(RedisCommand("HKEYS", RedisArgument(CouponKeys(couponID: couponID).issued)), requiringTrustedData: true),
+              let users = reply.array?.compactMap(\.int) else { return }
+        soldOut.remember(holders: Set(users), of: couponID)
     }
 
     // MARK: Batches
@@ -108,6 +129,7 @@ public final class CouponIssuer: Service, Sendable {
         queue.passTurn(couponID: couponID)
         for (request, error) in decided.refused { answer(request, .failure(error)) }
         for (request, result) in await record(decided.issued, couponID: couponID) { answer(request, result) }
+        if decided.holdersWanted { await readHolders(of: couponID) }
         return ownResult!
     }
 
@@ -116,18 +138,19 @@ public final class CouponIssuer: Service, Sendable {
     ///
     /// Two scripts, not one: the rate-limit buckets and the coupon live in different Redis
     /// Cluster slots, and a script may only touch one.
-    private func decide(_ batch: [IssueRequest], couponID: Int64) async -> (issued: [IssueRequest], refused: [(IssueRequest, any Error)]) {
+    private func decide(_ batch: [IssueRequest], couponID: Int64) async -> Decided {
         var (admitted, refused) = await admitted(batch)
-        guard !admitted.isEmpty else { return ([], refused) }
+        guard !admitted.isEmpty else { return Decided(issued: [], refused: refused) }
+        var holdersWanted = false
         let statuses: [CouponIssueStatus]
         do {
             let decided = try await script.run(couponID: couponID, admitted.map(\.issuance))
             statuses = decided.statuses
             // No stock left, for a coupon Redis knows (an unknown one also reports 0).
-            if decided.remaining <= 0 && statuses.first != .unknownCoupon { soldOut.flag(couponID) }
+            if decided.remaining <= 0 && statuses.first != .unknownCoupon && soldOut.flag(couponID) { holdersWanted = true }
         } catch let error as RedisError where error.code == .untrustedData {
             // Redis restarted or lost data since the last batch: not sent; fenced until repaired.
-            return ([], refused + admitted.map { ($0, IssueFenced(retryAfter: .seconds(2))) })
+            return Decided(issued: [], refused: refused + admitted.map { ($0, IssueFenced(retryAfter: .seconds(2))) })
         } catch {
             // Unless the connection was refused, the script may have run with its reply lost
             // (timeout, dropped connection): undo it once Redis answers, since every client of
@@ -135,7 +158,7 @@ public final class CouponIssuer: Service, Sendable {
             if (error as? RedisError)?.code != .connectionFailed {
                 for request in admitted { giveBacks.remember(request.giveBack(couponID), error: error) }
             }
-            return ([], refused + admitted.map { ($0, error) })
+            return Decided(issued: [], refused: refused + admitted.map { ($0, error) })
         }
         var issued: [IssueRequest] = []
         var unknown: (any Error)?  // looked up once per batch
@@ -148,11 +171,19 @@ public final class CouponIssuer: Service, Sendable {
             case .outsideWindow:
                 refused.append((request, CommerceError(.couponNotActive, "coupon \(couponID) is outside its issue window")))
             case .alreadyIssued:
-                refused.append((request, CommerceError(.couponAlreadyIssued, "user \(request.userID) already has coupon \(couponID)")))
+                refused.append((request, CommerceError.alreadyIssued(userID: request.userID, couponID: couponID)))
             case .soldOut: refused.append((request, CommerceError.couponSoldOut(couponID)))
             }
         }
-        return (issued, refused)
+        return Decided(issued: issued, refused: refused, holdersWanted: holdersWanted)
+    }
+
+    /// A decided batch: the issued requests (still to be recorded), the refused ones with why,
+    /// and whether the coupon was just flagged sold out with its holders still to be read.
+    private struct Decided {
+        var issued: [IssueRequest]
+        var refused: [(IssueRequest, any Error)]
+        var holdersWanted = false
     }
 
     /// The batch's requests that are within their rate limits, and the others refused

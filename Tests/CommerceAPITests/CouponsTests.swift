@@ -154,6 +154,10 @@ import TestSupport
             let refused = try await app.client.call(.post, "/coupons/issue", #"{"user_id": 3, "coupon_id": \#(coupon)}"#)
             #expect(refused.status == .conflict)
             #expect(refused.code == "COUPON_SOLD_OUT")
+            // A holder is told it holds the coupon, from the process's memory too.
+            let holder = try await app.client.call(.post, "/coupons/issue", #"{"user_id": 1, "coupon_id": \#(coupon)}"#)
+            #expect(holder.status == .conflict)
+            #expect(holder.code == "COUPON_ALREADY_ISSUED")
             // A restock behind the process's back (the stock raised in the store), seen once the
             // flag expires (about a second). The test Redis comes back empty, and is repaired from
             // the store (the restock included) before anything is issued from it.
