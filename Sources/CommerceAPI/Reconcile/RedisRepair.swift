@@ -2,6 +2,7 @@ import Logging
 import RedisClient
 import ServiceLifecycle
 import ServiceTasks
+import Synchronization
 
 /// Heals Redis after it lost data, without anyone running `commerce reconcile`: as soon as a new
 /// connection finds the data lost (a restart), and every `interval` besides (a flush keeps the
@@ -9,22 +10,34 @@ import ServiceTasks
 /// from the store — it runs the reconcile engine's repair
 /// (``Reconciler/repairLostData(runID:marker:)``) under the reconcile lock. One process repairs;
 /// the others see the marker when it is done.
-struct RedisRepair: Service {
-    let dataGuard: RedisDataGuard
-    let redis: RedisClient
-    let reconciler: Reconciler
-    let metrics: CommerceMetrics
-    let logger: Logger
-    var interval: Duration = .milliseconds(250)
+final class RedisRepair: Service, Sendable {
+    private let dataGuard: RedisDataGuard
+    private let redis: RedisClient
+    private let reconciler: Reconciler
+    private let metrics: CommerceMetrics
+    private let logger: Logger
+    private let interval: Duration
+    /// The guard's detections already counted in the metrics (several looks run concurrently).
+    private let detectionsCounted = Mutex<Int>(0)
+
+    init(dataGuard: RedisDataGuard, redis: RedisClient, reconciler: Reconciler, metrics: CommerceMetrics, logger: Logger,
+         interval: Duration = .milliseconds(250)) {
+        self.dataGuard = dataGuard
+        self.redis = redis
+        self.reconciler = reconciler
+        self.metrics = metrics
+        self.logger = logger
+        self.interval = interval
+    }
 
     func run() async throws {
         await withDiscardingTaskGroup { group in
             group.addTask {
                 // Woken by a connection that found the data lost.
                 while !Task.isCancelled {
-                    await dataGuard.untrusted()
+                    await self.dataGuard.untrusted()
                     guard !Task.isCancelled else { return }
-                    await checkAndRepair()
+                    await self.checkAndRepair()
                     // Still not trusted (another process holds the lock, Redis went away): look
                     // again shortly rather than spin.
                     try? await Task.sleep(for: .milliseconds(50))
@@ -39,10 +52,14 @@ struct RedisRepair: Service {
     /// Verifies Redis's data and, when it is not trusted, repairs it (or lets the process that
     /// holds the lock do so).
     func checkAndRepair() async {
-        let detectedBefore = dataGuard.lossesDetected
         // Redis away: nothing to verify now; the connection that reaches it again verifies first.
-        guard (try? await dataGuard.verify(using: { try await redis.send($0) })) != nil else { return }
-        if dataGuard.lossesDetected > detectedBefore { metrics.redisDataLoss("detected") }
+        guard (try? await dataGuard.verify(using: { try await self.redis.send($0) })) != nil else { return }
+        let detected = dataGuard.lossesDetected
+        let new = detectionsCounted.withLock { counted in
+            defer { counted = max(counted, detected) }
+            return max(0, detected - counted)
+        }
+        for _ in 0..<new { metrics.redisDataLoss("detected") }
         guard let reason = dataGuard.distrust, let runID = dataGuard.runID else { return }
         do {
             logger.notice("redis repair: started", metadata: ["reason": "\(reason)"])
