@@ -25,7 +25,6 @@ public final class CouponIssuer: Service, Sendable {
     private let soldOut: SoldOutFlags
     private let limiter: IssueRateLimiter
     private let giveBacks: GiveBackQueue
-    private let redis: RedisClient
     private let registry: CouponRegistry
     private let queue = IssueQueue()
     /// While it does not trust Redis's data, nothing is issued.
@@ -45,7 +44,6 @@ public final class CouponIssuer: Service, Sendable {
         self.dataGuard = dataGuard
         let soldOut = SoldOutFlags(lifetime: soldOutFlagLifetime)
         self.script = CouponIssueScript(redis: redis)
-        self.redis = redis
         self.registry = CouponRegistry(redis: redis)
         self.limiter = IssueRateLimiter(redis: redis, limits: limits)
         self.store = store
@@ -66,7 +64,7 @@ public final class CouponIssuer: Service, Sendable {
     public func issue(userID: Int64, couponID: Int64, address: String = "", at now: Int64) async throws -> IssuedCoupon {
         if let dataGuard, !dataGuard.isTrusted {
             counters.record(.unavailable, couponID: couponID)
-            throw IssueFenced(retryAfter: .seconds(2))
+            throw IssueFenced()
         }
         // A sold-out answer costs no Redis call, so it comes before the rate limit's.
         try refuseIfSoldOut(couponID: couponID, userID: userID)
@@ -98,10 +96,8 @@ public final class CouponIssuer: Service, Sendable {
     /// Reads a newly flagged coupon's holders for the flag (one `HLEN`, then one `HKEYS` if they
     /// are few enough to keep); until then its requests are decided by Redis.
     private func readHolders(of couponID: Int64) async {
-        guard let count = try? await registry.issuedCount(couponID: couponID), count <= SoldOutFlags.maxHolders,
-              let reply = try? await redis.send(RedisCommand("HKEYS", RedisArgument(CouponKeys(couponID: couponID).issued)), requiringTrustedData: true),
-              let users = reply.array?.compactMap(\.int) else { return }
-        soldOut.remember(holders: Set(users), of: couponID)
+        guard let holders = try? await registry.holders(couponID: couponID, atMost: SoldOutFlags.maxHolders) else { return }
+        soldOut.remember(holders: holders, of: couponID)
     }
 
     // MARK: Batches
@@ -150,7 +146,7 @@ public final class CouponIssuer: Service, Sendable {
             if decided.remaining <= 0 && statuses.first != .unknownCoupon && soldOut.flag(couponID) { holdersWanted = true }
         } catch let error as RedisError where error.code == .untrustedData {
             // Redis restarted or lost data since the last batch: not sent; fenced until repaired.
-            return Decided(issued: [], refused: refused + admitted.map { ($0, IssueFenced(retryAfter: .seconds(2))) })
+            return Decided(issued: [], refused: refused + admitted.map { ($0, IssueFenced()) })
         } catch {
             // Unless the connection was refused, the script may have run with its reply lost
             // (timeout, dropped connection): undo it once Redis answers, since every client of

@@ -1,5 +1,5 @@
 import CommerceStore
-import Synchronization
+import ServiceTasks
 
 /// One issue request as the gate decides it.
 struct IssueRequest: Sendable {
@@ -41,54 +41,33 @@ final class IssueQueue: Sendable {
         }
     }
 
-    /// A coupon with an entry has a batch under way; its requests wait for the next one.
-    private let waiting = Mutex<[Int64: [Waiting]]>([:])
+    private let turns = Turns<Int64, Waiting>()
 
     /// Waits for the request's turn: its answer from another request's batch, or the lead of
-    /// the next batch (at once when no batch is under way). A caller cancelled while still
-    /// waiting is withdrawn and answered `CancellationError` (nothing was decided for it).
+    /// the next batch (at once, without suspending, when no batch is under way). A caller
+    /// cancelled while still waiting is withdrawn and answered `CancellationError` (nothing was
+    /// decided for it).
     func wait(_ request: IssueRequest, couponID: Int64) async -> Turn {
-        await withTaskCancellationHandler {
+        if turns.tryLead(couponID) { return .lead }
+        return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                let leads = waiting.withLock { waiting in
-                    guard waiting[couponID] != nil else {
-                        waiting[couponID] = []
-                        return true
-                    }
-                    waiting[couponID]!.append(Waiting(request: request, continuation: continuation))
-                    return false
+                if !turns.enqueueOrLead(couponID, Waiting(request: request, continuation: continuation)) {
+                    continuation.resume(returning: .lead)
                 }
-                if leads { continuation.resume(returning: .lead) }
             }
         } onCancel: {
-            let withdrawn = waiting.withLock { waiting -> Waiting? in
-                guard let index = waiting[couponID]?.firstIndex(where: { $0.request.id == request.id }) else { return nil }
-                return waiting[couponID]!.remove(at: index)
-            }
-            withdrawn?.answer(.failure(CancellationError()))
+            turns.remove(couponID) { $0.request.id == request.id }?.answer(.failure(CancellationError()))
         }
     }
 
     /// For the leader: the oldest waiting requests, at most `limit`, to decide with its own.
     func take(couponID: Int64, upTo limit: Int) -> [Waiting] {
-        waiting.withLock { waiting in
-            let taken = Array((waiting[couponID] ?? []).prefix(limit))
-            waiting[couponID]?.removeFirst(taken.count)
-            return taken
-        }
+        turns.take(couponID, upTo: limit)
     }
 
     /// For the leader, once its batch is decided: the turn goes to the oldest waiting request,
     /// or, when none waits, no batch is under way any more.
     func passTurn(couponID: Int64) {
-        let next = waiting.withLock { waiting -> Waiting? in
-            guard let first = waiting[couponID]?.first else {
-                waiting[couponID] = nil
-                return nil
-            }
-            waiting[couponID]!.removeFirst()
-            return first
-        }
-        next?.continuation.resume(returning: .lead)
+        turns.handOver(couponID, upTo: 1).first?.continuation.resume(returning: .lead)
     }
 }

@@ -9,6 +9,12 @@ public struct IssueUnavailable: Error, Sendable, CustomStringConvertible {
 /// again after `retryAfter`.
 public struct IssueFenced: Error, Sendable, CustomStringConvertible {
     public let retryAfter: Duration
+
+    /// A repair takes well under a second for ordinary events; two is the first retry worth trying.
+    public init(retryAfter: Duration = .seconds(2)) {
+        self.retryAfter = retryAfter
+    }
+
     public var description: String {
         "Redis is being repaired after losing data; nothing was issued, try again shortly"
     }

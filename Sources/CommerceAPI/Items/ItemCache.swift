@@ -36,10 +36,10 @@ final class ItemCache: Service, Sendable {
     /// failures: a retry that succeeded only clears a key no newer failure came in for meanwhile.
     private let unsure = Mutex<[String: Int]>([:])
     /// Callers waiting for the next invalidation of a key (present while a call for it runs).
-    private let invalidations = Mutex<[String: [CheckedContinuation<InvalidationTurn, Never>]]>([:])
+    private let invalidations = Turns<String, CheckedContinuation<InvalidationTurn, Never>>()
     /// Loads in flight, by key, field and the version their readers saw, with the readers
     /// waiting for each.
-    private let loads = Mutex<[String: [CheckedContinuation<LoadTurn, Never>]]>([:])
+    private let loads = Turns<String, CheckedContinuation<LoadTurn, Never>>()
 
     static let pagesKey = "items:pages"
     static let itemKeyPrefix = "item:"
@@ -142,16 +142,8 @@ final class ItemCache: Service, Sendable {
     /// No task of its own: the caller that finds no call under way makes one; when it is done,
     /// the oldest caller that arrived meanwhile makes the next one, for all who were waiting.
     private func invalidateShared(_ key: String) async -> Bool {
-        let turn = await withCheckedContinuation { (continuation: CheckedContinuation<InvalidationTurn, Never>) in
-            let calls = invalidations.withLock { invalidations in
-                guard invalidations[key] != nil else {
-                    invalidations[key] = []
-                    return true
-                }
-                invalidations[key]!.append(continuation)
-                return false
-            }
-            if calls { continuation.resume(returning: .call(for: [])) }
+        let turn: InvalidationTurn = invalidations.tryLead(key) ? .call(for: []) : await withCheckedContinuation { continuation in
+            if !invalidations.enqueueOrLead(key, continuation) { continuation.resume(returning: .call(for: [])) }
         }
         switch turn {
         case .done(let taken):
@@ -159,12 +151,7 @@ final class ItemCache: Service, Sendable {
         case .call(let others):
             let taken = await invalidateNow(key)
             for other in others { other.resume(returning: .done(taken)) }
-            let next = invalidations.withLock { invalidations -> [CheckedContinuation<InvalidationTurn, Never>] in
-                let waiting = invalidations[key] ?? []
-                // An empty list marks a call as under way; no entry: none (the next caller makes one).
-                invalidations[key] = waiting.isEmpty ? nil : []
-                return waiting
-            }
+            let next = invalidations.handOver(key, upTo: .max)
             next.first?.resume(returning: .call(for: Array(next.dropFirst())))
             return taken
         }
@@ -208,29 +195,17 @@ final class ItemCache: Service, Sendable {
         // which starts after such a look, includes every change acknowledged before any of them.
         // The first reader loads and hands the result to those who joined meanwhile.
         let flight = "\(key)\u{0}\(field)\u{0}\(version)"
-        let turn = await withCheckedContinuation { (continuation: CheckedContinuation<LoadTurn, Never>) in
-            let leads = loads.withLock { loads in
-                guard loads[flight] != nil else {
-                    loads[flight] = []
-                    return true
-                }
-                loads[flight]!.append(continuation)
-                return false
-            }
-            if leads { continuation.resume(returning: .lead) }
+        let turn: LoadTurn = loads.tryLead(flight) ? .lead : await withCheckedContinuation { continuation in
+            if !loads.enqueueOrLead(flight, continuation) { continuation.resume(returning: .lead) }
         }
-        guard case .lead = turn else {
-            guard case .loaded(let result) = turn else { preconditionFailure("a follower is only resumed with a load") }
-            return try result.get()
-        }
+        if case .loaded(let result) = turn { return try result.get() }
         let result: Result<[UInt8]?, any Error>
         do {
             result = .success(try await loadAndFill(key, field: field, version: version, stamped: maxAge != nil, load: load))
         } catch {
             result = .failure(error)
         }
-        let followers = loads.withLock { $0.removeValue(forKey: flight) ?? [] }
-        for follower in followers { follower.resume(returning: .loaded(result)) }
+        for follower in loads.end(flight) { follower.resume(returning: .loaded(result)) }
         return try result.get()
     }
 

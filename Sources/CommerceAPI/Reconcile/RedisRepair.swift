@@ -43,7 +43,7 @@ final class RedisRepair: Service, Sendable {
                     try? await Task.sleep(for: .milliseconds(50))
                 }
             }
-            await checkAndRepair()
+            // At start the guard has verified nothing yet, so the task above looks at once.
             await repeatUntilShutdown(every: interval) { await checkAndRepair() }
             group.cancelAll()
         }

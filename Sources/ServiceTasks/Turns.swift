@@ -1,0 +1,70 @@
+import Synchronization
+
+/// Callers that take turns per key: the first to arrive where no turn is under way leads at
+/// once (it does not suspend); those who arrive meanwhile queue as waiters, and the leader hands
+/// them over when its work is done — the shape of every "one call serves everyone waiting"
+/// (a coupon's issue batches, a cache key's shared invalidations and loads). A key has an entry
+/// exactly while a turn is under way; its list holds who waits.
+public final class Turns<Key: Hashable & Sendable, Waiter: Sendable>: Sendable {
+    private let waiting = Mutex<[Key: [Waiter]]>([:])
+
+    public init() {}
+
+    /// True when no turn was under way at `key`: the caller now leads one.
+    public func tryLead(_ key: Key) -> Bool {
+        waiting.withLock { waiting in
+            guard waiting[key] == nil else { return false }
+            waiting[key] = []
+            return true
+        }
+    }
+
+    /// Queues `waiter` behind the turn under way and returns true; when that turn ended
+    /// meanwhile, starts one led by the caller instead and returns false (nothing queued).
+    public func enqueueOrLead(_ key: Key, _ waiter: Waiter) -> Bool {
+        waiting.withLock { waiting in
+            guard waiting[key] != nil else {
+                waiting[key] = []
+                return false
+            }
+            waiting[key]!.append(waiter)
+            return true
+        }
+    }
+
+    /// For the leader: the oldest waiters, at most `limit`; the turn goes on.
+    public func take(_ key: Key, upTo limit: Int) -> [Waiter] {
+        waiting.withLock { waiting in
+            let taken = Array((waiting[key] ?? []).prefix(limit))
+            waiting[key]?.removeFirst(taken.count)
+            return taken
+        }
+    }
+
+    /// For the leader, done: the oldest waiters, at most `limit`, who carry the turn on; when
+    /// none wait the turn ends (the next caller leads).
+    public func handOver(_ key: Key, upTo limit: Int) -> [Waiter] {
+        waiting.withLock { waiting in
+            let taken = Array((waiting[key] ?? []).prefix(limit))
+            if taken.isEmpty {
+                waiting[key] = nil
+            } else {
+                waiting[key]!.removeFirst(taken.count)
+            }
+            return taken
+        }
+    }
+
+    /// For the leader, done: ends the turn and returns every waiter.
+    public func end(_ key: Key) -> [Waiter] {
+        waiting.withLock { $0.removeValue(forKey: key) ?? [] }
+    }
+
+    /// Removes the first waiter at `key` that matches, if it still waits.
+    public func remove(_ key: Key, where matches: (Waiter) -> Bool) -> Waiter? {
+        waiting.withLock { waiting in
+            guard let index = waiting[key]?.firstIndex(where: matches) else { return nil }
+            return waiting[key]!.remove(at: index)
+        }
+    }
+}
