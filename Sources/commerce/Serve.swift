@@ -19,6 +19,8 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var stores: StoreOptions
 
+    @OptionGroup var connections: ConnectionOptions
+
     @OptionGroup var timeZone: TimeZoneOption
 
     @Option(help: "Most write requests committed in one SQLite transaction; 1 turns group commit off. (env: COMMERCE_WRITE_BATCH, default: 512)")
@@ -59,6 +61,18 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--reconcile-at \(reconcileText) is not HH:MM (e.g. 03:00) or off")
         }
 
+        let openFilesBefore = OpenFileLimit.current()
+        let openFiles = OpenFileLimit.raisedToHardLimit()
+        let connectionLimits = try connections.resolved(openFiles: openFiles)
+        var logger = Logger(label: "commerce")
+        logger.logLevel = level
+        let raised = openFiles.soft > openFilesBefore.soft ? "raised from \(openFilesBefore.soft) to \(openFiles.soft)" : "\(openFiles.soft)"
+        logger.notice("""
+            open files: soft limit \(raised) (hard limit \(openFiles.hard)); up to \(connectionLimits.maxConnections) client \
+            connections, the rest kept for Redis, the database and the runtime; timeouts: headers \(connectionLimits.headerTimeout), \
+            body \(connectionLimits.bodyTimeout), idle \(connectionLimits.idleTimeout)
+            """)
+
         let configuration = AppConfiguration(
             host: host, port: port,
             redis: try stores.resolvedRedis(),
@@ -68,7 +82,8 @@ struct Serve: AsyncParsableCommand {
                 perUser: try limit(issueLimitUser, env: "COMMERCE_ISSUE_LIMIT_USER", flag: "--issue-limit-user",
                                    default: IssueRateLimits.standard.perUser!),
                 perAddress: try limit(issueLimitAddress, env: "COMMERCE_ISSUE_LIMIT_ADDRESS", flag: "--issue-limit-address",
-                                      default: IssueRateLimits.standard.perAddress!))
+                                      default: IssueRateLimits.standard.perAddress!)),
+            connections: connectionLimits
         )
         let store = try stores.openStore(try stores.resolvedDatabasePath(), writeBatch: writeBatch)
         let app = try await buildApplication(configuration, store: store)

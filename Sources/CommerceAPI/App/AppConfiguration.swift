@@ -15,6 +15,8 @@ public struct AppConfiguration: Sendable {
     public var reconcileAt: ReconcileTime?
     public var authentication: AuthenticationMode
     public var issueLimits: IssueRateLimits
+    /// The connection cap and the timeouts for clients that stop short.
+    public var connections: ConnectionLimits
 
     public init(
         host: String = "127.0.0.1",
@@ -24,8 +26,10 @@ public struct AppConfiguration: Sendable {
         logLevel: Logger.Level = .info,
         reconcileAt: ReconcileTime? = ReconcileTime("03:00"),
         authentication: AuthenticationMode,
-        issueLimits: IssueRateLimits = .standard
+        issueLimits: IssueRateLimits = .standard,
+        connections: ConnectionLimits
     ) {
+        self.connections = connections
         self.authentication = authentication
         self.issueLimits = issueLimits
         self.host = host

@@ -2,6 +2,7 @@ import CommerceStore
 import CouponGate
 import Hummingbird
 import Logging
+import NIOCore
 import RedisClient
 
 /// Builds the HTTP service over `store` (opened and migrated by the caller, which picks the
@@ -22,9 +23,24 @@ public func buildApplication(_ configuration: AppConfiguration, store: any Store
         logger.warning("--insecure-dev: no tokens are checked; every request acts as an admin. Never expose this server.")
     }
 
+    let limits = configuration.connections
+    let counts = dependencies.metrics.connections
     var app = Application(
         router: buildRouter(dependencies),
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "commerce"),
+        server: .http1(configuration: .init(
+            additionalChannelHandlers: [RequestDeadlines(limits: limits, counts: counts)],
+            idleTimeout: TimeAmount(limits.idleTimeout))),
+        // A burst's connections wait in the kernel's queue (capped by net.core.somaxconn) while
+        // the event loops accept, instead of being refused by a short one.
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "commerce",
+                             backlog: 4096),
+        onServerRunning: { listener in
+            // Ahead of the server's handlers, so a connection past the cap never reaches them.
+            try? await listener.eventLoop.submit {
+                try listener.pipeline.syncOperations.addHandler(
+                    ConnectionCap(limit: limits.maxConnections, counts: counts), position: .first)
+            }.get()
+        },
         logger: logger
     )
     app.addServices(redis)

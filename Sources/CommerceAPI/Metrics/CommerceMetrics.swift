@@ -18,6 +18,8 @@ public final class CommerceMetrics: Sendable {
     /// dictionaries, a lock) cost more than the rest of a request's metrics together.
     private let counters = Mutex<[[String]: CoreMetrics.Counter]>([:])
     private let timers = Mutex<[[String]: CoreMetrics.Timer]>([:])
+    /// The server's connections: the cap and the request deadlines count into it.
+    let connections = ConnectionCounts()
 
     public init() {
         registry = PrometheusCollectorRegistry()
@@ -49,12 +51,12 @@ public final class CommerceMetrics: Sendable {
         counter("commerce_dependency_errors_total", [("dependency", dependency)]).increment()
     }
 
-    /// Paid orders the sink (`stream`, `ranking`) has not taken yet.
     /// Redis was found to have lost data (`detected`), or its data was repaired (`repaired`).
     func redisDataLoss(_ event: String) {
         counter("commerce_redis_data_loss_total", [("event", event)]).increment()
     }
 
+    /// Paid orders the sink (`stream`, `ranking`) has not taken yet.
     func outboxBacklog(sink: String, _ count: Int) {
         Gauge(label: "commerce_outbox_backlog", dimensions: [("sink", sink)], factory: factory).record(count)
     }
@@ -96,7 +98,7 @@ public final class CommerceMetrics: Sendable {
     /// The Prometheus text format (version 0.0.4): the registry, then the coupon gate's own
     /// per-coupon counters (``IssueCounters``, which the admin view shows too) as
     /// `commerce_coupons_issued_total{coupon_id}` and
-    /// `commerce_coupons_rejected_total{coupon_id,reason}`.
+    /// `commerce_coupons_rejected_total{coupon_id,reason}`, then the connection counts.
     func render(coupons: IssueCounters) -> [UInt8] {
         var bytes: [UInt8] = []
         registry.emit(into: &bytes)
@@ -113,7 +115,7 @@ public final class CommerceMetrics: Sendable {
                 }
             }
         }
-        bytes += Array((issued + rejected).utf8)
+        bytes += Array((issued + rejected + connections.rendered()).utf8)
         return bytes
     }
 }

@@ -10,11 +10,13 @@ struct CommerceServer: Sendable {
     /// Starts the built `commerce` binary on `databasePath` and `redisURL` and waits until
     /// `/health/live` answers.
     /// `secret` nil starts it without one (then `arguments` must say `--insecure-dev`).
+    /// `launcher` runs it, e.g. `["/usr/bin/prlimit", "--nofile=1024:1024", "--"]` (which execs
+    /// it, so the PID is the server's).
     static func start(databasePath: String, redisURL: String, logFile: URL, secret: String? = TestTokens.secret,
-                      arguments: [String] = []) async throws -> CommerceServer {
+                      arguments: [String] = [], launcher: [String] = []) async throws -> CommerceServer {
         let port = try freePort()
         let process = try ChildProcess.spawn(
-            [try builtExecutable("commerce"), "serve", "--port", "\(port)", "--db", databasePath, "--redis", redisURL,
+            launcher + [try builtExecutable("commerce"), "serve", "--port", "\(port)", "--db", databasePath, "--redis", redisURL,
              "--log-level", "warning", "--jwt-secret", secret ?? "",
              // Bursts in these tests come from one address and few users on purpose.
              "--issue-limit-user", "off", "--issue-limit-address", "off"] + arguments,
@@ -33,8 +35,10 @@ struct CommerceServer: Sendable {
     }
 
     /// Runs `body` with a started server and stops it afterwards (SIGTERM), whatever happens.
-    static func with<T>(databasePath: String, redisURL: String, logFile: URL, _ body: (CommerceServer) async throws -> T) async throws -> T {
-        let server = try await start(databasePath: databasePath, redisURL: redisURL, logFile: logFile)
+    static func with<T>(databasePath: String, redisURL: String, logFile: URL, arguments: [String] = [], launcher: [String] = [],
+                        _ body: (CommerceServer) async throws -> T) async throws -> T {
+        let server = try await start(databasePath: databasePath, redisURL: redisURL, logFile: logFile,
+                                     arguments: arguments, launcher: launcher)
         do {
             let result = try await body(server)
             await server.process.stop()
