@@ -42,7 +42,7 @@ import TestSupport
         }
     }
 
-    @Test func serveRefusesToStartWithoutASecretUnlessInsecureDev() async throws {
+    @Test func serveRefusesToStartWithoutASecretOrWithOptionsItCannotKeep() async throws {
         let missing = try await Self.run(["serve", "--port", "\(try freePort())", "--jwt-secret", "", "--db", "/nonexistent/x.sqlite"])
         #expect(missing.status != 0 && missing.status != nil)
         #expect(missing.output.contains("no JWT secret"))
@@ -59,6 +59,16 @@ import TestSupport
         let limits = try await Self.run(["serve", "--port", "\(try freePort())", "--jwt-secret", TestTokens.secret, "--issue-limit-user", "5"])
         #expect(limits.status != 0 && limits.status != nil)
         #expect(limits.output.contains("RATE:BURST"))
+
+        // A cap the open-file limit cannot hold is refused with the numbers, not found out under a flood.
+        let tooMany = try await Self.run(["serve", "--port", "\(try freePort())", "--jwt-secret", TestTokens.secret,
+                                          "--max-connections", "10000000"])
+        #expect(tooMany.status != 0 && tooMany.status != nil)
+        #expect(tooMany.output.contains("does not fit the open-file limit"))
+        let timeout = try await Self.run(["serve", "--port", "\(try freePort())", "--jwt-secret", TestTokens.secret,
+                                          "--header-timeout", "0s"])
+        #expect(timeout.status != 0 && timeout.status != nil)
+        #expect(timeout.output.contains("--header-timeout"))
     }
 
     @Test func insecureDevServesWithoutTokens() async throws {

@@ -43,23 +43,22 @@ import Glibc
 
     @Test func threeThousandConnectionsAtOnceAreServedOrClosedAndTheServerLives() async throws {
         try await Self.withServer { server in
-            let connections = try (0..<3_000).map { _ in try RawConnection(port: server.port) }
-            // Whatever the kernel queued is accepted now: the cap closes what is past it.
-            #expect(RawConnection.waitUntilWritable(connections, timeout: .seconds(10)).isEmpty)
-            for connection in connections { connection.send(Self.request) }
-
-            // Meanwhile: the descriptors in use stay under the limit, and the process lives.
+            // Throughout: the descriptors in use stay under the limit, and the process lives.
             let peak = Peak()
             let watching = Task {
                 while !Task.isCancelled, let count = Self.openDescriptors(server.process) {
                     peak.record(count)
-                    try? await Task.sleep(for: .milliseconds(20))
+                    try? await Task.sleep(for: .milliseconds(10))
                 }
             }
+            defer { watching.cancel() }
+
+            let connections = try (0..<3_000).map { _ in try RawConnection(port: server.port) }
+            // Whatever the kernel queued is accepted now: the cap closes what is past it.
+            #expect(RawConnection.waitUntilWritable(connections, timeout: .seconds(10)).isEmpty)
+            for connection in connections { connection.send(Self.request) }
             let results = RawConnection.watchUntilClosed(connections, timeout: .seconds(5))
-            watching.cancel()
             #expect(Self.isAlive(server.process), "the server died:\n\(server.process.output)")
-            #expect(peak.value < 1_024)
 
             // Each connection was answered correctly, or closed at once without a byte.
             let answered = results.filter { String(decoding: $0.bytes, as: UTF8.self).hasPrefix("HTTP/1.1 200 OK") }.count
@@ -67,14 +66,26 @@ import Glibc
             #expect(answered + refused == 3_000)
             #expect(answered >= 1 && answered <= 1_024 - 128)
 
+            // With the cap full, 3,000 more connect and go at once, as clients retrying in a
+            // loop do: the listener must not accept faster than it closes.
+            for _ in 0..<10 {
+                let storm = try (0..<300).map { _ in try RawConnection(port: server.port) }
+                _ = RawConnection.waitUntilWritable(storm, timeout: .seconds(5))
+            }
+            #expect(Self.isAlive(server.process), "the server died:\n\(server.process.output)")
+
             // After the flood (its clients gone): a new client is answered within 10 s.
             for connection in connections { connection.shutdown() }
             let start = ContinuousClock.now
             try await waitForAnswer(server)
             #expect(ContinuousClock.now - start < .seconds(10))
+            watching.cancel()
+            #expect(peak.value < 1_024)
             #expect(Self.isAlive(server.process))
             #expect(try await Self.metric(server, "commerce_http_connections_max") == 1_024 - 128)
-            #expect(try await Self.metric(server, "commerce_http_connections_refused_total") == refused)
+            let total = try await Self.metric(server, "commerce_http_connections_refused_total")!
+            // (Storm connections still queued when the flood's clients left were let in instead.)
+            #expect(total > refused)
         }
     }
 

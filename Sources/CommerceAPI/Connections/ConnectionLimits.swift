@@ -27,9 +27,10 @@ public struct ConnectionLimits: Sendable, Equatable {
 
     /// Descriptors not given to client connections under an open-file limit: the listening
     /// socket, the event loops' epoll and event descriptors, Redis connections, the database's
-    /// files (a few per pooled connection), log files, libdispatch's and Foundation's own, and
-    /// the sockets accepted past the cap in the moment before they are closed. A service uses
-    /// a few dozen; an eighth of the limit, at least 128, leaves room for what it opens later.
+    /// files (a few per pooled connection), log files, libdispatch's and Foundation's own (26
+    /// in all, measured), and the sockets accepted past the cap until their close has run (at
+    /// most ``ConnectionCap``'s 32 plus one read's 4). An eighth of the limit, at least 128,
+    /// leaves room for what the process opens later.
     public static func reserve(openFileLimit: Int) -> Int {
         max(128, openFileLimit / 8)
     }

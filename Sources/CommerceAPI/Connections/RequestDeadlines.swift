@@ -14,8 +14,9 @@ final class RequestDeadlines: ChannelInboundHandler, RemovableChannelHandler {
     private let limits: ConnectionLimits
     private let counts: ConnectionCounts
     private var deadline: Scheduled<Void>?
-    /// Since the last request's end (or the connection's start): the next thing owed is headers.
-    private var awaitingHeaders = true
+    /// What the client owes: a request's headers (since the last request's end, or the
+    /// connection's start; the clock runs only once bytes of them arrive) or the rest of a body.
+    private var owed = RequestPhase.header
     /// A read that the decoder turned into no request part is the start of unfinished headers.
     private var decodedPartInThisRead = false
 
@@ -46,20 +47,25 @@ final class RequestDeadlines: ChannelInboundHandler, RemovableChannelHandler {
         decodedPartInThisRead = true
         switch unwrapInboundIn(data) {
         case .head:
-            awaitingHeaders = false
+            owed = .body
             stop()
-            start(.body, context: context)
         case .body:
             break
         case .end:
-            awaitingHeaders = true
+            owed = .header
             stop()
         }
         context.fireChannelRead(data)
     }
 
+    /// The clocks start here, after a read's parts went by, rather than at each part: a request
+    /// that arrives whole in one read (nearly every one) schedules and cancels no timer.
     func channelReadComplete(context: ChannelHandlerContext) {
-        if awaitingHeaders && !decodedPartInThisRead { start(.header, context: context) }
+        switch owed {
+        case .body: start(.body, context: context)
+        case .header where !decodedPartInThisRead: start(.header, context: context)
+        case .header: break
+        }
         decodedPartInThisRead = false
         context.fireChannelReadComplete()
     }
