@@ -26,6 +26,11 @@ final class ConnectionCounts: Sendable {
         return false
     }
 
+    /// Whether the cap's connections are all open.
+    var isFull: Bool {
+        open.load(ordering: .relaxed) >= cap.load(ordering: .relaxed)
+    }
+
     func connectionClosed() {
         open.wrappingSubtract(1, ordering: .relaxed)
     }
