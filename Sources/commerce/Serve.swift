@@ -40,8 +40,11 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Rate limit of POST /coupons/issue per user: RATE:BURST (requests a second, bucket size), or off. (env: COMMERCE_ISSUE_LIMIT_USER, default: \(IssueRateLimits.standard.perUser!))")
     var issueLimitUser: String?
 
-    @Option(help: "Rate limit of POST /coupons/issue per client address: RATE:BURST, or off. Behind a proxy every request shares its address. (env: COMMERCE_ISSUE_LIMIT_ADDRESS, default: \(IssueRateLimits.standard.perAddress!))")
+    @Option(help: "Rate limit of POST /coupons/issue per client address: RATE:BURST, or off. Behind a proxy not named by --trusted-proxy every request shares its address. (env: COMMERCE_ISSUE_LIMIT_ADDRESS, default: \(IssueRateLimits.standard.perAddress!))")
     var issueLimitAddress: String?
+
+    @Option(help: "Proxies (load balancers) whose X-Forwarded-For header gives the client address: CIDR[,CIDR...], e.g. 10.0.0.0/8,::1. From anyone else the header is ignored. (env: COMMERCE_TRUSTED_PROXY, default: none)")
+    var trustedProxy: String?
 
     func run() async throws {
         let host = try resolve(host, env: "COMMERCE_HOST", default: "127.0.0.1")
@@ -83,6 +86,7 @@ struct Serve: AsyncParsableCommand {
                                    default: IssueRateLimits.standard.perUser!),
                 perAddress: try limit(issueLimitAddress, env: "COMMERCE_ISSUE_LIMIT_ADDRESS", flag: "--issue-limit-address",
                                       default: IssueRateLimits.standard.perAddress!)),
+            trustedProxies: try resolvedTrustedProxies(),
             connections: connectionLimits
         )
         let store = try stores.openStore(try stores.resolvedDatabasePath(), writeBatch: writeBatch)
@@ -105,6 +109,15 @@ struct Serve: AsyncParsableCommand {
                 or pass --insecure-dev to run without tokens on your own machine
                 """)
         }
+    }
+
+    private func resolvedTrustedProxies() throws -> TrustedProxies {
+        let text = try resolve(trustedProxy, env: "COMMERCE_TRUSTED_PROXY", default: "")
+        guard !text.isEmpty else { return .none }
+        guard let proxies = TrustedProxies(text) else {
+            throw ValidationError("--trusted-proxy \(text) is not a list of networks CIDR[,CIDR...] (e.g. 10.0.0.0/8,::1)")
+        }
+        return proxies
     }
 
     private func limit(_ flag: String?, env: String, flag name: String, default value: TokenBucket) throws -> TokenBucket? {

@@ -69,6 +69,10 @@ import TestSupport
                                           "--header-timeout", "0s"])
         #expect(timeout.status != 0 && timeout.status != nil)
         #expect(timeout.output.contains("--header-timeout"))
+        let proxy = try await Self.run(["serve", "--port", "\(try freePort())", "--jwt-secret", TestTokens.secret,
+                                        "--trusted-proxy", "10.0.0.0/40"])
+        #expect(proxy.status != 0 && proxy.status != nil)
+        #expect(proxy.output.contains("--trusted-proxy 10.0.0.0/40 is not a list of networks"))
     }
 
     @Test func insecureDevServesWithoutTokens() async throws {

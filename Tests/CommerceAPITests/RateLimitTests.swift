@@ -74,6 +74,51 @@ import Testing
         }
     }
 
+    @Test func behindATrustedProxyEachForwardedClientHasItsOwnAddressBucket() async throws {
+        let limits = IssueRateLimits(perUser: TokenBucket(perSecond: 100, burst: 100), perAddress: TokenBucket(perSecond: 0.01, burst: 2))
+        /// Statuses of one request per user in `users`, each forwarded for `forwardedFor`.
+        @Sendable func issue(_ app: TestApp, _ coupon: Int64, _ users: ClosedRange<Int64>, forwardedFor: String) async throws -> [HTTPResponse.Status] {
+            var statuses: [HTTPResponse.Status] = []
+            for user in users {
+                statuses.append(try await app.client.call(
+                    .post, "/coupons/issue", #"{"user_id": \#(user), "coupon_id": \#(coupon)}"#,
+                    headers: [HTTPField.Name("X-Forwarded-For")!: forwardedFor], token: TestTokens.token(user: user)).status)
+            }
+            return statuses
+        }
+        try await withTestApp(issueLimits: limits, trustedProxies: TrustedProxies("127.0.0.1/32")!) { app async throws in
+            let coupon = try await app.createCoupon(stock: 100)
+            #expect(try await issue(app, coupon, 1...3, forwardedFor: "203.0.113.1") == [.created, .created, .tooManyRequests])
+            #expect(try await issue(app, coupon, 4...5, forwardedFor: "203.0.113.2") == [.created, .created])
+            // What a client writes left of its own address does not give it another bucket.
+            #expect(try await issue(app, coupon, 6...6, forwardedFor: "198.51.100.9, 203.0.113.1") == [.tooManyRequests])
+        }
+        // From a peer that is not a trusted proxy the header is ignored: one bucket for all.
+        try await withTestApp(issueLimits: limits) { app async throws in
+            let coupon = try await app.createCoupon(stock: 100)
+            #expect(try await issue(app, coupon, 1...1, forwardedFor: "203.0.113.1") == [.created])
+            #expect(try await issue(app, coupon, 2...3, forwardedFor: "203.0.113.2") == [.created, .tooManyRequests])
+        }
+    }
+
+    @Test func trustedProxiesParseAndWalkTheForwardedChainFromTheRight() throws {
+        for bad in ["", "x", "10.0.0.0/33", "10.0.0.0/8/1", "::1/129", "10.0.0.0/-1", "10.0.0.0/8,", "10.0.0.0/8,nope"] {
+            #expect(TrustedProxies(bad) == nil, "\(bad)")
+        }
+        let proxies = try #require(TrustedProxies("10.0.0.0/8, 172.16.0.0/12,::1"))
+        #expect(proxies.clientAddress(peer: "10.1.1.1", forwardedFor: "1.2.3.4, 10.0.0.5") == "1.2.3.4")
+        #expect(proxies.clientAddress(peer: "10.1.1.1", forwardedFor: "9.9.9.9, 1.2.3.4") == "1.2.3.4")
+        #expect(proxies.clientAddress(peer: "8.8.8.8", forwardedFor: "1.2.3.4") == "8.8.8.8")
+        #expect(proxies.clientAddress(peer: "10.1.1.1", forwardedFor: nil) == "10.1.1.1")
+        #expect(proxies.clientAddress(peer: "10.1.1.1", forwardedFor: "10.0.0.9, 10.0.0.5") == "10.0.0.9")
+        #expect(proxies.clientAddress(peer: "10.1.1.1", forwardedFor: "garbage, 10.0.0.5") == "10.0.0.5")
+        #expect(proxies.clientAddress(peer: "::ffff:10.1.1.1", forwardedFor: "2001:db8::1") == "2001:db8::1")
+        #expect(proxies.clientAddress(peer: "::1", forwardedFor: "1.2.3.4") == "1.2.3.4")
+        #expect(proxies.clientAddress(peer: "172.31.255.255", forwardedFor: "1.2.3.4") == "1.2.3.4")
+        #expect(proxies.clientAddress(peer: "172.32.0.1", forwardedFor: "1.2.3.4") == "172.32.0.1")
+        #expect(TrustedProxies.none.clientAddress(peer: "10.1.1.1", forwardedFor: "1.2.3.4") == "10.1.1.1")
+    }
+
     @Test func limitsParseFromTheCommandLineForm() {
         #expect(TokenBucket("2:5") == TokenBucket(perSecond: 2, burst: 5))
         #expect(TokenBucket("0.5:1") == TokenBucket(perSecond: 0.5, burst: 1))

@@ -15,6 +15,8 @@ public struct AppConfiguration: Sendable {
     public var reconcileAt: ReconcileTime?
     public var authentication: AuthenticationMode
     public var issueLimits: IssueRateLimits
+    /// Whose `X-Forwarded-For` gives a request's client address.
+    public var trustedProxies: TrustedProxies
     /// The connection cap and the timeouts for clients that stop short.
     public var connections: ConnectionLimits
 
@@ -27,11 +29,13 @@ public struct AppConfiguration: Sendable {
         reconcileAt: ReconcileTime? = ReconcileTime("03:00"),
         authentication: AuthenticationMode,
         issueLimits: IssueRateLimits = .standard,
+        trustedProxies: TrustedProxies = .none,
         connections: ConnectionLimits
     ) {
         self.connections = connections
         self.authentication = authentication
         self.issueLimits = issueLimits
+        self.trustedProxies = trustedProxies
         self.host = host
         self.port = port
         self.redis = redis

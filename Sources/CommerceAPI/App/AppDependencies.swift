@@ -16,6 +16,8 @@ public struct AppDependencies: Sendable {
     /// The coupon gate; a `Service` too (it retries give-backs).
     public let coupons: CouponIssuer
     public let authentication: AuthenticationMode
+    /// Whose `X-Forwarded-For` gives a request's client address.
+    public let trustedProxies: TrustedProxies
     public let metrics = CommerceMetrics()
     /// Units sold per day; an outbox sink, run by its own relay.
     public let ranking: SalesRanking
@@ -37,13 +39,14 @@ public struct AppDependencies: Sendable {
     ///     (what catches a flush, which keeps the connections).
     public init(
         store: any StoreDriver, redis: RedisClient, dataGuard: RedisDataGuard, authentication: AuthenticationMode,
-        issueLimits: IssueRateLimits = .standard, timeZone: TimeZone = TimeZone(identifier: "UTC")!,
+        issueLimits: IssueRateLimits = .standard, trustedProxies: TrustedProxies = .none, timeZone: TimeZone = TimeZone(identifier: "UTC")!,
         logger: Logger = Logger(label: "commerce"), now: @escaping @Sendable () -> Int64 = Timestamp.now,
         redisCheckInterval: Duration = .milliseconds(250)
     ) {
         self.store = store
         self.redis = redis
         self.authentication = authentication
+        self.trustedProxies = trustedProxies
         self.dataGuard = dataGuard
         self.coupons = CouponIssuer(redis: redis, store: store.coupons, logger: logger, limits: issueLimits, dataGuard: dataGuard)
         self.ranking = SalesRanking(redis: redis, timeZone: timeZone)

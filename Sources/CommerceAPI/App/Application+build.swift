@@ -18,7 +18,8 @@ public func buildApplication(_ configuration: AppConfiguration, store: any Store
     let redis = RedisClient(configuration: configuration.redis, logger: logger, dataGuard: dataGuard)
     let dependencies = AppDependencies(
         store: store, redis: redis, dataGuard: dataGuard, authentication: configuration.authentication,
-        issueLimits: configuration.issueLimits, timeZone: configuration.timeZone, logger: logger)
+        issueLimits: configuration.issueLimits, trustedProxies: configuration.trustedProxies, timeZone: configuration.timeZone,
+        logger: logger)
     if case .insecureDev = configuration.authentication {
         logger.warning("--insecure-dev: no tokens are checked; every request acts as an admin. Never expose this server.")
     }
@@ -73,7 +74,8 @@ public func buildRouter(_ dependencies: AppDependencies) -> Router<CommerceReque
     ItemsController(itemCache: dependencies.itemCache, popularItems: dependencies.popularItems, now: now).addRoutes(to: users)
     OrdersController(orders: store.orders, itemCache: dependencies.itemCache, metrics: dependencies.metrics, now: now)
         .addRoutes(to: users)
-    CouponsController(gate: dependencies.coupons, coupons: store.coupons, now: now).addRoutes(to: users)
+    CouponsController(gate: dependencies.coupons, coupons: store.coupons, proxies: dependencies.trustedProxies, now: now)
+        .addRoutes(to: users)
 
     let admins = users.group().add(middleware: RequireAdmin())
     AdminItemsController(items: store.items, itemCache: dependencies.itemCache, now: now).addRoutes(to: admins)

@@ -6,6 +6,8 @@ import Hummingbird
 struct CouponsController {
     let gate: CouponIssuer
     let coupons: any CouponStore
+    /// Whose `X-Forwarded-For` gives the client address (the per-address rate limit's key).
+    let proxies: TrustedProxies
     let now: @Sendable () -> Int64
 
     struct IssueBody: IntegerFieldsBody, Sendable {
@@ -26,7 +28,8 @@ struct CouponsController {
             let userID = try Field.id(body.userID, "user_id")
             let couponID = try Field.id(body.couponID, "coupon_id")
             try context.authorize(userID: userID)
-            let issued = try await gate.issue(userID: userID, couponID: couponID, address: context.clientAddress, at: now())
+            let address = proxies.clientAddress(peer: context.peerAddress, request: request.head)
+            let issued = try await gate.issue(userID: userID, couponID: couponID, address: address, at: now())
             return JSONResponse.response(status: .created, issued)
         }
         router.get("/coupons") { request, context in

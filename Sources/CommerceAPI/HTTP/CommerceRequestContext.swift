@@ -19,8 +19,9 @@ public struct CommerceRequestContext: RequestContext {
 
     public var maxUploadSize: Int { Self.bodyLimit }
 
-    /// The peer's IP address (the rate limit's per-address key), looked up only when asked.
-    public var clientAddress: String { channel.remoteAddress?.ipAddress ?? "unknown" }
+    /// The connection's peer IP address, looked up only when asked; behind trusted proxies the
+    /// client's is ``TrustedProxies/clientAddress(peer:forwardedFor:)``'s.
+    public var peerAddress: String { channel.remoteAddress?.ipAddress ?? "unknown" }
 
     /// Refuses the request (403 `FORBIDDEN`) unless its token may act for `userID`.
     public func authorize(userID: Int64) throws {

@@ -42,6 +42,7 @@ func withTestApp<T>(
     timeZone: TimeZone = TimeZone(identifier: "UTC")!,
     busyTimeout: TimeInterval = 5,
     issueLimits: IssueRateLimits = .off,
+    trustedProxies: TrustedProxies = .none,
     redisCheckInterval: Duration = .milliseconds(250),
     extraRoutes: (Router<CommerceRequestContext>) -> Void = { _ in },
     _ body: @escaping @Sendable (TestApp) async throws -> T
@@ -54,7 +55,7 @@ func withTestApp<T>(
             let redis = server.client(dataGuard: dataGuard)
             defer { redis.shutdown() }
             let dependencies = AppDependencies(store: database, redis: redis, dataGuard: dataGuard, authentication: .tokens(TestTokens.tokens),
-                                               issueLimits: issueLimits, timeZone: timeZone, now: now,
+                                               issueLimits: issueLimits, trustedProxies: trustedProxies, timeZone: timeZone, now: now,
                                                redisCheckInterval: redisCheckInterval)
             let router = buildRouter(dependencies)
             let routes = router.routes.map { "\($0.method) \($0.path)" }
