@@ -19,6 +19,9 @@ final class RedisRepair: Service, Sendable {
     private let interval: Duration
     /// The guard's detections already counted in the metrics (several looks run concurrently).
     private let detectionsCounted = Mutex<Int>(0)
+    /// A repair of this process is under way: a second look meanwhile leaves it to that one
+    /// (both start at once, and each once logged a start).
+    private let repairing = Mutex(false)
 
     init(dataGuard: RedisDataGuard, redis: RedisClient, reconciler: Reconciler, metrics: CommerceMetrics, logger: Logger,
          interval: Duration = .milliseconds(250)) {
@@ -61,6 +64,8 @@ final class RedisRepair: Service, Sendable {
         }
         for _ in 0..<new { metrics.redisDataLoss("detected") }
         guard let reason = dataGuard.distrust, let runID = dataGuard.runID else { return }
+        guard repairing.withLock({ underWay in defer { underWay = true }; return !underWay }) else { return }
+        defer { repairing.withLock { $0 = false } }
         do {
             logger.notice("redis repair: started", metadata: ["reason": "\(reason)"])
             let (report, redelivered) = try await reconciler.repairLostData(runID: runID, marker: dataGuard.markerKey)
