@@ -13,7 +13,7 @@ struct ConnectionOptions: ParsableArguments {
     @Option(help: "Time a request's body may take after its headers; then the connection is closed. (env: COMMERCE_BODY_TIMEOUT, default: 30s)")
     var bodyTimeout: TimeoutArgument?
 
-    @Option(help: "Time a keep-alive connection may wait for its next request; then it is closed. (env: COMMERCE_IDLE_TIMEOUT, default: 60s)")
+    @Option(help: "Time a keep-alive connection may wait for its next request, and a client has to read answers that fill the connection's buffers; then it is closed. (env: COMMERCE_IDLE_TIMEOUT, default: 60s)")
     var idleTimeout: TimeoutArgument?
 
     /// The limits under `openFiles`; an explicit cap the limit cannot hold is an error, not a

@@ -169,6 +169,30 @@ import Glibc
         }
     }
 
+    @Test func aClientThatAsksAndNeverReadsIsClosedAfterTheIdleTimeout() async throws {
+        try await Self.withServer(arguments: ["--idle-timeout", "1s"], launcher: []) { server in
+            let reader = try RawConnection(port: server.port, receiveBuffer: 4096)
+            #expect(RawConnection.waitUntilWritable([reader], timeout: .seconds(5)).isEmpty)
+            // Pipelined requests for the largest answer, more than the buffers between us hold.
+            let requests = Array(String(repeating: "GET /openapi.yaml HTTP/1.1\r\nHost: never-reads\r\n\r\n", count: 2_000).utf8)
+            var written = 0
+            let start = ContinuousClock.now
+            while written < requests.count, ContinuousClock.now - start < .seconds(3) {
+                guard let count = reader.write(requests[written...]) else { break }
+                written += count
+                if count == 0 { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            // The server's writes are stuck behind the unread answers: after the idle timeout
+            // (and not long after) it closes the connection.
+            try await Task.sleep(for: .milliseconds(2_500))
+            #expect(try await Self.metric(server, "commerce_http_connections_timed_out_total", #"phase="response""#) == 1)
+            var closed = false
+            let deadline = ContinuousClock.now + .seconds(5)
+            while !closed && ContinuousClock.now < deadline { closed = reader.drain().closed }
+            #expect(closed)
+        }
+    }
+
     @Test func theSoftOpenFileLimitIsRaisedToTheHardLimitAndTheCapFollowsIt() async throws {
         try await Self.withServer(launcher: ["/usr/bin/prlimit", "--nofile=1024:4096", "--"]) { server in
             let limits = try String(contentsOfFile: "/proc/\(server.process.pid)/limits", encoding: .utf8)

@@ -9,11 +9,15 @@ import Glibc
 public final class RawConnection: Sendable {
     public let fd: Int32
 
-    /// Starts connecting to 127.0.0.1:`port` (completion is seen by ``waitUntilWritable``).
-    public init(port: Int) throws {
+    /// Starts connecting to 127.0.0.1:`port` (completion is seen by ``waitUntilWritable``);
+    /// `receiveBuffer` bytes, if given, bound what the kernel takes in before this side reads.
+    public init(port: Int, receiveBuffer: Int32? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestSupportError("socket() failed: errno \(errno) (raise the open-file limit?)") }
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        if var size = receiveBuffer {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -34,6 +38,14 @@ public final class RawConnection: Sendable {
     public func send(_ text: String) -> Bool {
         let bytes = Array(text.utf8)
         return bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == bytes.count
+    }
+
+    /// Writes what the socket takes now of `bytes`: the count (0 when its buffer is full), or
+    /// nil once the connection is closed.
+    public func write(_ bytes: ArraySlice<UInt8>) -> Int? {
+        let count = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        if count >= 0 { return count }
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : nil
     }
 
     /// Closes both directions (the server sees the end) but keeps the descriptor until deinit,

@@ -10,6 +10,7 @@ final class ConnectionCounts: Sendable {
     private let refused = Atomic<Int>(0)
     private let headerTimeouts = Atomic<Int>(0)
     private let bodyTimeouts = Atomic<Int>(0)
+    private let responseTimeouts = Atomic<Int>(0)
 
     /// Sets the most connections ``admit()`` lets in.
     func cap(at limit: Int) {
@@ -39,6 +40,7 @@ final class ConnectionCounts: Sendable {
         switch phase {
         case .header: headerTimeouts.wrappingAdd(1, ordering: .relaxed)
         case .body: bodyTimeouts.wrappingAdd(1, ordering: .relaxed)
+        case .response: responseTimeouts.wrappingAdd(1, ordering: .relaxed)
         }
     }
 
@@ -56,12 +58,14 @@ final class ConnectionCounts: Sendable {
         # TYPE commerce_http_connections_timed_out_total counter
         commerce_http_connections_timed_out_total{phase="header"} \(headerTimeouts.load(ordering: .relaxed))
         commerce_http_connections_timed_out_total{phase="body"} \(bodyTimeouts.load(ordering: .relaxed))
+        commerce_http_connections_timed_out_total{phase="response"} \(responseTimeouts.load(ordering: .relaxed))
 
         """
     }
 }
 
-/// The part of a request a client was still sending when its deadline passed.
+/// What a client had not done when its deadline passed: sent a request's headers or its body,
+/// or read the answers it asked for.
 enum RequestPhase: Sendable {
-    case header, body
+    case header, body, response
 }

@@ -14,7 +14,8 @@ public struct ConnectionLimits: Sendable, Equatable {
     public var headerTimeout: Duration
     /// How long a request's body may take to arrive after its headers.
     public var bodyTimeout: Duration
-    /// How long a keep-alive connection may wait between requests.
+    /// How long a keep-alive connection may wait between requests, and a client whose unread
+    /// answers fill the connection's write buffer has to read them down.
     public var idleTimeout: Duration
 
     public init(maxConnections: Int, headerTimeout: Duration = .seconds(10), bodyTimeout: Duration = .seconds(30),

@@ -4,9 +4,11 @@ import NIOHTTPTypes
 /// Closes a connection whose client stops short, after the HTTP decoder in its pipeline: the
 /// headers of a request must be complete within ``ConnectionLimits/headerTimeout`` of the
 /// connection opening (or, on a keep-alive connection, of the first bytes of its next request),
-/// and its body within ``ConnectionLimits/bodyTimeout`` of its headers. Otherwise a few
-/// thousand half-sent requests would hold their descriptors forever. The wait between requests
-/// is the idle timeout's, and nothing runs while the server itself is answering.
+/// and its body within ``ConnectionLimits/bodyTimeout`` of its headers; and a client whose
+/// unread answers fill the connection's write buffer has ``ConnectionLimits/idleTimeout`` to
+/// read them down. Otherwise a few thousand half-sent requests, or clients that ask and never
+/// read, would hold their descriptors forever (Hummingbird's idle timeout, which owns the wait
+/// between requests, waits for an answer being written however long it takes).
 final class RequestDeadlines: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -14,9 +16,11 @@ final class RequestDeadlines: ChannelInboundHandler, RemovableChannelHandler {
     private let limits: ConnectionLimits
     private let counts: ConnectionCounts
     private var deadline: Scheduled<Void>?
-    /// What the client owes: a request's headers (since the last request's end, or the
-    /// connection's start; the clock runs only once bytes of them arrive) or the rest of a body.
-    private var owed = RequestPhase.header
+    /// Runs while the write buffer is past its high-water mark.
+    private var unread: Scheduled<Void>?
+    /// Between a request's headers and its end the client owes the body; otherwise the next
+    /// request's headers (their clock runs once bytes of them arrive, or from the connection's start).
+    private var readingBody = false
     /// A read that the decoder turned into no request part is the start of unfinished headers.
     private var decodedPartInThisRead = false
 
@@ -31,6 +35,7 @@ final class RequestDeadlines: ChannelInboundHandler, RemovableChannelHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         stop()
+        unread?.cancel()
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -40,19 +45,30 @@ final class RequestDeadlines: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         stop()
+        unread?.cancel()
         context.fireChannelInactive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            unread?.cancel()
+            unread = nil
+        } else if unread == nil {
+            unread = close(after: limits.idleTimeout, counting: .response, context: context)
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         decodedPartInThisRead = true
         switch unwrapInboundIn(data) {
         case .head:
-            owed = .body
+            readingBody = true
             stop()
         case .body:
             break
         case .end:
-            owed = .header
+            readingBody = false
             stop()
         }
         context.fireChannelRead(data)
@@ -61,10 +77,10 @@ final class RequestDeadlines: ChannelInboundHandler, RemovableChannelHandler {
     /// The clocks start here, after a read's parts went by, rather than at each part: a request
     /// that arrives whole in one read (nearly every one) schedules and cancels no timer.
     func channelReadComplete(context: ChannelHandlerContext) {
-        switch owed {
-        case .body: start(.body, context: context)
-        case .header where !decodedPartInThisRead: start(.header, context: context)
-        case .header: break
+        if readingBody {
+            start(.body, context: context)
+        } else if !decodedPartInThisRead {
+            start(.header, context: context)
         }
         decodedPartInThisRead = false
         context.fireChannelReadComplete()
@@ -74,8 +90,11 @@ final class RequestDeadlines: ChannelInboundHandler, RemovableChannelHandler {
     /// do not restart it).
     private func start(_ phase: RequestPhase, context: ChannelHandlerContext) {
         guard deadline == nil else { return }
-        let timeout = phase == .header ? limits.headerTimeout : limits.bodyTimeout
-        deadline = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) { [counts] in
+        deadline = close(after: phase == .header ? limits.headerTimeout : limits.bodyTimeout, counting: phase, context: context)
+    }
+
+    private func close(after timeout: Duration, counting phase: RequestPhase, context: ChannelHandlerContext) -> Scheduled<Void> {
+        context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) { [counts] in
             counts.timedOut(phase)
             context.close(promise: nil)
         }
