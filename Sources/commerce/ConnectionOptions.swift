@@ -30,7 +30,7 @@ struct ConnectionOptions: ParsableArguments {
         }
         guard maxConnections <= room else {
             throw ValidationError("""
-                --max-connections \(maxConnections) does not fit the open-file limit \(limit) (hard limit \(openFiles.hard)): \
+                --max-connections \(maxConnections) does not fit the open-file limit \(limit) (hard limit \(openFiles.hardText)): \
                 at most \(max(room, 0)) leave the reserve of \(ConnectionLimits.reserve(openFileLimit: limit)); \
                 raise the limit (ulimit -n, LimitNOFILE=) or lower --max-connections
                 """)

@@ -7,8 +7,11 @@ import Glibc
 /// so this limit bounds how many connections the server can hold.
 struct OpenFileLimit: Equatable {
     var soft: Int
-    /// What the soft limit may be raised to without privileges.
+    /// What the soft limit may be raised to without privileges; `Int.max` when unlimited.
     var hard: Int
+
+    /// The hard limit as a person reads it.
+    var hardText: String { hard == Int.max ? "unlimited" : String(hard) }
 
     static func current() -> OpenFileLimit {
         var limit = rlimit()

@@ -71,7 +71,7 @@ struct Serve: AsyncParsableCommand {
         logger.logLevel = level
         let raised = openFiles.soft > openFilesBefore.soft ? "raised from \(openFilesBefore.soft) to \(openFiles.soft)" : "\(openFiles.soft)"
         logger.notice("""
-            open files: soft limit \(raised) (hard limit \(openFiles.hard)); up to \(connectionLimits.maxConnections) client \
+            open files: soft limit \(raised) (hard limit \(openFiles.hardText)); up to \(connectionLimits.maxConnections) client \
             connections, the rest kept for Redis, the database and the runtime; timeouts: headers \(connectionLimits.headerTimeout), \
             body \(connectionLimits.bodyTimeout), idle \(connectionLimits.idleTimeout)
             """)
