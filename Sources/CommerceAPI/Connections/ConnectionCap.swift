@@ -28,6 +28,8 @@ final class ConnectionCap: ChannelDuplexHandler, RemovableChannelHandler {
     /// The server asked to accept while this handler held back; resumed by a close or the timer.
     private var readPending = false
     private var retry: Scheduled<Void>?
+    /// Closes and the timer may still call back after the listener is gone (at shutdown).
+    private var removed = false
 
     init(limit: Int, counts: ConnectionCounts) {
         counts.cap(at: limit)
@@ -54,6 +56,7 @@ final class ConnectionCap: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        removed = true
         retry?.cancel()
     }
 
@@ -81,7 +84,7 @@ final class ConnectionCap: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func resumeIfPossible(context: ChannelHandlerContext) {
-        guard readPending, mayAccept() else { return }
+        guard !removed, readPending, mayAccept() else { return }
         readPending = false
         context.read()
     }
@@ -89,7 +92,7 @@ final class ConnectionCap: ChannelDuplexHandler, RemovableChannelHandler {
     /// Looks again in a millisecond (two refusals' worth), unless a look is due already; a
     /// slot freed by a closing connection is found then too.
     private func scheduleRetry(context: ChannelHandlerContext) {
-        guard retry == nil else { return }
+        guard retry == nil, !removed else { return }
         retry = context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(1)) {
             self.retry = nil
             self.resumeIfPossible(context: context)
