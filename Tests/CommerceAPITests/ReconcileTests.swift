@@ -53,6 +53,13 @@ import TestSupport
             #expect(try await app.order(user: 1, [(items[0], 4), (items[1], 2)]).status == .created)
             #expect(try await app.order(user: 1, [(items[2], 3)]).status == .created)
             try await waitFor { (try await app.client.call(.get, "/items/popular").json["items"] as? [Any])?.count == 3 }
+            // Both relays done, so that nothing writes to Redis after the flush but what is tested
+            // (the stream's relay, landing late, made the dry run's "changes nothing" fail).
+            try await waitFor {
+                let stream = try await app.database.outbox.backlog(sink: OrderEvent.stream)
+                let ranking = try await app.database.outbox.backlog(sink: app.ranking.cursorName)
+                return stream == 0 && ranking == 0
+            }
             let popular = try await app.client.call(.get, "/items/popular").text
             let issuedTimes = try await app.redis.send("HGETALL", RedisArgument(CouponKeys(couponID: coupon).issued))
 
