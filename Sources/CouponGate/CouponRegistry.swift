@@ -62,7 +62,8 @@ public struct CouponRegistry: Sendable {
     }
 
     /// The users Redis holds as issued the coupon, when there are at most `limit` of them (one
-    /// `HLEN`, then one `HKEYS`); nil when there are more, or Redis's data is not trusted.
+    /// `HLEN`, then one `HKEYS`); nil when there are more. Throws `untrustedData` when Redis's
+    /// data is not trusted.
     public func holders(couponID: Int64, atMost limit: Int) async throws -> Set<Int64>? {
         guard try await issuedCount(couponID: couponID) <= limit else { return nil }
         let reply = try await redis.send(RedisCommand("HKEYS", RedisArgument(CouponKeys(couponID: couponID).issued)),

@@ -48,13 +48,8 @@ final class IssueQueue: Sendable {
     /// cancelled while still waiting is withdrawn and answered `CancellationError` (nothing was
     /// decided for it).
     func wait(_ request: IssueRequest, couponID: Int64) async -> Turn {
-        if turns.tryLead(couponID) { return .lead }
-        return await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                if !turns.enqueueOrLead(couponID, Waiting(request: request, continuation: continuation)) {
-                    continuation.resume(returning: .lead)
-                }
-            }
+        await withTaskCancellationHandler {
+            await turns.turn(couponID, lead: .lead) { Waiting(request: request, continuation: $0) }
         } onCancel: {
             turns.remove(couponID) { $0.request.id == request.id }?.answer(.failure(CancellationError()))
         }

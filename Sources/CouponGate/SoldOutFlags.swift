@@ -23,7 +23,7 @@ final class SoldOutFlags: Sendable {
 
     private struct Flag: Sendable {
         var expiry: ContinuousClock.Instant
-        /// Nil until read (see ``holdersWanted(_:)``).
+        /// Nil until read (``flag(_:)`` says when they are wanted).
         var holders: Set<Int64>?
     }
 

@@ -10,49 +10,36 @@ public final class Turns<Key: Hashable & Sendable, Waiter: Sendable>: Sendable {
 
     public init() {}
 
-    /// True when no turn was under way at `key`: the caller now leads one.
-    public func tryLead(_ key: Key) -> Bool {
-        waiting.withLock { waiting in
-            guard waiting[key] == nil else { return false }
-            waiting[key] = []
-            return true
-        }
-    }
-
-    /// Queues `waiter` behind the turn under way and returns true; when that turn ended
-    /// meanwhile, starts one led by the caller instead and returns false (nothing queued).
-    public func enqueueOrLead(_ key: Key, _ waiter: Waiter) -> Bool {
-        waiting.withLock { waiting in
-            guard waiting[key] != nil else {
-                waiting[key] = []
-                return false
+    /// Waits for the caller's turn at `key`: `lead` at once, without suspending, when no turn is
+    /// under way (the caller now leads one); otherwise the caller waits as the waiter `make`
+    /// builds around its continuation, and gets what the leader resumes it with — or `lead`,
+    /// when the turn ended before it could queue.
+    public func turn<Value: Sendable>(
+        _ key: Key, lead: Value, waiter make: (CheckedContinuation<Value, Never>) -> Waiter
+    ) async -> Value {
+        if startTurn(key) { return lead }
+        return await withCheckedContinuation { continuation in
+            let queued = waiting.withLock { waiting in
+                guard waiting[key] != nil else {
+                    waiting[key] = []
+                    return false
+                }
+                waiting[key]!.append(make(continuation))
+                return true
             }
-            waiting[key]!.append(waiter)
-            return true
+            if !queued { continuation.resume(returning: lead) }
         }
     }
 
     /// For the leader: the oldest waiters, at most `limit`; the turn goes on.
     public func take(_ key: Key, upTo limit: Int) -> [Waiter] {
-        waiting.withLock { waiting in
-            let taken = Array((waiting[key] ?? []).prefix(limit))
-            waiting[key]?.removeFirst(taken.count)
-            return taken
-        }
+        remove(key, upTo: limit, endingTurnIfNone: false)
     }
 
     /// For the leader, done: the oldest waiters, at most `limit`, who carry the turn on; when
     /// none wait the turn ends (the next caller leads).
     public func handOver(_ key: Key, upTo limit: Int) -> [Waiter] {
-        waiting.withLock { waiting in
-            let taken = Array((waiting[key] ?? []).prefix(limit))
-            if taken.isEmpty {
-                waiting[key] = nil
-            } else {
-                waiting[key]!.removeFirst(taken.count)
-            }
-            return taken
-        }
+        remove(key, upTo: limit, endingTurnIfNone: true)
     }
 
     /// For the leader, done: ends the turn and returns every waiter.
@@ -65,6 +52,27 @@ public final class Turns<Key: Hashable & Sendable, Waiter: Sendable>: Sendable {
         waiting.withLock { waiting in
             guard let index = waiting[key]?.firstIndex(where: matches) else { return nil }
             return waiting[key]!.remove(at: index)
+        }
+    }
+
+    /// True when no turn was under way at `key`: one is now, led by the caller.
+    private func startTurn(_ key: Key) -> Bool {
+        waiting.withLock { waiting in
+            guard waiting[key] == nil else { return false }
+            waiting[key] = []
+            return true
+        }
+    }
+
+    private func remove(_ key: Key, upTo limit: Int, endingTurnIfNone: Bool) -> [Waiter] {
+        waiting.withLock { waiting in
+            let taken = Array((waiting[key] ?? []).prefix(limit))
+            if taken.isEmpty && endingTurnIfNone {
+                waiting[key] = nil
+            } else {
+                waiting[key]?.removeFirst(taken.count)
+            }
+            return taken
         }
     }
 }

@@ -64,8 +64,7 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--reconcile-at \(reconcileText) is not HH:MM (e.g. 03:00) or off")
         }
 
-        let openFilesBefore = OpenFileLimit.current()
-        let openFiles = OpenFileLimit.raisedToHardLimit()
+        let (openFilesBefore, openFiles) = OpenFileLimit.raiseSoftToHard()
         let connectionLimits = try connections.resolved(openFiles: openFiles)
         var logger = Logger(label: "commerce")
         logger.logLevel = level

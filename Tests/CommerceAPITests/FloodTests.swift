@@ -27,9 +27,7 @@ import Glibc
 
     /// `name`'s value (the sample without labels, or with exactly `labels`) in `GET /metrics`.
     static func metric(_ server: CommerceServer, _ name: String, _ labels: String = "") async throws -> Int? {
-        let text = try await server.once { try await $0.call(.get, "/metrics", token: nil) }.text
-        let prefix = labels.isEmpty ? "\(name) " : "\(name){\(labels)} "
-        return text.split(separator: "\n").first { $0.hasPrefix(prefix) }.flatMap { Int($0.dropFirst(prefix.count)) }
+        sample(name, labels, in: try await server.once { try await $0.call(.get, "/metrics", token: nil) }.text)
     }
 
     /// Descriptors the process has open now (nil once it is gone).
@@ -121,7 +119,7 @@ import Glibc
             // One connection of ours reads the metrics throughout; the count is exact once the
             // start-up check's connection is gone.
             let observer = try RawConnection(port: server.port)
-            try await waitUntil { try observer.metric("commerce_http_connections_open") == 1 }
+            try await waitFor { try observer.metric("commerce_http_connections_open") == 1 }
 
             let connections = try (0..<30).map { _ in try RawConnection(port: server.port) }
             #expect(RawConnection.waitUntilWritable(connections, timeout: .seconds(5)).isEmpty)
@@ -138,7 +136,7 @@ import Glibc
 
             // Closed by their clients: the room is free again.
             for index in held { connections[index].shutdown() }
-            try await waitUntil { try observer.metric("commerce_http_connections_open") == 1 }
+            try await waitFor { try observer.metric("commerce_http_connections_open") == 1 }
             try await waitForAnswer(server)
             #expect(try observer.metric("commerce_http_connections_refused_total") == 11)
         }
@@ -203,13 +201,20 @@ import Glibc
     }
 }
 
-/// Waits until the server answers `/health/live` on a fresh connection (at most 10 s).
+/// Waits until the server answers `/health/live` on a fresh connection; throws after 10 s.
 private func waitForAnswer(_ server: CommerceServer) async throws {
-    for _ in 0..<200 {
-        if let reply = try? await server.once({ try await $0.call(.get, "/health/live", token: nil) }), reply.status == .ok { return }
-        try await Task.sleep(for: .milliseconds(50))
+    var answered = false
+    try await waitFor {
+        answered = (try? await server.once { try await $0.call(.get, "/health/live", token: nil) })?.status == .ok
+        return answered
     }
-    throw TestSupportError("the server did not answer within 10 s")
+    guard answered else { throw TestSupportError("the server did not answer within 10 s") }
+}
+
+/// The value of the sample `name` (without labels, or with exactly `labels`) in metrics `text`.
+private func sample(_ name: String, _ labels: String = "", in text: String) -> Int? {
+    let prefix = labels.isEmpty ? "\(name) " : "\(name){\(labels)} "
+    return text.split(separator: "\n").first { $0.hasPrefix(prefix) }.flatMap { Int($0.dropFirst(prefix.count)) }
 }
 
 /// The largest of the values recorded, from another task.
@@ -219,15 +224,6 @@ private final class Peak: Sendable {
     func record(_ count: Int) { largest.withLock { $0 = max($0, count) } }
 
     var value: Int { largest.withLock { $0 } }
-}
-
-/// Polls `condition` every 50 ms until it holds; fails after 10 s.
-private func waitUntil(_ condition: () throws -> Bool) async throws {
-    for _ in 0..<200 {
-        if try condition() { return }
-        try await Task.sleep(for: .milliseconds(50))
-    }
-    throw TestSupportError("the condition did not hold within 10 s")
 }
 
 extension RawConnection {
@@ -242,9 +238,7 @@ extension RawConnection {
             if closed || ContinuousClock.now > deadline { throw TestSupportError("no whole answer: \(received.count) bytes") }
             usleep(5_000)
         }
-        let text = String(decoding: received, as: UTF8.self)
-        let prefix = "\(name) "
-        return text.split(separator: "\n").first { $0.hasPrefix(prefix) }.flatMap { Int($0.dropFirst(prefix.count)) }
+        return sample(name, in: String(decoding: received, as: UTF8.self))
     }
 
     /// Whether `bytes` hold a response's headers and as many body bytes as its Content-Length says.

@@ -35,12 +35,16 @@ public func buildApplication(_ configuration: AppConfiguration, store: any Store
         // the event loops accept, instead of being refused by a short one.
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "commerce",
                              backlog: 4096),
-        onServerRunning: { listener in
+        onServerRunning: { [logger] listener in
             // Ahead of the server's handlers, so a connection past the cap never reaches them.
-            try? await listener.eventLoop.submit {
-                try listener.pipeline.syncOperations.addHandler(
-                    ConnectionCap(limit: limits.maxConnections, counts: counts), position: .first)
-            }.get()
+            do {
+                try await listener.eventLoop.submit {
+                    try listener.pipeline.syncOperations.addHandler(
+                        ConnectionCap(limit: limits.maxConnections, counts: counts), position: .first)
+                }.get()
+            } catch {
+                logger.error("connection cap not installed; connections are not capped", metadata: ["error": "\(error)"])
+            }
         },
         logger: logger
     )

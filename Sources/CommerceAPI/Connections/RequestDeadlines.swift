@@ -34,8 +34,7 @@ final class RequestDeadlines: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        stop()
-        unread?.cancel()
+        cancelClocks()
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -44,8 +43,7 @@ final class RequestDeadlines: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        stop()
-        unread?.cancel()
+        cancelClocks()
         context.fireChannelInactive()
     }
 
@@ -103,6 +101,12 @@ final class RequestDeadlines: ChannelInboundHandler, RemovableChannelHandler {
     private func stop() {
         deadline?.cancel()
         deadline = nil
+    }
+
+    private func cancelClocks() {
+        stop()
+        unread?.cancel()
+        unread = nil
     }
 }
 

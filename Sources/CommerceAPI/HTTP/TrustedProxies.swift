@@ -38,13 +38,13 @@ public struct TrustedProxies: Sendable, Equatable {
     /// the first untrusted one is whatever that client chose to write). A malformed entry ends
     /// the walk at the last address known good.
     public func clientAddress(peer: String, forwardedFor: String?) -> String {
-        guard !networks.isEmpty, let forwardedFor, isTrusted(peer) else { return peer }
+        guard !networks.isEmpty, let forwardedFor, let peerBytes = Self.parse(peer), isTrusted(peerBytes) else { return peer }
         var client = peer
         for hop in forwardedFor.split(separator: ",").reversed() {
             let address = hop.trimmingCharacters(in: .whitespaces)
             guard let bytes = Self.parse(address) else { return client }
             client = address
-            if !networks.contains(where: { $0.contains(bytes) }) { return client }
+            if !isTrusted(bytes) { return client }
         }
         return client
     }
@@ -56,9 +56,8 @@ public struct TrustedProxies: Sendable, Equatable {
 
     private static let forwardedFor = HTTPField.Name("X-Forwarded-For")!
 
-    private func isTrusted(_ address: String) -> Bool {
-        guard let bytes = Self.parse(address) else { return false }
-        return networks.contains { $0.contains(bytes) }
+    private func isTrusted(_ address: [UInt8]) -> Bool {
+        networks.contains { $0.contains(address) }
     }
 
     private struct Network: Sendable, Equatable {

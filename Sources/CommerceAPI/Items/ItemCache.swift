@@ -142,10 +142,7 @@ final class ItemCache: Service, Sendable {
     /// No task of its own: the caller that finds no call under way makes one; when it is done,
     /// the oldest caller that arrived meanwhile makes the next one, for all who were waiting.
     private func invalidateShared(_ key: String) async -> Bool {
-        let turn: InvalidationTurn = invalidations.tryLead(key) ? .call(for: []) : await withCheckedContinuation { continuation in
-            if !invalidations.enqueueOrLead(key, continuation) { continuation.resume(returning: .call(for: [])) }
-        }
-        switch turn {
+        switch await invalidations.turn(key, lead: .call(for: []), waiter: { $0 }) {
         case .done(let taken):
             return taken
         case .call(let others):
@@ -195,10 +192,7 @@ final class ItemCache: Service, Sendable {
         // which starts after such a look, includes every change acknowledged before any of them.
         // The first reader loads and hands the result to those who joined meanwhile.
         let flight = "\(key)\u{0}\(field)\u{0}\(version)"
-        let turn: LoadTurn = loads.tryLead(flight) ? .lead : await withCheckedContinuation { continuation in
-            if !loads.enqueueOrLead(flight, continuation) { continuation.resume(returning: .lead) }
-        }
-        if case .loaded(let result) = turn { return try result.get() }
+        if case .loaded(let result) = await loads.turn(flight, lead: .lead, waiter: { $0 }) { return try result.get() }
         let result: Result<[UInt8]?, any Error>
         do {
             result = .success(try await loadAndFill(key, field: field, version: version, stamped: maxAge != nil, load: load))

@@ -93,11 +93,12 @@ final class PopularItems: Sendable {
     /// From Redis (ranking) and the store (items); Redis away or its data not trusted: from the
     /// store alone.
     private func compute(_ window: SalesWindow) async throws -> [(item: Item, units: Int64)] {
+        let fromStore = { try await self.sales.bestSellers(placedIn: window.milliseconds, limit: Self.size) }
+        guard dataGuard?.isTrusted ?? true else { return try await fromStore() }
         do {
-            guard dataGuard?.isTrusted ?? true else { throw RedisError(.connectionFailed, "Redis's data is being repaired") }
             return try await fromRedis(window)
         } catch is RedisError {
-            return try await sales.bestSellers(placedIn: window.milliseconds, limit: Self.size)
+            return try await fromStore()
         }
     }
 

@@ -17,11 +17,13 @@ final class RedisRepair: Service, Sendable {
     private let metrics: CommerceMetrics
     private let logger: Logger
     private let interval: Duration
-    /// The guard's detections already counted in the metrics (several looks run concurrently).
-    private let detectionsCounted = Mutex<Int>(0)
-    /// A repair of this process is under way: a second look meanwhile leaves it to that one
-    /// (both start at once, and each once logged a start).
-    private let repairing = Mutex(false)
+    /// The guard's detections already counted in the metrics (a connection's check detects too,
+    /// so each look counts what came in since the last).
+    private let detectionsCounted = Atomic<Int>(0)
+    /// One look at a time: the wake-up task, the periodic look and the server's start-up call
+    /// all begin together, and a caller that comes while a look is under way waits for its end
+    /// instead of verifying and repairing again (each once logged its own start).
+    private let looks = Turns<Int, CheckedContinuation<Bool, Never>>()
 
     init(dataGuard: RedisDataGuard, redis: RedisClient, reconciler: Reconciler, metrics: CommerceMetrics, logger: Logger,
          interval: Duration = .milliseconds(250)) {
@@ -55,17 +57,15 @@ final class RedisRepair: Service, Sendable {
     /// Verifies Redis's data and, when it is not trusted, repairs it (or lets the process that
     /// holds the lock do so).
     func checkAndRepair() async {
+        guard await looks.turn(0, lead: true, waiter: { $0 }) else { return }
+        defer { for waiter in looks.end(0) { waiter.resume(returning: false) } }
         // Redis away: nothing to verify now; the connection that reaches it again verifies first.
         guard (try? await dataGuard.verify(using: { try await self.redis.send($0) })) != nil else { return }
         let detected = dataGuard.lossesDetected
-        let new = detectionsCounted.withLock { counted in
-            defer { counted = max(counted, detected) }
-            return max(0, detected - counted)
+        for _ in 0..<max(0, detected - detectionsCounted.exchange(detected, ordering: .relaxed)) {
+            metrics.redisDataLoss("detected")
         }
-        for _ in 0..<new { metrics.redisDataLoss("detected") }
         guard let reason = dataGuard.distrust, let runID = dataGuard.runID else { return }
-        guard repairing.withLock({ underWay in defer { underWay = true }; return !underWay }) else { return }
-        defer { repairing.withLock { $0 = false } }
         do {
             logger.notice("redis repair: started", metadata: ["reason": "\(reason)"])
             let (report, redelivered) = try await reconciler.repairLostData(runID: runID, marker: dataGuard.markerKey)
