@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // hiredis from Debian's libhiredis-dev. No `pkgConfig:` on purpose: hiredis.pc adds
@@ -60,6 +61,17 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The shared driver: PostgreSQL through postgres-nio's pooled client. The only module that sees it.
+        .target(
+            name: "CommerceStorePostgres",
+            dependencies: [
+                "CommerceStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // scripts/lua compiled in as RedisScript constants (see Plugins/EmbedLuaScripts).
         .executableTarget(name: "EmbedLua"),
         .plugin(name: "EmbedLuaScripts", capability: .buildTool(), dependencies: ["EmbedLua"]),
@@ -92,7 +104,7 @@ let package = Package(
         .executableTarget(
             name: "commerce",
             dependencies: [
-                "CommerceAPI", "CommerceStore", "CommerceStoreSQLite", "CouponGate", "RedisClient",
+                "CommerceAPI", "CommerceStore", "CommerceStoreSQLite", "CommerceStorePostgres", "CouponGate", "RedisClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -119,7 +131,11 @@ let package = Package(
             dependencies: ["RedisClient", "TestSupport", .product(name: "NIOCore", package: "swift-nio")]
         ),
         // The store's behaviour, written once and run for every driver.
-        .testTarget(name: "CommerceStoreTests", dependencies: ["CommerceStore", "CommerceStoreSQLite", "TestSupport"]),
+        .testTarget(
+            name: "CommerceStoreTests",
+            dependencies: ["CommerceStore", "CommerceStoreSQLite", "CommerceStorePostgres", "TestSupport",
+                           .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(
             name: "CommerceStoreSQLiteTests",
             dependencies: ["CommerceStore", "CommerceStoreSQLite", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]

@@ -24,19 +24,20 @@ public struct SalesRanking: OutboxSink {
 
     public var cursorName: String { "rank:{sales}" }
 
-    public func deliver(_ orders: [Order], after cursor: Int64) async throws -> Int64? {
-        // Days in the order they first appear; each day's orders keep their ascending ids.
+    public func deliver(_ entries: [OutboxEntry], after cursor: Int64) async throws -> Int64? {
+        // Days in the order they first appear; each day's orders keep their ascending positions.
         var days: [SalesDay] = []
-        var ordersByDay: [SalesDay: [Order]] = [:]
-        for order in orders {
-            let day = SalesDay(order.orderedAt.date, in: timeZone)
-            if ordersByDay[day] == nil { days.append(day) }
-            ordersByDay[day, default: []].append(order)
+        var entriesByDay: [SalesDay: [OutboxEntry]] = [:]
+        for entry in entries {
+            let day = SalesDay(entry.order.orderedAt.date, in: timeZone)
+            if entriesByDay[day] == nil { days.append(day) }
+            entriesByDay[day, default: []].append(entry)
         }
         for day in days {
             var args = [RedisArgument(expiry(of: day))]
-            for order in ordersByDay[day]! {
-                args.append(RedisArgument(order.orderID))
+            for entry in entriesByDay[day]! {
+                let order = entry.order
+                args.append(RedisArgument(entry.position))
                 args.append(RedisArgument(order.items.count))
                 for line in order.items {
                     args.append(RedisArgument(RankingKeys.member(line.itemID)))
@@ -78,8 +79,8 @@ public struct SalesRanking: OutboxSink {
         // The relay may count an order newer than the snapshot between the read and the script;
         // the script then refuses and a fresh snapshot includes that order.
         for _ in 0..<10 {
-            let (sums, lastOrderID) = try await sales.unitsSold(placedIn: range)
-            var args = [RedisArgument(expiry(of: day)), RedisArgument(lastOrderID), dryRun ? "check" : "apply"]
+            let (sums, lastPosition) = try await sales.unitsSold(placedIn: range)
+            var args = [RedisArgument(expiry(of: day)), RedisArgument(lastPosition), dryRun ? "check" : "apply"]
             args.reserveCapacity(3 + sums.count * 2)
             for sum in sums {
                 args.append(RedisArgument(RankingKeys.member(sum.itemID)))

@@ -3,7 +3,7 @@ import Testing
 
 @Suite struct SalesStoreTests {
     @Test(arguments: StoreKind.allCases)
-    func unitsSoldCountOrdersPlacedInTheRangeUpToTheNewestOrder(_ kind: StoreKind) async throws {
+    func unitsSoldCountOrdersPlacedInTheRangeUpToTheirPosition(_ kind: StoreKind) async throws {
         try await kind.withStore { store in
             let a = try await store.item(price: 1, stock: 100)
             let b = try await store.item(price: 1, stock: 100)
@@ -14,7 +14,10 @@ import Testing
             try await store.order(user: 1, [(a.itemID, 5)], at: 2_000)  // after it
             let snapshot = try await store.sales.unitsSold(placedIn: 1_000..<2_000)
             #expect(snapshot.sums == [ItemUnits(itemID: a.itemID, units: 3), ItemUnits(itemID: b.itemID, units: 5)])
-            #expect(snapshot.lastOrderID > last.orderID)  // the newest order of all, not of the range
+            // Every committed order is at or below the position (the newest of all, not of the range).
+            let entries = try await store.outbox.pending(sink: "s", limit: 10).entries
+            #expect(entries.map(\.order.orderID).contains(last.orderID))
+            #expect(entries.allSatisfy { $0.position <= snapshot.lastPosition })
         }
     }
 

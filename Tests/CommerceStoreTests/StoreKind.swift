@@ -1,6 +1,8 @@
 import CommerceStore
+import CommerceStorePostgres
 import CommerceStoreSQLite
 import Foundation
+import Logging
 import Testing
 import TestSupport
 
@@ -8,6 +10,8 @@ import TestSupport
 /// to open a fresh, empty store of its kind.
 enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case sqlite
+    /// A fresh database on the test process's shared PostgreSQL server.
+    case postgres
 
     var testDescription: String { rawValue }
 
@@ -16,6 +20,8 @@ enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
         try await withTemporaryDirectory { directory async throws in
             let store: any StoreDriver = switch self {
             case .sqlite: try SQLiteStore(path: directory.appendingPathComponent("store.sqlite").path)
+            case .postgres:
+                try await PostgresStore(url: try await PostgresServer.shared().freshDatabaseURL(), logger: Logger(label: "test"))
             }
             return try await store.whileRunning { try await body(store) }
         }

@@ -1,12 +1,12 @@
 -- Appends order events to the data-platform stream, each at most once.
 -- KEYS[1] stream:orders
--- KEYS[2] {stream:orders}:published   the highest order id already appended (same cluster slot)
--- ARGV[1] the publisher's cursor: the order id its batch starts after
--- ARGV[2..] order_id_1, event_1, order_id_2, event_2, ...   ascending order ids
+-- KEYS[2] {stream:orders}:published   the highest outbox position already appended (same cluster slot)
+-- ARGV[1] the publisher's cursor: the position its batch starts after
+-- ARGV[2..] position_1, event_1, position_2, event_2, ...   ascending outbox positions
 -- Returns {appended, watermark}.
 --
--- An id at or below the watermark was appended by an earlier attempt whose cursor move never
--- reached SQLite (a crash, a timeout): it is skipped, so a retry does not repeat it.
+-- A position at or below the watermark was appended by an earlier attempt whose cursor move never
+-- reached the database (a crash, a timeout): it is skipped, so a retry does not repeat it.
 -- A watermark below the cursor means Redis lost events it had acknowledged (e.g. the last second
 -- of its append-only file in a crash): nothing is appended and {-1, watermark} tells the
 -- publisher to move its cursor back and publish the lost ones again.

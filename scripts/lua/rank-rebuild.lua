@@ -1,14 +1,14 @@
--- Replaces one day's sales ranking with sums recomputed from SQLite (the reconcile job).
+-- Replaces one day's sales ranking with sums recomputed from the database (the reconcile job).
 -- KEYS[1] rank:{sales}:<day>, KEYS[2] rank:{sales}:<day>:applied, KEYS[3..] windows containing the day
 -- ARGV[1] when the day's keys expire (unix seconds)
--- ARGV[2] the highest order id in the SQLite snapshot the sums were taken from
+-- ARGV[2] the outbox position the sums include every order up to (and none after)
 -- ARGV[3] 'apply' or 'check' (compare only)
 -- ARGV[4..] member_1, units_1, ...   the day's sums
 -- Returns -1 when the relay already counted an order newer than the snapshot (take a fresh
 -- snapshot and call again), 0 when the day already held exactly these sums, 1 when rewritten
 -- (or, with 'check', when it would be).
 --
--- Setting the day's watermark to the snapshot's last order makes the relay skip what the sums
+-- Setting the day's watermark to the snapshot's position makes the relay skip what the sums
 -- already include, and count everything after it: no order is lost or counted twice.
 local snapshot = tonumber(ARGV[2])
 if tonumber(redis.call('GET', KEYS[2]) or '0') > snapshot then

@@ -1,14 +1,14 @@
 -- Counts paid orders in one day's sales ranking, each order once.
 -- KEYS[1] rank:{sales}:<day>           sorted set: item id (zero-padded, see RankingKeys) -> units
--- KEYS[2] rank:{sales}:<day>:applied   the highest order id already counted on that day
+-- KEYS[2] rank:{sales}:<day>:applied   the highest outbox position already counted on that day
 -- KEYS[3..] rank:{sales}:top3:<day>    cached windows that contain the day (dropped when it changes)
 -- ARGV[1] when the day's keys expire (unix seconds)
--- ARGV[2..] order_id, line_count, member_1, units_1, ..., member_n, units_n   ascending order ids
+-- ARGV[2..] position, line_count, member_1, units_1, ..., member_n, units_n   ascending outbox positions
 -- Returns how many orders were counted.
 --
--- The relay hands orders over in id order, so one watermark per day is enough: an order at or
--- below it was counted by an earlier attempt whose cursor move never reached SQLite (a crash,
--- a timeout) and is skipped, so a retry never counts an order twice.
+-- The relay hands orders over by outbox position (commit order), so one watermark per day is
+-- enough: an order at or below it was counted by an earlier attempt whose cursor move never
+-- reached the database (a crash, a timeout) and is skipped, so a retry never counts it twice.
 local applied = tonumber(redis.call('GET', KEYS[2]) or '0')
 local counted = 0
 local i = 2

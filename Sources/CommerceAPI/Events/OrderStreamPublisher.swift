@@ -14,12 +14,12 @@ public struct OrderStreamPublisher: OutboxSink {
 
     public var cursorName: String { OrderEvent.stream }
 
-    public func deliver(_ orders: [Order], after cursor: Int64) async throws -> Int64? {
+    public func deliver(_ entries: [OutboxEntry], after cursor: Int64) async throws -> Int64? {
         var args: [RedisArgument] = [RedisArgument(cursor)]
-        args.reserveCapacity(1 + orders.count * 2)
-        for order in orders {
-            args.append(RedisArgument(order.orderID))
-            args.append(RedisArgument(bytes: JSONWriter.encode(OrderEvent(order: order))))
+        args.reserveCapacity(1 + entries.count * 2)
+        for entry in entries {
+            args.append(RedisArgument(entry.position))
+            args.append(RedisArgument(bytes: JSONWriter.encode(OrderEvent(order: entry.order))))
         }
         let reply = try await redis.run(LuaScripts.ordersPublish, keys: [RedisArgument(OrderEvent.stream), RedisArgument(OrderEvent.watermark)], args: args,
                                         requiringTrustedData: true)

@@ -47,15 +47,15 @@ public final class OutboxRelay: Service, Sendable {
     public func deliverBatch() async throws -> Int {
         let name = sink.cursorName
         let (cursor, batch) = try await outbox.pending(sink: name, limit: batchSize)
-        guard let lastID = batch.last?.orderID else { return 0 }
+        guard let last = batch.last?.position else { return 0 }
         let rewindTo = try await sink.deliver(batch, after: cursor)
         if let rewindTo {
             logger.warning("outbox relay: \(name) lost orders it had taken; handing them over again",
-                           metadata: ["after_order": "\(rewindTo)", "cursor_was": "\(cursor)"])
+                           metadata: ["after_position": "\(rewindTo)", "cursor_was": "\(cursor)"])
             try await outbox.rewind(sink: name, to: rewindTo, at: now())
             return batch.count
         }
-        try await outbox.markSent(sink: name, through: lastID, at: now())
+        try await outbox.markSent(sink: name, through: last, at: now())
         return batch.count
     }
 

@@ -3,7 +3,7 @@ import CommerceStore
 struct SQLiteSalesStore: SalesStore {
     let store: SQLiteStore
 
-    func unitsSold(placedIn range: Range<Int64>) async throws -> (sums: [ItemUnits], lastOrderID: Int64) {
+    func unitsSold(placedIn range: Range<Int64>) async throws -> (sums: [ItemUnits], lastPosition: Int64) {
         try await store.read { db in
             (try SalesLedger.unitsSold(db, placedIn: range), try SalesLedger.lastOrderID(db))
         }

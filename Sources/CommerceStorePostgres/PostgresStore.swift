@@ -1,0 +1,123 @@
+import CommerceStore
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// The shared store: one PostgreSQL database that any number of API processes use at once.
+///
+/// Requests run as short transactions over a pool of connections (`PostgresClient`), side by
+/// side; concurrent commits share PostgreSQL's WAL flushes. Money and stock change by
+/// conditional statements, so the database, not a process, decides who gets the last unit.
+/// The outbox's commit order comes from the placing transaction's id (see ``PostgresOutboxStore``).
+public final class PostgresStore: StoreDriver, Sendable {
+    public var name: String { "postgres" }
+    let client: PostgresClient
+    let logger: Logger
+    /// How long a request waits for a connection before it is refused as unavailable: while
+    /// PostgreSQL is down the pool keeps trying to connect, and callers must not wait with it.
+    let leaseTimeout: Duration
+
+    /// Connects to the database `url` names (``PostgresURL``) with one connection, applies every
+    /// pending migration (one process at a time, under an advisory lock), then makes the pool
+    /// that ``run()`` runs.
+    ///
+    /// - Parameters:
+    ///   - maxConnections: the pool's size per process.
+    ///   - leaseTimeout: the longest a request waits for a free connection.
+    public init(url: String, maxConnections: Int = 32, leaseTimeout: Duration = .seconds(1), logger: Logger) async throws {
+        var configuration = try PostgresURL(url).clientConfiguration
+        configuration.options.maximumConnections = maxConnections
+        configuration.options.minimumConnections = 0
+        configuration.options.connectTimeout = .seconds(2)
+        self.logger = logger
+        self.leaseTimeout = leaseTimeout
+        try await Self.mappingErrors {
+            try await PostgresSchema.migrate(configuration, logger: logger)
+        }
+        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+    }
+
+    public var points: any PointStore { PostgresPointStore(store: self) }
+    public var items: any ItemStore { PostgresItemStore(store: self) }
+    public var orders: any OrderStore { PostgresOrderStore(store: self) }
+    public var coupons: any CouponStore { PostgresCouponStore(store: self) }
+    public var outbox: any OutboxStore { PostgresOutboxStore(store: self) }
+    public var sales: any SalesStore { PostgresSalesStore(store: self) }
+    public var idempotencyKeys: any IdempotencyKeyStore { PostgresIdempotencyKeyStore(store: self) }
+
+    /// Runs the connection pool until graceful shutdown or cancellation.
+    public func run() async throws {
+        await client.run()
+    }
+
+    public func isReachable() async -> Bool {
+        (try? await connection { try await $0.value(Int64.self, "SELECT 1") }) == 1
+    }
+
+    public func appliedMigrations() async throws -> [String] {
+        try await connection { try await $0.values(String.self, "SELECT name FROM schema_migrations ORDER BY applied_order") }
+    }
+
+    /// Runs `body` on a pooled connection, outside any transaction (each statement its own).
+    ///
+    /// A request that has not got a connection within ``leaseTimeout`` is refused as
+    /// unavailable (while PostgreSQL is down the pool keeps trying to connect, and a caller must
+    /// not wait with it). Once `body` has begun it is never cut off: a statement under way runs
+    /// to its end (a dead connection fails it soon enough), so "refused" means "nothing done".
+    func connection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await Self.mappingErrors {
+            let lease = LeaseDeadline()
+            return try await withThrowingTaskGroup(of: T?.self) { group in
+                group.addTask {
+                    try await self.client.withConnection { connection in
+                        guard lease.begin() else { throw CancellationError() }
+                        return try await body(connection)
+                    }
+                }
+                group.addTask {
+                    try? await Task.sleep(for: self.leaseTimeout)
+                    return nil
+                }
+                while let next = try await group.next() {
+                    if let value = next {
+                        group.cancelAll()
+                        return value
+                    }
+                    if lease.expire() {
+                        group.cancelAll()
+                        throw StoreError(.unavailable, "PostgreSQL: no connection within \(self.leaseTimeout)")
+                    }
+                }
+                throw CancellationError()
+            }
+        }
+    }
+
+    /// Runs `body` in one transaction on a pooled connection: committed when it returns, rolled
+    /// back when it throws (what it threw is rethrown as it is).
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await connection { connection in
+            try await connection.run("BEGIN")
+            let value: T
+            do {
+                value = try await body(connection)
+            } catch {
+                // A failed rollback leaves the connection broken; the pool then replaces it.
+                try? await connection.run("ROLLBACK")
+                throw error
+            }
+            try await connection.run("COMMIT")
+            return value
+        }
+    }
+
+    /// PostgreSQL's "cannot now" errors as the store's ``StoreError/Code/unavailable``;
+    /// everything else (refusals, bugs) as it is.
+    static func mappingErrors<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch {
+            throw PostgresErrors.mapped(error)
+        }
+    }
+}
