@@ -149,7 +149,7 @@ let package = Package(
         .testTarget(
             name: "CommerceAPITests",
             dependencies: [
-                "CommerceAPI", "CommerceStore", "CommerceStoreSQLite", "CouponGate", "Ranking", "LuaScripts", "TestSupport",
+                "CommerceAPI", "CommerceStore", "CommerceStoreSQLite", "CommerceStorePostgres", "CouponGate", "Ranking", "LuaScripts", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),

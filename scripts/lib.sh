@@ -85,6 +85,54 @@ ensure_swift() {
 
 # The system packages the build and the tests need.
 BUILD_PACKAGES=(redis-server redis-tools libhiredis-dev libsqlite3-dev pkg-config)
+# PostgreSQL, for the tests of its driver and the PostgreSQL benchmark (not for scripts/run).
+POSTGRES_PACKAGES=(postgresql postgresql-contrib)
+
+# postgres_bin: prints the folder of Debian's newest installed PostgreSQL programs.
+postgres_bin() {
+  local dir
+  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  [ -n "$dir" ] || { echo "PostgreSQL is not installed" >&2; return 1; }
+  echo "$dir"
+}
+
+# as_postgres CMD...: runs CMD as the postgres user (PostgreSQL refuses to run as root).
+as_postgres() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# start_postgres DIR PORT [postgres -c options...]: a private PostgreSQL server: initdb into
+# DIR/data (trust auth on loopback, superuser `postgres`), started on 127.0.0.1:PORT with its
+# socket and log in DIR; waits until it accepts connections, prints its PID.
+start_postgres() {
+  local dir=$1 port=$2 bin
+  shift 2
+  bin=$(postgres_bin)
+  mkdir -p "$dir"
+  dir=$(cd "$dir" && pwd)
+  [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$dir"
+  as_postgres "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C >"$dir/initdb.log" 2>&1 ||
+    { cat "$dir/initdb.log" >&2; return 1; }
+  local options="-p $port -k $dir -c listen_addresses=127.0.0.1"
+  for option in "$@"; do options+=" -c $option"; done
+  as_postgres "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -s -o "$options" start ||
+    { cat "$dir/postgres.log" >&2; return 1; }
+  head -1 "$dir/data/postmaster.pid"
+}
+
+# stop_postgres DIR: fast shutdown (SIGINT) of the server whose data is in DIR/data, by the PID
+# in its postmaster.pid; waits until it has gone (SIGKILL after 10 s).
+stop_postgres() {
+  local pidfile=$1/data/postmaster.pid pid
+  [ -s "$pidfile" ] || return 0
+  pid=$(head -1 "$pidfile")
+  kill -INT "$pid" 2>/dev/null || return 0
+  for i in $(seq 1 200); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    [ "$i" -eq 100 ] && kill -KILL "$pid" 2>/dev/null
+    sleep 0.1
+  done
+}
 
 # start_commerce BIN PORT LOG [serve options...]: starts `commerce serve` in the background on
 # 127.0.0.1:PORT (log in LOG), waits until /health/live answers, prints its PID.

@@ -4,8 +4,9 @@ import ServiceLifecycle
 /// own module with its own SQL, migrations and error mapping. Callers see whole use cases, one
 /// protocol per aggregate, never a connection or a transaction.
 ///
-/// A driver is a `Service`: whatever it batches or pools runs in its `run()`, and requests made
-/// while it does not run may wait (the SQLite driver's writes queue for its writer). On graceful
+/// A driver is a `Service`, run once: whatever it batches or pools runs in its `run()`, and
+/// requests made while it does not run may wait (the SQLite driver's writes queue for its
+/// writer, the PostgreSQL driver's for a connection). On graceful
 /// shutdown it finishes what it accepted, then refuses new work with ``StoreError/Code/closed``.
 ///
 /// Obligations every driver keeps, whatever its database:

@@ -1,3 +1,4 @@
+import Dispatch
 import Synchronization
 
 /// Decides, once, whether a request got its connection before its deadline: the request's
@@ -16,6 +17,8 @@ final class LeaseDeadline: Sendable {
         }
     }
 
+    var hasBegun: Bool { state.withLock { $0 == .begun } }
+
     /// The deadline passed: true when the request had not begun (refuse it), false when it had.
     func expire() -> Bool {
         state.withLock { state in
@@ -23,5 +26,20 @@ final class LeaseDeadline: Sendable {
             state = .expired
             return true
         }
+    }
+}
+
+/// When the pool last handed out a connection: a pool that hands them out is busy, not stuck.
+final class LeaseProgress: Sendable {
+    private let last = Atomic<UInt64>(DispatchTime.now().uptimeNanoseconds)
+
+    func recordLease() {
+        last.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
+    }
+
+    func leasedWithin(_ duration: Duration) -> Bool {
+        let (seconds, attoseconds) = duration.components
+        let window = UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
+        return DispatchTime.now().uptimeNanoseconds - last.load(ordering: .relaxed) < window
     }
 }

@@ -13,9 +13,10 @@ public final class PostgresStore: StoreDriver, Sendable {
     public var name: String { "postgres" }
     let client: PostgresClient
     let logger: Logger
-    /// How long a request waits for a connection before it is refused as unavailable: while
-    /// PostgreSQL is down the pool keeps trying to connect, and callers must not wait with it.
+    /// How long the pool may go without handing out a connection before the requests waiting
+    /// for one are refused as unavailable (see ``connection(_:)``).
     let leaseTimeout: Duration
+    let leases = LeaseProgress()
 
     /// Connects to the database `url` names (``PostgresURL``) with one connection, applies every
     /// pending migration (one process at a time, under an advisory lock), then makes the pool
@@ -23,8 +24,9 @@ public final class PostgresStore: StoreDriver, Sendable {
     ///
     /// - Parameters:
     ///   - maxConnections: the pool's size per process.
-    ///   - leaseTimeout: the longest a request waits for a free connection.
-    public init(url: String, maxConnections: Int = 32, leaseTimeout: Duration = .seconds(1), logger: Logger) async throws {
+    ///   - leaseTimeout: how long the pool may hand out no connection before waiting requests
+    ///     are refused (PostgreSQL down).
+    public init(url: String, maxConnections: Int = 32, leaseTimeout: Duration = .milliseconds(500), logger: Logger) async throws {
         var configuration = try PostgresURL(url).clientConfiguration
         configuration.options.maximumConnections = maxConnections
         configuration.options.minimumConnections = 0
@@ -60,10 +62,12 @@ public final class PostgresStore: StoreDriver, Sendable {
 
     /// Runs `body` on a pooled connection, outside any transaction (each statement its own).
     ///
-    /// A request that has not got a connection within ``leaseTimeout`` is refused as
-    /// unavailable (while PostgreSQL is down the pool keeps trying to connect, and a caller must
-    /// not wait with it). Once `body` has begun it is never cut off: a statement under way runs
-    /// to its end (a dead connection fails it soon enough), so "refused" means "nothing done".
+    /// A request is refused as unavailable when it has waited ``leaseTimeout`` for a connection
+    /// and no other request got one in that time either: while PostgreSQL is down the pool
+    /// keeps trying to connect, and callers must not wait with it; a pool that is only busy
+    /// hands out connections all the time, and its callers wait their turn. Once `body` has
+    /// begun it is never cut off: a statement under way runs to its end (a dead connection fails
+    /// it soon enough), so "refused" always means "nothing done".
     func connection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         try await Self.mappingErrors {
             let lease = LeaseDeadline()
@@ -71,11 +75,16 @@ public final class PostgresStore: StoreDriver, Sendable {
                 group.addTask {
                     try await self.client.withConnection { connection in
                         guard lease.begin() else { throw CancellationError() }
+                        self.leases.recordLease()
                         return try await body(connection)
                     }
                 }
                 group.addTask {
-                    try? await Task.sleep(for: self.leaseTimeout)
+                    // The watchdog: returns once the pool has made no progress for a whole
+                    // timeout (or when the request is done and it is cancelled).
+                    while (try? await Task.sleep(for: self.leaseTimeout)) != nil {
+                        if lease.hasBegun || !self.leases.leasedWithin(self.leaseTimeout) { break }
+                    }
                     return nil
                 }
                 while let next = try await group.next() {
@@ -85,7 +94,7 @@ public final class PostgresStore: StoreDriver, Sendable {
                     }
                     if lease.expire() {
                         group.cancelAll()
-                        throw StoreError(.unavailable, "PostgreSQL: no connection within \(self.leaseTimeout)")
+                        throw StoreError(.unavailable, "PostgreSQL: no connection to be had for \(self.leaseTimeout)")
                     }
                 }
                 throw CancellationError()

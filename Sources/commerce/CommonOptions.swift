@@ -1,8 +1,10 @@
 import ArgumentParser
 import CommerceAPI
 import CommerceStore
+import CommerceStorePostgres
 import CommerceStoreSQLite
 import Foundation
+import Logging
 import RedisClient
 
 /// Resolves an option: the flag if given, else `COMMERCE_<NAME>` from the environment, else the
@@ -16,21 +18,58 @@ func resolve<T: ExpressibleByArgument>(_ flag: T?, env name: String, default val
     return parsed
 }
 
+/// Where the durable store lives: a SQLite file, or a PostgreSQL database several processes share.
+enum DatabaseLocation: CustomStringConvertible {
+    case sqlite(path: String)
+    case postgres(url: String)
+
+    /// `postgres://...` (or `postgresql://`), else a SQLite path, with or without `sqlite:`.
+    init(_ text: String) {
+        if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") {
+            self = .postgres(url: text)
+        } else {
+            self = .sqlite(path: text.hasPrefix("sqlite:") ? String(text.dropFirst("sqlite:".count)) : text)
+        }
+    }
+
+    /// For logs: the path, or the URL without its password.
+    var description: String {
+        switch self {
+        case .sqlite(let path): return path
+        case .postgres(let url):
+            guard var parts = URLComponents(string: url), parts.password != nil else { return url }
+            parts.password = "***"
+            return parts.string ?? "postgres://..."
+        }
+    }
+}
+
 /// `--db` and `--redis`, shared by every command that touches the two stores.
 struct StoreOptions: ParsableArguments {
-    @Option(name: .customLong("db"), help: "SQLite database file; created if missing. (env: COMMERCE_DB, default: ./var/commerce.sqlite)")
-    var databasePath: String?
+    @Option(name: .customLong("db"), help: """
+        SQLite database file (created if missing; `sqlite:PATH` too), or postgres://USER[:PASSWORD]@HOST:PORT/DBNAME         for a PostgreSQL database that several `serve` processes share. (env: COMMERCE_DB, default: ./var/commerce.sqlite)
+        """)
+    var database: String?
 
     @OptionGroup var redisOption: RedisOption
 
-    func resolvedDatabasePath() throws -> String {
-        try resolve(databasePath, env: "COMMERCE_DB", default: "./var/commerce.sqlite")
+    func resolvedDatabase() throws -> DatabaseLocation {
+        DatabaseLocation(try resolve(database, env: "COMMERCE_DB", default: "./var/commerce.sqlite"))
     }
 
-    /// The store at `path` (opened and migrated): the executable is where the driver is chosen.
-    /// `writeBatch`: requests per group-commit transaction.
-    func openStore(_ path: String, writeBatch: Int = 512) throws -> any StoreDriver {
-        try SQLiteStore(path: path, maxBatch: writeBatch)
+    /// The store at `location`, opened and migrated: the executable is where the driver is
+    /// chosen. `writeBatch`: requests per group-commit transaction (SQLite).
+    func openStore(_ location: DatabaseLocation, writeBatch: Int = 512, logger: Logger) async throws -> any StoreDriver {
+        switch location {
+        case .sqlite(let path):
+            return try SQLiteStore(path: path, maxBatch: writeBatch)
+        case .postgres(let url):
+            do {
+                return try await PostgresStore(url: url, logger: logger)
+            } catch let error as StoreURLError {
+                throw ValidationError("--db: \(error)")
+            }
+        }
     }
 
     func resolvedRedis() throws -> RedisConfiguration {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CommerceAPI
+import CommerceStore
 import Foundation
 import Logging
 import RedisClient
@@ -32,12 +33,18 @@ struct Reconcile: AsyncParsableCommand {
         logger.logLevel = onTerminal ? .notice : .info
         // A mistyped path must not become an empty database that "repairs" Redis to match it
         // (it would empty the ranking days).
-        let path = try stores.resolvedDatabasePath()
-        guard FileManager.default.fileExists(atPath: path) else {
+        let location = try stores.resolvedDatabase()
+        if case .sqlite(let path) = location, !FileManager.default.fileExists(atPath: path) {
             FileHandle.standardError.write(Data("reconcile: no database at \(path); it compares Redis with an existing one\n".utf8))
             throw ExitCode(2)
         }
-        let store = try stores.openStore(path)
+        let store: any StoreDriver
+        do {
+            store = try await stores.openStore(location, logger: logger)
+        } catch let error as StoreError {
+            FileHandle.standardError.write(Data("reconcile: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
         let redis = RedisClient(configuration: try stores.resolvedRedis(), logger: logger)
         defer { redis.shutdown() }
         let progress: (@Sendable (String) -> Void)? = onTerminal ? Self.showProgress : nil

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CommerceAPI
 import CommerceStore
+import Logging
 import RedisClient
 
 struct Seed: AsyncParsableCommand {
@@ -15,13 +16,16 @@ struct Seed: AsyncParsableCommand {
     var demo = false
 
     func run() async throws {
-        let path = try stores.resolvedDatabasePath()
-        let store = try stores.openStore(path)
-        print("schema ready in \(path): \(try await store.appliedMigrations().joined(separator: ", "))")
-        guard demo else { return }
+        let location = try stores.resolvedDatabase()
+        let store = try await stores.openStore(location, logger: Logger(label: "commerce"))
         let redis = RedisClient(configuration: try stores.resolvedRedis())
         defer { redis.shutdown() }
-        let summary = try await store.whileRunning { try await DemoData.seed(store: store, redis: redis) }
+        // One run of the store (a driver runs once): what it pools lives while it runs.
+        let summary = try await store.whileRunning { [demo] in
+            print("schema ready in \(location): \(try await store.appliedMigrations().joined(separator: ", "))")
+            return demo ? try await DemoData.seed(store: store, redis: redis) : nil
+        }
+        guard let summary else { return }
         if summary.added {
             print("demo data added: \(summary.items) items, \(summary.coupons) coupons, users 1-\(summary.users) charged 500,000 points each, \(summary.orders) orders over the last three days")
         } else {

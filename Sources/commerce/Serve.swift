@@ -88,7 +88,9 @@ struct Serve: AsyncParsableCommand {
             trustedProxies: try resolvedTrustedProxies(),
             connections: connectionLimits
         )
-        let store = try stores.openStore(try stores.resolvedDatabasePath(), writeBatch: writeBatch)
+        let location = try stores.resolvedDatabase()
+        let store = try await stores.openStore(location, writeBatch: writeBatch, logger: logger)
+        logger.notice("database: \(store.name) at \(location)")
         let app = try await buildApplication(configuration, store: store)
         try await app.runService()
         app.logger.info("stopped: requests drained, pending writes committed")

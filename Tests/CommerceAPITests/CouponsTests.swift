@@ -23,7 +23,7 @@ import TestSupport
             #expect(reply.text == #"{"coupon_id":\#(id),"name":"Flash 5,000","discount_type":"FIXED","discount_value":5000,"stock":3,"valid_from":"2026-11-22T09:00:00Z","valid_until":"2026-11-23T00:00:00Z","remaining":3,"issued":0}"#)
             #expect(try await app.remaining(id) == 3)
             #expect(try await app.redis.send("HGET", RedisArgument("coupon:{\(id)}:meta"), "valid_until").int == 1_795_392_000_500)
-            let stored = try await app.database.read { try CouponBook.find($0, couponID: id) }
+            let stored = try await app.database.coupons.coupon(id)
             #expect(stored?.stock == 3)
         }
     }
@@ -59,7 +59,7 @@ import TestSupport
                 #expect(reply.status == .badRequest, "\(from) \(until)")
                 #expect(reply.detail.contains(named), "\(reply.detail) should name \(named)")
             }
-            #expect(try await app.database.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM coupons") } == 0)
+            #expect(try await app.sql.int("SELECT COUNT(*) FROM coupons") == 0)
         }
     }
 
@@ -161,7 +161,7 @@ import TestSupport
             // A restock behind the process's back (the stock raised in the store), seen once the
             // flag expires (about a second). The test Redis comes back empty, and is repaired from
             // the store (the restock included) before anything is issued from it.
-            try await app.database.pool.write { try $0.execute(sql: "UPDATE coupons SET stock = 3 WHERE id = ?", arguments: [coupon]) }
+            try await app.sql.execute("UPDATE coupons SET stock = 3 WHERE id = \(coupon)")
             try await app.redisServer.restart()
             try await CouponRegistry(redis: app.redis).publish(
                 CouponTerms(couponID: coupon, stock: 3, validFrom: 0, validUntil: Int64(4e12)), alreadyIssued: 2)
@@ -225,11 +225,9 @@ extension TestApp {
         return id
     }
 
-    /// The users holding the coupon according to SQLite, ascending.
+    /// The users holding the coupon according to the database, ascending.
     func issuedRows(_ couponID: Int64) async throws -> [Int64] {
-        try await database.read {
-            try Int64.fetchAll($0, sql: "SELECT user_id FROM user_coupons WHERE coupon_id = ? ORDER BY user_id", arguments: [couponID])
-        }
+        try await sql.strings("SELECT user_id FROM user_coupons WHERE coupon_id = \(couponID) ORDER BY user_id").compactMap { Int64($0) }
     }
 
     /// Redis's remaining stock of the coupon.

@@ -31,7 +31,7 @@ import RedisClient
                 #expect(body["code"] as? String == "SERVICE_UNAVAILABLE")
                 #expect((body["detail"] as? String)?.contains("redis") == true)
                 let checks = body["checks"] as? [String: String]
-                #expect(checks?["sqlite"] == "ok")
+                #expect(checks?[app.database.name] == "ok")
                 #expect(checks?["redis"]?.hasPrefix("unreachable") == true)
             }
             try await server.restart()

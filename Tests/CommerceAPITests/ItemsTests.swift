@@ -45,7 +45,7 @@ import Testing
             var ids: [Int64] = []
             for index in 1...45 { ids.append(try await app.createItem(name: "Item \(index)", price: 100, stock: 1)) }
             let deletedID = ids[9]
-            try await app.database.pool.write { try $0.execute(sql: "UPDATE items SET deleted_at = 1 WHERE id = ?", arguments: [deletedID]) }
+            try await app.sql.execute("UPDATE items SET deleted_at = 1 WHERE id = \(deletedID)")
             let live = ids.filter { $0 != deletedID }
 
             var seen: [Int64] = []

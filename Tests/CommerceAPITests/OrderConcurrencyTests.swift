@@ -31,11 +31,9 @@ import Testing
             #expect(statuses.filter { $0 == 201 }.count == 50)
             #expect(statuses.filter { $0 == 409 }.count == 150)
             #expect(try await app.stock(of: item) == 0)
-            let sold = try await app.database.read {
-                try Int.fetchOne($0, sql: "SELECT SUM(quantity) FROM order_items WHERE item_id = ?", arguments: [item])
-            }
+            let sold = try await app.sql.int("SELECT SUM(quantity) FROM order_items WHERE item_id = \(item)")
             #expect(sold == 50)
-            let paid = try await app.database.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM point_history WHERE kind = 'USE'") }
+            let paid = try await app.sql.int("SELECT COUNT(*) FROM point_history WHERE kind = 'USE'")
             #expect(paid == 50)
         }
     }
@@ -52,9 +50,7 @@ import Testing
             #expect(try await app.balance(of: 9) == 0)
             #expect(try await app.ledgerSum(of: 9) == 0)
             #expect(try await app.stock(of: item) == 990)
-            let afters = try await app.database.read {
-                try Int64.fetchAll($0, sql: "SELECT balance_after FROM point_history WHERE user_id = 9 ORDER BY id")
-            }
+            let afters = try await app.sql.strings("SELECT balance_after FROM point_history WHERE user_id = 9 ORDER BY id").compactMap { Int64($0) }
             #expect(afters == [7000] + stride(from: 6300, through: 0, by: -700).map { Int64($0) })
         }
     }

@@ -135,10 +135,8 @@ import Testing
             #expect(try await app.stock(of: cheap) == 5)
             #expect(try await app.stock(of: scarce) == 1)
             #expect(try await app.balance(of: 1) == 1000)
-            let counts = try await app.database.read { db in
-                try ["orders", "order_items"].map { try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \($0)") ?? -1 }
-            }
-            #expect(counts == [0, 0])
+            #expect(try await app.sql.int("SELECT COUNT(*) FROM orders") == 0)
+            #expect(try await app.sql.int("SELECT COUNT(*) FROM order_items") == 0)
             #expect(try await app.ledgerSum(of: 1) == 1000)
         }
     }
@@ -174,7 +172,7 @@ import Testing
             let again = try await app.client.call(.post, "/orders", #"{"user_id": 1, "items": [{"item_id": \#(item), "quantity": 1}], "coupon_id": \#(fixed)}"#)
             #expect(again.status == .conflict)
             #expect(again.code == "COUPON_ALREADY_USED")
-            let usedBy = try await app.database.read { try Int64.fetchOne($0, sql: "SELECT order_id FROM user_coupons WHERE coupon_id = ? AND used_at IS NOT NULL", arguments: [fixed]) }
+            let usedBy = try await app.sql.int("SELECT order_id FROM user_coupons WHERE coupon_id = \(fixed) AND used_at IS NOT NULL")
             #expect(usedBy.map(Int.init) == withFixed.json["order_id"] as? Int)
         }
     }
@@ -193,7 +191,7 @@ import Testing
             #expect(try await app.client.call(.post, "/orders", order(987_654)).code == "COUPON_NOT_OWNED")
             // 1000 − 100 = 900 > 500 points: refused, and the coupon stays unused.
             #expect(try await app.client.call(.post, "/orders", order(coupon)).code == "INSUFFICIENT_BALANCE")
-            let usedAt = try await app.database.read { try Row.fetchOne($0, sql: "SELECT used_at FROM user_coupons WHERE coupon_id = ?", arguments: [coupon])?[0] as Int64? }
+            let usedAt = try await app.sql.int("SELECT used_at FROM user_coupons WHERE coupon_id = \(coupon)")
             #expect(usedAt == nil)
 
             try await app.charge(user: 1, 1000)

@@ -150,9 +150,9 @@ import Testing
             let orders = try await app.database.outbox.pending(sink: "a copy from the start", limit: 3).entries
             #expect(orders.count == 3)
             #expect(try await app.ranking.deliver(orders, after: 0) == nil)
-            try await app.database.write { try Outbox.rewind($0, stream: app.ranking.cursorName, to: 0, at: 0) }
-            try await waitFor { try await app.database.read { try Outbox.cursor($0, stream: app.ranking.cursorName) } == 3 }
-            #expect(try await app.database.read { try Outbox.cursor($0, stream: app.ranking.cursorName) } == 3)
+            try await app.database.outbox.rewind(sink: app.ranking.cursorName, to: 0, at: 0)
+            try await waitFor { try await app.database.outbox.cursor(sink: app.ranking.cursorName) == orders[2].position }
+            #expect(try await app.database.outbox.cursor(sink: app.ranking.cursorName) == orders[2].position)
             let day = SalesDay(Self.today.date, in: TimeZone(identifier: "UTC")!)
             let units = try await app.redis.send("ZSCORE", RedisArgument(RankingKeys.unitsSold(on: day)), RedisArgument(RankingKeys.member(item)))
             #expect(units.int == 6)

@@ -96,15 +96,13 @@ import TestSupport
         try await withTestApp { app async throws in
             let coupon = try await app.createCoupon(stock: 100)
             for user in 1...20 { #expect(try await Self.issue(app, user: Int64(user), coupon: coupon).status == .created) }
-            let before = try await app.database.read {
-                try Row.fetchAll($0, sql: "SELECT user_id, issued_at FROM user_coupons ORDER BY user_id").map { [$0[0], $0[1]] as [Int64] }
-            }
-            try await app.database.pool.write { try $0.execute(sql: "DELETE FROM user_coupons WHERE user_id % 3 = 0") }
+            let rows = "SELECT user_id || ':' || issued_at FROM user_coupons ORDER BY user_id"
+            let before = try await app.sql.strings(rows)
+            try await app.sql.execute("DELETE FROM user_coupons WHERE user_id % 3 = 0")
             #expect(try await app.issuedRows(coupon).count == 14)
 
             let (dryStatus, dry) = try await Self.runCLI(databasePath: app.databasePath, redisURL: app.redisServer.url,
-                                                         directory: URL(fileURLWithPath: app.databasePath).deletingLastPathComponent(),
-                                                         arguments: ["--dry-run"])
+                                                         directory: app.directory, arguments: ["--dry-run"])
             #expect(dryStatus == 1, "a dry run that finds something to change exits 1")
             #expect(dry["rows_inserted"] as? Int == 6)
             #expect(dry["dry_run"] as? Bool == true)
@@ -112,13 +110,11 @@ import TestSupport
 
             let report = try await app.reconciler.run(dryRun: false)
             #expect(report.rowsInserted == 6 && report.redisRestored == 0 && report.stockFixed == 0)
-            let after = try await app.database.read {
-                try Row.fetchAll($0, sql: "SELECT user_id, issued_at FROM user_coupons ORDER BY user_id").map { [$0[0], $0[1]] as [Int64] }
-            }
+            let after = try await app.sql.strings(rows)
             #expect(after == before, "the same users with the same issue times")
             try await Self.expectAgreement(app, coupon: coupon, stock: 100)
             let (status, second) = try await Self.runCLI(databasePath: app.databasePath, redisURL: app.redisServer.url,
-                                                         directory: URL(fileURLWithPath: app.databasePath).deletingLastPathComponent())
+                                                         directory: app.directory)
             #expect(status == 0)
             #expect(Self.changes(second) == 0)
         }
@@ -132,7 +128,7 @@ import TestSupport
             // Faults to repair while the burst runs: rows lost in SQLite, and entries lost in
             // Redis whose stock stays taken (a loss that also gave the stock back would let the
             // burst oversell before any repair; what is tested here is the repair).
-            try await app.database.pool.write { try $0.execute(sql: "DELETE FROM user_coupons WHERE user_id <= 40") }
+            try await app.sql.execute("DELETE FROM user_coupons WHERE user_id <= 40")
             let keys = CouponKeys(couponID: coupon)
             for user in 41...60 { try await app.redis.send("HDEL", RedisArgument(keys.issued), RedisArgument(user)) }
 
@@ -217,7 +213,7 @@ import TestSupport
 
     @Test func theCommandRefusesADatabaseThatDoesNotExist() async throws {
         try await withTestApp { app async throws in
-            let directory = URL(fileURLWithPath: app.databasePath).deletingLastPathComponent()
+            let directory = app.directory
             let missing = directory.appendingPathComponent("typo.sqlite").path
             let (status, report) = try await Self.runCLI(databasePath: missing, redisURL: app.redisServer.url, directory: directory)
             #expect(status == 2)

@@ -69,9 +69,24 @@ public final class PostgresServer: Sendable {
 
     /// Runs SQL through `psql` on `database` (the test's own look at the tables).
     public func psql(_ sql: String, database: String = "postgres") throws {
+        _ = try query(sql, database: database)
+    }
+
+    /// Starts `psql` running `sql` on `database` in the background (e.g. a transaction that
+    /// stays open for a while); its output goes to `logFile`.
+    public func psqlInBackground(_ sql: String, database: String, logFile: URL) throws -> ChildProcess {
         guard let bin = Self.binDirectory else { throw TestSupportError("PostgreSQL is not installed") }
-        try Self.run(["\(bin)/psql", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", "\(port)", "-U", "postgres",
-                      "-d", database, "-c", sql])
+        return try ChildProcess.spawn(["\(bin)/psql", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", "\(port)",
+                                       "-U", "postgres", "-d", database, "-c", sql], logFile: logFile)
+    }
+
+    /// Runs SQL through `psql` on `database`; the first column of each row it returns, as text.
+    public func query(_ sql: String, database: String) throws -> [String] {
+        guard let bin = Self.binDirectory else { throw TestSupportError("PostgreSQL is not installed") }
+        let output = try Self.run(["\(bin)/psql", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
+                                   "-p", "\(port)", "-U", "postgres", "-d", database, "-c", sql])
+        return output.split(separator: "\n", omittingEmptySubsequences: false).dropLast(output.hasSuffix("\n") ? 1 : 0)
+            .map { String($0.split(separator: "\t", omittingEmptySubsequences: false).first ?? "") }
     }
 
     /// Starts (again) on the same port and folder; waits until it accepts connections.
@@ -126,16 +141,19 @@ public final class PostgresServer: Sendable {
         try run(getuid() == 0 && !asRoot ? ["/usr/sbin/runuser", "-u", "postgres", "--"] + arguments : arguments)
     }
 
-    private static func run(_ arguments: [String]) throws {
+    /// Runs a program, waits for it, and returns what it printed (stdout and stderr).
+    @discardableResult
+    private static func run(_ arguments: [String]) throws -> String {
         let log = testScratchDirectory.appendingPathComponent("postgres-command-\(UUID().uuidString).log")
         defer { try? FileManager.default.removeItem(at: log) }
         let pid = try spawnProcess(arguments, output: log)
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
         guard status == 0 else {
-            let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
             throw TestSupportError("\(arguments.joined(separator: " ")) failed (\(status)): \(output)")
         }
+        return output
     }
 }
 

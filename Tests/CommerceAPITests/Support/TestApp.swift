@@ -12,12 +12,18 @@ import RedisClient
 import CouponGate
 import Ranking
 
-/// The service under test, live over HTTP on a free port, with a real SQLite file, a real
-/// Redis, the group-commit writer and the outbox relay running.
+/// The service under test, live over HTTP on a free port, with a real database (a fresh SQLite
+/// file, or a fresh PostgreSQL database: ``TestDatabase``), a real Redis, the store's writers
+/// and the outbox relays running.
 struct TestApp: Sendable {
     let client: any TestClientProtocol
-    let database: SQLiteStore
+    let database: any StoreDriver
+    /// The database as `--db` names it (a path or a postgres:// URL).
     let databasePath: String
+    /// The test's own SQL on the database.
+    let sql: TestSQL
+    /// A scratch folder of the test's own (logs of processes it starts).
+    let directory: URL
     let redisServer: RedisServer
     let redis: RedisClient
     let coupons: CouponIssuer
@@ -36,7 +42,7 @@ struct TestApp: Sendable {
     }
 }
 
-/// Runs `body` against the real router, served live, over a fresh SQLite file and Redis.
+/// Runs `body` against the real router, served live, over a fresh database and Redis.
 func withTestApp<T>(
     now: @escaping @Sendable () -> Int64 = Timestamp.now,
     timeZone: TimeZone = TimeZone(identifier: "UTC")!,
@@ -49,8 +55,7 @@ func withTestApp<T>(
 ) async throws -> T {
     try await RedisServer.with { server async throws in
         try await withTemporaryDirectory { directory async throws in
-            let path = directory.appendingPathComponent("c.sqlite").path
-            let database = try SQLiteStore(path: path, busyTimeout: busyTimeout)
+            let (database, path, sql) = try await TestDatabase.open(in: directory, busyTimeout: busyTimeout)
             let dataGuard = RedisDataGuard(logger: Logger(label: "test"))
             let redis = server.client(dataGuard: dataGuard)
             defer { redis.shutdown() }
@@ -67,7 +72,8 @@ func withTestApp<T>(
                 // A fresh Redis is not trusted until the service has verified and "repaired" it
                 // (nothing to restore): what every test expects to start from.
                 try await waitFor { dataGuard.isTrusted }
-                return try await body(TestApp(client: client, database: database, databasePath: path, redisServer: server,
+                return try await body(TestApp(client: client, database: database, databasePath: path, sql: sql, directory: directory,
+                                       redisServer: server,
                                        redis: redis, coupons: dependencies.coupons, dataGuard: dataGuard, ranking: dependencies.ranking,
                                        reconciler: dependencies.reconciler, routes: routes, metrics: dependencies.metrics))
             }
@@ -182,7 +188,7 @@ extension TestApp {
         guard reply.status == .ok else { throw TestSupportError("charging failed: \(reply.status) \(reply.text)") }
     }
 
-    /// Gives `user` a coupon directly in SQLite (issuance over HTTP is the coupon gate's job).
+    /// Gives `user` a coupon directly in the database (issuance over HTTP is the coupon gate's job).
     func grantCoupon(user: Int64, type: String, value: Int64, validFrom: Int64 = 0, validUntil: Int64 = Int64(4e12)) async throws -> Int64 {
         let coupon = try await database.coupons.create(NewCoupon(
             name: "test coupon", discountType: DiscountType(rawValue: type)!, discountValue: value, stock: 10,
@@ -193,13 +199,11 @@ extension TestApp {
 
     /// Gives `user` a balance directly (no ledger entry), e.g. one near the 10^13 limit.
     func setBalance(of user: Int64, to balance: Int64) async throws {
-        try await database.pool.write { db in
-            try db.execute(sql: "INSERT OR IGNORE INTO users (id, created_at) VALUES (?, 0)", arguments: [user])
-            try db.execute(sql: """
-                INSERT INTO user_point (user_id, balance, updated_at) VALUES (?, ?, 0)
-                ON CONFLICT (user_id) DO UPDATE SET balance = excluded.balance
-                """, arguments: [user, balance])
-        }
+        try await sql.execute("INSERT INTO users (id, created_at) VALUES (\(user), 0) ON CONFLICT (id) DO NOTHING")
+        try await sql.execute("""
+            INSERT INTO user_point (user_id, balance, updated_at) VALUES (\(user), \(balance), 0)
+            ON CONFLICT (user_id) DO UPDATE SET balance = excluded.balance
+            """)
     }
 
     /// Places an order through the route; returns the reply (201 or a refusal).
@@ -208,17 +212,15 @@ extension TestApp {
     }
 
     func stock(of itemID: Int64) async throws -> Int64 {
-        try await database.read { try Int64.fetchOne($0, sql: "SELECT stock FROM items WHERE id = ?", arguments: [itemID]) ?? -1 }
+        try await sql.int("SELECT stock FROM items WHERE id = \(itemID)") ?? -1
     }
 
     func balance(of user: Int64) async throws -> Int64 {
-        try await database.read { try PointLedger.balance($0, userID: user).balance }
+        try await database.points.balance(userID: user).balance
     }
 
     /// The sum of the user's ledger entries (which must equal the balance).
     func ledgerSum(of user: Int64) async throws -> Int64 {
-        try await database.read {
-            try Int64.fetchOne($0, sql: "SELECT COALESCE(SUM(amount), 0) FROM point_history WHERE user_id = ?", arguments: [user]) ?? 0
-        }
+        try await sql.int("SELECT COALESCE(SUM(amount), 0) FROM point_history WHERE user_id = \(user)") ?? 0
     }
 }

@@ -1,0 +1,305 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import HTTPTypes
+import HummingbirdTesting
+import RedisClient
+import Synchronization
+import Testing
+import TestSupport
+
+/// Two `commerce serve` processes sharing one PostgreSQL database and one Redis, requests spread
+/// over both: what a shop behind a load balancer runs.
+@Suite(.enabled(if: TestDatabase.isPostgres, "several processes share PostgreSQL only"))
+struct SharedDatabaseTests {
+    /// Two servers on a fresh database of the shared PostgreSQL and a fresh Redis.
+    struct Pair: Sendable {
+        let servers: [CommerceServer]
+        let redis: RedisClient
+        let redisServer: RedisServer
+        let sql: TestSQL
+        let databaseURL: String
+        let directory: URL
+
+        /// How many Redis repairs the two servers' logs report as done.
+        var repairsDone: Int {
+            servers.map { $0.process.output.components(separatedBy: "redis repair: done").count - 1 }.reduce(0, +)
+        }
+
+        /// A server by turn: request `index` goes to server `index % 2`.
+        func server(_ index: Int) -> CommerceServer { servers[index % servers.count] }
+    }
+
+    static func withPair(arguments: [String] = [], _ body: @escaping @Sendable (Pair) async throws -> Void) async throws {
+        try await RedisServer.with { redisServer async throws in
+            try await withTemporaryDirectory { directory async throws in
+                let server = try await PostgresServer.shared()
+                let url = try server.freshDatabaseURL()
+                let sql = TestSQL.postgres(server, database: URL(string: url)!.lastPathComponent)
+                let redis = redisServer.client()
+                defer { redis.shutdown() }
+                let first = try await CommerceServer.start(databasePath: url, redisURL: redisServer.url,
+                                                           logFile: directory.appendingPathComponent("a.log"), arguments: arguments)
+                do {
+                    let second = try await CommerceServer.start(databasePath: url, redisURL: redisServer.url,
+                                                                logFile: directory.appendingPathComponent("b.log"), arguments: arguments)
+                    do {
+                        try await body(Pair(servers: [first, second], redis: redis, redisServer: redisServer, sql: sql,
+                                            databaseURL: url, directory: directory))
+                    } catch {
+                        await second.process.stop()
+                        throw error
+                    }
+                    await second.process.stop()
+                } catch {
+                    await first.process.stop()
+                    throw error
+                }
+                await first.process.stop()
+            }
+        }
+    }
+
+    /// Sends `requests` (path and body, by index) over `connections` connections, each on one of
+    /// the two servers by turn; the status and JSON body of every answer, by index.
+    static func spread(_ pair: Pair, count: Int, connections: Int, headers: HTTPFields = [:],
+                       _ request: @escaping @Sendable (Int) -> (String, String)) async throws -> [Int: (status: Int, json: [String: Any])] {
+        let next = Ticket()
+        let replies = try await withThrowingTaskGroup(of: [(Int, Int, Data)].self) { group in
+            for worker in 0..<connections {
+                group.addTask {
+                    let connection = pair.server(worker).connection()
+                    var replies: [(Int, Int, Data)] = []
+                    while true {
+                        let index = next.take()
+                        guard index < count else { break }
+                        let (path, body) = request(index)
+                        let reply = try await connection.call(.post, path, body, headers: headers)
+                        replies.append((index, Int(reply.status.code), Data(reply.body.readableBytesView)))
+                    }
+                    try? await connection.close()
+                    return replies
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        return Dictionary(uniqueKeysWithValues: replies.map { reply in
+            (reply.0, (reply.1, (try? JSONSerialization.jsonObject(with: reply.2)) as? [String: Any] ?? [:]))
+        })
+    }
+
+    @Test func aCouponBurstOverTwoProcessesIssuesExactlyTheStock() async throws {
+        try await Self.withPair { pair in
+            let created = try await pair.server(0).once {
+                try await $0.call(.post, "/admin/coupons", #"{"name": "Flash", "discount_type": "FIXED", "discount_value": 1000, "stock": 1000, "valid_from": "2020-01-01T00:00:00Z", "valid_until": "2099-01-01T00:00:00Z"}"#)
+            }
+            let coupon = try #require(created.json["coupon_id"] as? Int)
+            let replies = try await Self.spread(pair, count: 5_000, connections: 256) { index in
+                ("/coupons/issue", #"{"user_id": \#(index + 1), "coupon_id": \#(coupon)}"#)
+            }
+            #expect(replies.count == 5_000)
+            let issued = replies.filter { $0.value.status == 201 }.map { Int64($0.key + 1) }.sorted()
+            #expect(issued.count == 1_000)
+            #expect(replies.filter { $0.value.status == 409 && $0.value.json["code"] as? String == "COUPON_SOLD_OUT" }.count == 4_000)
+            let rows = try await pair.sql.strings("SELECT user_id FROM user_coupons WHERE coupon_id = \(coupon) ORDER BY user_id")
+            #expect(rows.compactMap { Int64($0) } == issued, "exactly the users told 201 hold a row")
+            #expect(try await pair.redis.send("GET", RedisArgument("coupon:{\(coupon)}:remaining")).int == 0)
+        }
+    }
+
+    @Test func fortyBuyersOverTwoProcessesNeverOversellOverspendOrMissAnEvent() async throws {
+        try await Self.withPair { pair in
+            var items: [Int] = []
+            for index in 1...5 {
+                let reply = try await pair.server(index).once {
+                    try await $0.call(.post, "/admin/items", #"{"name": "Item \#(index)", "price": \#(100 * index), "stock": 60}"#)
+                }
+                items.append(try #require(reply.json["item_id"] as? Int))
+            }
+            // Enough points for some orders, not all: balances run out as well as stock.
+            for buyer in 1...40 {
+                let reply = try await pair.server(buyer).once {
+                    try await $0.call(.post, "/points/charge", #"{"user_id": \#(buyer), "amount": 5000}"#)
+                }
+                #expect(reply.status == .ok)
+            }
+            let replies = try await Self.spread(pair, count: 800, connections: 40) { [items] (index: Int) -> (String, String) in
+                let buyer = index % 40 + 1, first = items[index % 5], second = items[(index / 5) % 5]
+                let lines = first == second ? #"{"item_id": \#(first), "quantity": 2}"#
+                    : #"{"item_id": \#(first), "quantity": 1}, {"item_id": \#(second), "quantity": 1}"#
+                return ("/orders", #"{"user_id": \#(buyer), "items": [\#(lines)]}"#)
+            }
+            let placed = replies.values.filter { $0.status == 201 }
+            #expect(replies.values.allSatisfy { [201, 409].contains($0.status) }, "every answer a 201 or a refusal")
+            #expect(!placed.isEmpty)
+
+            // Stock: never below 0, and what is left plus what sold is what there was.
+            for item in items {
+                let stock = try #require(try await pair.sql.int("SELECT stock FROM items WHERE id = \(item)"))
+                let sold = try await pair.sql.int("SELECT COALESCE(SUM(quantity), 0) FROM order_items WHERE item_id = \(item)") ?? -1
+                #expect(stock >= 0 && stock + sold == 60, "item \(item): \(stock) left, \(sold) sold")
+            }
+            // Balances: never below 0, each the sum of its ledger.
+            #expect(try await pair.sql.int("SELECT COUNT(*) FROM user_point WHERE balance < 0") == 0)
+            #expect(try await pair.sql.int("""
+                SELECT COUNT(*) FROM user_point p
+                WHERE p.balance <> (SELECT SUM(amount) FROM point_history h WHERE h.user_id = p.user_id)
+                """) == 0)
+
+            // Every 201's order in the stream exactly once, and counted once in the ranking.
+            let orderIDs = placed.compactMap { $0.json["order_id"] as? Int }.sorted()
+            try await waitFor { try await OrderFaultTests.streamEvents(pair.redis).count >= orderIDs.count }
+            try await Task.sleep(for: .milliseconds(300))  // a late duplicate would show by now
+            let streamed = try await OrderFaultTests.streamEvents(pair.redis).map(\.1)
+            #expect(streamed.sorted() == orderIDs)
+            var sold: [Int: Int] = [:]
+            for item in items {
+                sold[item] = Int(try await pair.sql.int("SELECT COALESCE(SUM(quantity), 0) FROM order_items WHERE item_id = \(item)") ?? -1)
+            }
+            let ranked = { @Sendable () async throws -> [Int: Int] in
+                let popular = try await pair.server(0).once { try await $0.call(.get, "/items/popular") }
+                return (popular.json["items"] as? [[String: Any]] ?? []).reduce(into: [Int: Int]()) {
+                    $0[$1["item_id"] as? Int ?? 0] = $1["sold"] as? Int
+                }
+            }
+            let expected = sold.filter { $0.value > 0 }
+            try await waitFor { try await ranked() == expected }
+            #expect(try await ranked() == expected, "every unit sold counted once in the ranking")
+        }
+    }
+
+    @Test func oneIdempotencyKeySentToBothProcessesAtOnceChargesOnce() async throws {
+        try await Self.withPair { pair in
+            let keys = 30
+            // Each key goes to both servers at the same moment (two connections, one per server).
+            let replies = try await withThrowingTaskGroup(of: (Int, Int, String).self) { group in
+                for key in 0..<keys {
+                    for side in 0..<2 {
+                        group.addTask {
+                            let reply = try await pair.server(side).once {
+                                try await $0.call(.post, "/points/charge", #"{"user_id": 5, "amount": 100}"#,
+                                                  headers: [.init("Idempotency-Key")!: "key-\(key)"])
+                            }
+                            return (key, Int(reply.status.code), reply.text)
+                        }
+                    }
+                }
+                return try await group.reduce(into: [Int: [(Int, String)]]()) { $0[$1.0, default: []].append(($1.1, $1.2)) }
+            }
+            for (key, pair) in replies {
+                #expect(pair.count == 2 && pair.allSatisfy { $0.0 == 200 }, "key \(key): \(pair)")
+                #expect(pair[0].1 == pair[1].1, "key \(key): the replay is the first answer, byte for byte")
+            }
+            #expect(try await pair.sql.int("SELECT balance FROM user_point WHERE user_id = 5") == Int64(keys * 100))
+            #expect(try await pair.sql.int("SELECT COUNT(*) FROM point_history WHERE user_id = 5") == Int64(keys))
+        }
+    }
+
+    /// A coupon of `stock` created through the first server; its id.
+    static func createCoupon(_ pair: Pair, stock: Int) async throws -> Int {
+        let created = try await pair.server(0).once {
+            try await $0.call(.post, "/admin/coupons", #"{"name": "Flash", "discount_type": "FIXED", "discount_value": 1000, "stock": \#(stock), "valid_from": "2020-01-01T00:00:00Z", "valid_until": "2099-01-01T00:00:00Z"}"#)
+        }
+        return try #require(created.json["coupon_id"] as? Int)
+    }
+
+    /// What the database and Redis hold for the coupon: users with a row, users in Redis's
+    /// issued hash (both ascending), and Redis's remaining stock.
+    static func holdings(_ pair: Pair, coupon: Int) async throws -> (rows: [Int64], redis: [Int64], remaining: Int64?) {
+        let rows = try await pair.sql.strings("SELECT user_id FROM user_coupons WHERE coupon_id = \(coupon) ORDER BY user_id")
+        let issued = try await pair.redis.send("HKEYS", RedisArgument("coupon:{\(coupon)}:issued")).array?.compactMap(\.int).sorted() ?? []
+        let remaining = try await pair.redis.send("GET", RedisArgument("coupon:{\(coupon)}:remaining")).int
+        return (rows.compactMap { Int64($0) }, issued, remaining)
+    }
+
+    /// Users told 201 so far.
+    final class Issued: Sendable {
+        private let users = Mutex<[Int64]>([])
+        func add(_ user: Int64) { users.withLock { $0.append(user) } }
+        var all: [Int64] { users.withLock { $0 } }
+    }
+
+    @Test func killingOneProcessMidBurstLosesNothingOnceReconciled() async throws {
+        try await Self.withPair { pair in
+            let coupon = try await Self.createCoupon(pair, stock: 1_000)
+            let issued = Issued()
+            let next = Ticket()
+            async let burst: Void = withThrowingTaskGroup(of: Void.self) { group in
+                for worker in 0..<128 {
+                    group.addTask {
+                        var connection = pair.server(worker).connection()
+                        while true {
+                            let user = next.take() + 1
+                            guard user <= 3_000 else { break }
+                            do {
+                                let reply = try await connection.call(.post, "/coupons/issue", #"{"user_id": \#(user), "coupon_id": \#(coupon)}"#)
+                                if reply.status == .created { issued.add(Int64(user)) }
+                            } catch {
+                                // Its server was killed: this user's answer is unknown; go on with the other server.
+                                try? await connection.close()
+                                connection = pair.server(1).connection()
+                            }
+                        }
+                        try? await connection.close()
+                    }
+                }
+                try await group.waitForAll()
+            }
+            try await waitFor { issued.all.count >= 300 }
+            pair.servers[0].process.signal(SIGKILL)
+            #expect(await pair.servers[0].process.waitForExit() == 128 + SIGKILL)
+            try await burst
+
+            let (status, report) = try await ReconcileTests.runCLI(databasePath: pair.databaseURL, redisURL: pair.redisServer.url,
+                                                                   directory: pair.directory)
+            #expect(status == 0, "reconcile: \(report)")
+            let (rows, inRedis, remaining) = try await Self.holdings(pair, coupon: coupon)
+            let told = Set(issued.all)
+            #expect(told.count == issued.all.count, "no user told 201 twice")
+            #expect(told.isSubset(of: Set(rows)), "0 lost: every user told 201 holds a row")
+            #expect(Set(rows).count == rows.count && rows == inRedis, "0 double: one row per holder, the same holders in Redis")
+            #expect(rows.count == 1_000 && remaining == 0, "\(rows.count) rows, \(remaining ?? -1) remaining")
+        }
+    }
+
+    @Test func redisBackFromAnOlderSnapshotMidBurstIsRepairedOnceAndBothIssueExactlyTheStock() async throws {
+        try await Self.withPair(arguments: ["--log-level", "notice"]) { pair in
+            let coupon = try await Self.createCoupon(pair, stock: 300)
+            let issued = Issued()
+            let next = Ticket()
+            async let burst: Void = withThrowingTaskGroup(of: Void.self) { group in
+                for worker in 0..<64 {
+                    group.addTask {
+                        let connection = pair.server(worker).connection()
+                        while true {
+                            let user = next.take() + 1
+                            guard user <= 1_000 else { break }
+                            let reply = try await RedisLossTests.issueRetrying(connection, user: Int64(user), coupon: Int64(coupon),
+                                                                              patience: .seconds(20))
+                            #expect([201, 409].contains(reply.status.code), "user \(user): \(reply.text)")
+                            if reply.status == .created { issued.add(Int64(user)) }
+                        }
+                        try? await connection.close()
+                    }
+                }
+                try await group.waitForAll()
+            }
+            try await waitFor { issued.all.count >= 50 }
+            try await pair.redis.send("SAVE")  // the snapshot Redis comes back from
+            try await waitFor { issued.all.count >= 150 }
+            let repairsBefore = pair.repairsDone
+            pair.redisServer.stop()
+            try await pair.redisServer.restart()
+            try await burst
+
+            let told = issued.all
+            #expect(told.count == 300 && Set(told).count == 300, "exactly the stock told 201, each user once: \(told.count)")
+            let (rows, inRedis, remaining) = try await Self.holdings(pair, coupon: coupon)
+            #expect(rows == told.sorted(), "the users told 201 are the holders")
+            #expect(inRedis == rows)
+            #expect(remaining == 0)
+            #expect(pair.repairsDone - repairsBefore == 1, "one process repaired, the other waited for it")
+        }
+    }
+}
