@@ -77,7 +77,9 @@ public final class Reconciler: Sendable {
             let cursor = try await store.outbox.cursor(sink: OrderEvent.stream)
             if held < cursor {
                 try await store.outbox.rewind(sink: OrderEvent.stream, to: held, at: now())
-                redelivered.withLock { $0 = cursor - held }
+                // Positions are not counts (PostgreSQL's are transaction ids): count what waits.
+                let waiting = Int64(try await store.outbox.backlog(sink: OrderEvent.stream))
+                redelivered.withLock { $0 = waiting }
             }
             try await redis.send("SET", RedisArgument(marker), RedisArgument(runID))
         }
