@@ -65,7 +65,7 @@ let package = Package(
         .target(
             name: "CommerceStorePostgres",
             dependencies: [
-                "CommerceStore",
+                "CommerceStore", "ServiceTasks",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -44,3 +44,15 @@ public protocol IdempotencyKeyStore: Sendable {
     /// Forgets the responses stored before `cutoff` (ms since the epoch); returns how many.
     func forget(before cutoff: Int64) async throws -> Int
 }
+
+extension IdempotentResult {
+    /// How a write without a key ended: ``done(_:)`` with its value, or with the business refusal
+    /// it threw; any other error is thrown.
+    public static func running(_ write: () async throws -> Value) async throws -> IdempotentResult {
+        do {
+            return .done(.success(try await write()))
+        } catch let refusal as CommerceError {
+            return .done(.failure(refusal))
+        }
+    }
+}

@@ -3,7 +3,7 @@ import PostgresNIO
 
 extension PostgresConnection {
     /// Statements log nothing themselves: failures reach the caller, who logs what matters.
-    private static let quiet = Logger(label: "postgres", factory: { _ in SwiftLogNoOpLogHandler() })
+    static let quiet = Logger(label: "postgres", factory: { _ in SwiftLogNoOpLogHandler() })
 
     /// Runs a statement and drops what it returns.
     func run(_ query: PostgresQuery) async throws {

@@ -17,6 +17,8 @@ public final class PostgresStore: StoreDriver, Sendable {
     /// for one are refused as unavailable (see ``connection(_:)``).
     let leaseTimeout: Duration
     let leases = LeaseProgress()
+    /// Concurrent issuance batches, merged into one statement (see ``IssuanceWrites``).
+    let issuanceWrites = IssuanceWrites()
 
     /// Connects to the database `url` names (``PostgresURL``) with one connection, applies every
     /// pending migration (one process at a time, under an advisory lock), then makes the pool

@@ -31,6 +31,23 @@ import TestSupport
         #expect(try TestTokens.tokens.verify(userToken[...], now: now) == Identity(userID: 7, isAdmin: false))
     }
 
+    @Test func aDatabaseURLThatCannotBeUsedIsSaidClearly() async throws {
+        let redis = "redis://127.0.0.1:\(try freePort())/0"
+        let noUser = try await Self.run(["seed", "--db", "postgres://127.0.0.1:5432/shop", "--redis", redis])
+        #expect(noUser.status != 0 && noUser.status != nil)
+        #expect(noUser.output.contains("names no user"), "\(noUser.output)")
+        let noDatabase = try await Self.run(["reconcile", "--db", "postgres://shop@127.0.0.1:5432", "--redis", redis])
+        #expect(noDatabase.status != 0 && noDatabase.status != nil)
+        #expect(noDatabase.output.contains("names no database"), "\(noDatabase.output)")
+        // Nobody listens there: refused at start, saying what could not be reached.
+        let port = try freePort()
+        let unreachable = try await Self.run(["serve", "--port", "\(try freePort())", "--jwt-secret", TestTokens.secret,
+                                              "--db", "postgres://shop@127.0.0.1:\(port)/shop", "--redis", redis])
+        #expect(unreachable.status != 0 && unreachable.status != nil)
+        #expect(unreachable.output.contains("PostgreSQL"), "\(unreachable.output)")
+        #expect(!unreachable.output.contains("Fatal error"))
+    }
+
     @Test func tokenRefusesBadInput() async throws {
         for arguments in [["token", "--user", "0", "--jwt-secret", TestTokens.secret],
                           ["token", "--user", "1", "--ttl", "0", "--jwt-secret", TestTokens.secret],

@@ -42,52 +42,52 @@ struct PostgresCouponStore: CouponStore {
         }
     }
 
-    /// One statement for the whole batch (no savepoint per row): the rows go in with
-    /// `ON CONFLICT DO NOTHING`, and each issuance's result is read off what was inserted and
-    /// what stood there before. An issuance that another transaction recorded while this one
-    /// ran (neither inserted nor seen) is looked up again afterwards.
+    /// Concurrent calls are merged (``IssuanceWrites``) and written with ``write(_:)``.
     func recordIssues(couponID: Int64, _ issuances: [Issuance]) async throws -> [Result<Void, any Error>] {
         guard !issuances.isEmpty else { return [] }
-        return try await store.connection { connection in
-            let users = issuances.map(\.userID), times = issuances.map(\.issuedAt)
-            guard try await connection.value(Int64.self, "SELECT id FROM coupons WHERE id = \(couponID)") != nil else {
-                return issuances.map { _ in .failure(CommerceError.couponNotFound(couponID)) }
-            }
-            var outcome: [Int64: (inserted: Bool, existing: Int64?)] = [:]
+        return try await store.issuanceWrites.record(.init(couponID: couponID, issuances: issuances)) { batches in
+            try await store.connection { try await Self.write(batches, on: $0) }
+        }
+    }
+
+    /// One statement for all the batches (no savepoint per row): the rows go in with
+    /// `ON CONFLICT DO NOTHING`, and those it inserted are recorded. Only for the others (a user
+    /// holding the coupon already, a coupon that does not exist: rare, since Redis decided each
+    /// issuance once) a second statement reads what their users' rows hold: the same issue time
+    /// is success (a repeat, or the reconcile job's copy), another is `COUPON_ALREADY_ISSUED`, no
+    /// coupon is `COUPON_NOT_FOUND`.
+    private static func write(_ batches: [IssuanceWrites.Batch], on connection: PostgresConnection) async throws -> [IssuanceWrites.Results] {
+        let rows = batches.flatMap { batch in batch.issuances.map { (couponID: batch.couponID, issuance: $0) } }
+        struct Key: Hashable { let coupon: Int64, user: Int64 }
+        var recorded: [Key: Int64] = [:]
+        let inserted = try await connection.rows(InsertIssuances(
+            coupons: rows.map(\.couponID), users: rows.map(\.issuance.userID), times: rows.map(\.issuance.issuedAt)))
+        for row in inserted { recorded[Key(coupon: row.coupon, user: row.user)] = row.issuedAt }
+        var existingCoupons = Set(recorded.keys.map(\.coupon))
+        let others = rows.filter { recorded[Key(coupon: $0.couponID, user: $0.issuance.userID)] == nil }
+        if !others.isEmpty {
             for row in try await connection.rows("""
-                WITH input AS (
-                    SELECT * FROM unnest(\(users), \(times)) AS t(user_id, issued_at)
-                ), inserted AS (
-                    INSERT INTO user_coupons (user_id, coupon_id, issued_at)
-                    SELECT user_id, \(couponID), issued_at FROM input ORDER BY user_id
-                    ON CONFLICT (user_id, coupon_id) DO NOTHING
-                    RETURNING user_id
-                )
-                SELECT i.user_id, inserted.user_id IS NOT NULL, uc.issued_at
-                FROM input i
-                LEFT JOIN inserted ON inserted.user_id = i.user_id
-                LEFT JOIN user_coupons uc ON uc.user_id = i.user_id AND uc.coupon_id = \(couponID)
+                SELECT uc.coupon_id, uc.user_id, uc.issued_at FROM user_coupons uc
+                JOIN unnest(\(others.map(\.couponID)), \(others.map(\.issuance.userID))) AS t(coupon_id, user_id)
+                  ON uc.coupon_id = t.coupon_id AND uc.user_id = t.user_id
                 """) {
-                let (user, inserted, existing) = try row.decode((Int64, Bool, Int64?).self)
-                outcome[user] = (inserted, existing)
+                let (coupon, user, issuedAt) = try row.decode((Int64, Int64, Int64).self)
+                recorded[Key(coupon: coupon, user: user)] = issuedAt
             }
-            let unseen = issuances.filter { outcome[$0.userID].map { !$0.inserted && $0.existing == nil } ?? true }.map(\.userID)
-            if !unseen.isEmpty {
-                for row in try await connection.rows("""
-                    SELECT user_id, issued_at FROM user_coupons WHERE coupon_id = \(couponID) AND user_id = ANY(\(unseen))
-                    """) {
-                    let (user, issuedAt) = try row.decode((Int64, Int64).self)
-                    outcome[user] = (false, issuedAt)
-                }
+            existingCoupons.formUnion(try await connection.values(Int64.self, """
+                SELECT id FROM coupons WHERE id = ANY(\(Array(Set(others.map(\.couponID)))))
+                """))
+        }
+        return batches.map { batch in
+            guard existingCoupons.contains(batch.couponID) else {
+                return batch.issuances.map { _ in .failure(CommerceError.couponNotFound(batch.couponID)) }
             }
-            return issuances.map { issuance in
-                switch outcome[issuance.userID] {
-                case (true, _)?: return .success(())
-                case (false, let existing?)? where existing == issuance.issuedAt:
-                    // The same issuance, already recorded by the reconcile job from Redis: done.
-                    return .success(())
-                case (false, _?)?: return .failure(CommerceError.alreadyIssued(userID: issuance.userID, couponID: couponID))
-                default: return .failure(StoreError(.unavailable, "issuance of coupon \(couponID) to user \(issuance.userID) was not recorded"))
+            return batch.issuances.map { issuance in
+                switch recorded[Key(coupon: batch.couponID, user: issuance.userID)] {
+                case issuance.issuedAt?: return .success(())
+                case _?: return .failure(CommerceError.alreadyIssued(userID: issuance.userID, couponID: batch.couponID))
+                case nil:
+                    return .failure(StoreError(.unavailable, "issuance of coupon \(batch.couponID) to user \(issuance.userID) was not recorded"))
                 }
             }
         }

@@ -6,7 +6,11 @@ struct PostgresOrderStore: OrderStore {
 
     func place(_ order: NewOrder, at now: Int64,
                idempotency: IdempotencyRequest<Order>?) async throws -> IdempotentResult<Order> {
-        try await store.idempotentTransaction(userID: order.userID, at: now, idempotency) {
+        // Without a key the order is one statement, its own transaction: one round trip.
+        guard let idempotency else {
+            return try await .running { try await store.connection { try await PostgresOrders.place($0, order, at: now) } }
+        }
+        return try await store.idempotentTransaction(userID: order.userID, at: now, idempotency) {
             try await PostgresOrders.place($0, order, at: now)
         }
     }
@@ -27,48 +31,24 @@ struct PostgresOrderStore: OrderStore {
 
 /// Placing and reading orders. Each function runs inside the caller's transaction.
 enum PostgresOrders {
-    /// Places a paid order: stock taken line by line in item id order (the order every
-    /// transaction locks items in, so two orders never deadlock on them), the coupon checked,
-    /// the balance debited, then the order, its lines and its `USE` entry in one statement.
-    /// Throws a ``CommerceError`` (the caller rolls back) on any refusal.
+    /// Places a paid order with `place_order` (see ``PostgresSchema``): one statement, all of
+    /// it or none. A refusal is thrown as the ``CommerceError`` it raised.
     static func place(_ connection: PostgresConnection, _ request: NewOrder, at now: Int64) async throws -> Order {
-        let lines = try await takeStock(connection, request.lines.sorted { $0.itemID < $1.itemID }, at: now)
-        let subtotal = lines.reduce(0) { $0 + $1.lineTotal }
-        var coupon: PostgresCouponUse?
-        if let couponID = request.couponID {
-            coupon = try await PostgresCouponUse.find(connection, userID: request.userID, couponID: couponID, at: now)
+        // Lines in item id order: the order items are locked in, stored in and read back in.
+        let lines = request.lines.sorted { $0.itemID < $1.itemID }
+        let placed: PlaceOrder.Row
+        do {
+            placed = try await connection.rows(PlaceOrder(userID: request.userID, items: lines.map(\.itemID),
+                                                          quantities: lines.map(\.quantity), couponID: request.couponID, now: now))[0]
+        } catch let error as PSQLError {
+            throw PostgresOrderRefusal(error, now: now)?.refusal ?? error
         }
-        let discount = coupon?.discount(on: subtotal) ?? 0
-        let total = subtotal - discount
-        let balanceAfter: Int64
-        if total > 0 {
-            balanceAfter = try await PostgresPoints.debit(connection, userID: request.userID, amount: total, at: now)
-        } else {
-            // A free order (a coupon covering everything) moves no points and needs no balance.
-            try await PostgresPoints.ensureUser(connection, userID: request.userID, at: now)
-            balanceAfter = try await PostgresPoints.balance(connection, userID: request.userID).balance
+        let items = zip(lines, zip(placed.names, placed.prices)).map { line, priced in
+            OrderLine(itemID: line.itemID, name: priced.0, quantity: line.quantity, unitPrice: priced.1,
+                      lineTotal: priced.1 * line.quantity)
         }
-        // The order row takes its transaction's id as its outbox position (the column default).
-        let orderID = try await connection.value(Int64.self, """
-            WITH placed AS (
-                INSERT INTO orders (user_id, status, subtotal, discount, total, coupon_id, balance_after, ordered_at)
-                VALUES (\(request.userID), 'PAID', \(subtotal), \(discount), \(total), \(request.couponID), \(balanceAfter), \(now))
-                RETURNING id
-            ), lines AS (
-                INSERT INTO order_items (order_id, item_id, name, quantity, unit_price, line_total)
-                SELECT placed.id, l.item_id, l.name, l.quantity, l.unit_price, l.line_total
-                FROM placed, unnest(\(lines.map(\.itemID)), \(lines.map(\.name)), \(lines.map(\.quantity)),
-                                    \(lines.map(\.unitPrice)), \(lines.map(\.lineTotal)))
-                    AS l(item_id, name, quantity, unit_price, line_total)
-            ), ledger AS (
-                INSERT INTO point_history (user_id, kind, amount, balance_after, order_id, created_at)
-                SELECT \(request.userID), 'USE', \(-total), \(balanceAfter), placed.id, \(now) FROM placed WHERE \(total) > 0
-            )
-            SELECT id FROM placed
-            """)!
-        try await coupon?.markUsed(connection, orderID: orderID, at: now)
-        return Order(orderID: orderID, userID: request.userID, status: .paid, items: lines, subtotal: subtotal,
-                     discount: discount, total: total, couponID: request.couponID, balanceAfter: balanceAfter,
+        return Order(orderID: placed.orderID, userID: request.userID, status: .paid, items: items, subtotal: placed.subtotal,
+                     discount: placed.discount, total: placed.total, couponID: request.couponID, balanceAfter: placed.balanceAfter,
                      orderedAt: Timestamp(milliseconds: now))
     }
 
@@ -98,74 +78,34 @@ enum PostgresOrders {
         }
         return ids.compactMap { found[$0] }
     }
-
-    /// Takes each line's quantity from its live item's stock (conditionally: never below 0) and
-    /// prices the line. `ITEM_NOT_FOUND` naming every missing item, else `INSUFFICIENT_STOCK`
-    /// naming every item short.
-    private static func takeStock(_ connection: PostgresConnection, _ requested: [NewOrder.Line], at now: Int64) async throws -> [OrderLine] {
-        var lines: [OrderLine] = []
-        var notTaken: [Int64] = []
-        for line in requested {
-            if let row = try await connection.rows("""
-                UPDATE items SET stock = stock - \(line.quantity), updated_at = \(now)
-                WHERE id = \(line.itemID) AND deleted_at IS NULL AND stock >= \(line.quantity)
-                RETURNING name, price
-                """).first {
-                let (name, price) = try row.decode((String, Int64).self)
-                lines.append(OrderLine(itemID: line.itemID, name: name, quantity: line.quantity,
-                                       unitPrice: price, lineTotal: price * line.quantity))
-            } else {
-                notTaken.append(line.itemID)
-            }
-        }
-        guard !notTaken.isEmpty else { return lines }
-        let live = try await PostgresItems.live(connection, notTaken)
-        let missing = notTaken.filter { live[$0] == nil }
-        if !missing.isEmpty {
-            throw CommerceError(.itemNotFound, "no such item: \(missing.map(String.init).joined(separator: ", "))")
-        }
-        throw CommerceError(.insufficientStock, "not enough stock for item \(notTaken.map(String.init).joined(separator: ", "))")
-    }
 }
 
-/// A coupon a user holds, about to be used on an order.
-struct PostgresCouponUse {
-    let userCouponID: Int64
-    let discountType: DiscountType
-    let discountValue: Int64
+/// A refusal `place_order` raised (`P0001`, the contract's code as the message, the numbers as
+/// the detail), worded as the SQLite driver words it.
+struct PostgresOrderRefusal {
+    let refusal: CommerceError
 
-    /// The user's coupon, checked usable at `now`: `COUPON_NOT_OWNED` (also for a coupon that
-    /// does not exist), `COUPON_ALREADY_USED`, `COUPON_EXPIRED` (outside its validity).
-    static func find(_ connection: PostgresConnection, userID: Int64, couponID: Int64, at now: Int64) async throws -> PostgresCouponUse {
-        guard let row = try await connection.rows("""
-            SELECT uc.id, uc.used_at, c.discount_type, c.discount_value, c.valid_from, c.valid_until
-            FROM user_coupons uc JOIN coupons c ON c.id = uc.coupon_id
-            WHERE uc.user_id = \(userID) AND uc.coupon_id = \(couponID)
-            """).first else {
-            throw CommerceError(.couponNotOwned, "user \(userID) does not hold coupon \(couponID)")
+    init?(_ error: PSQLError, now: Int64) {
+        guard error.code == .server, error.serverInfo?[.sqlState] == "P0001", let code = error.serverInfo?[.message] else { return nil }
+        let numbers = (error.serverInfo?[.detail] ?? "").split(separator: ",").compactMap { Int64($0) }
+        let list = numbers.map(String.init).joined(separator: ", ")
+        switch (code, numbers.count) {
+        case ("ITEM_NOT_FOUND", _):
+            refusal = CommerceError(.itemNotFound, "no such item: \(list)")
+        case ("INSUFFICIENT_STOCK", _):
+            refusal = CommerceError(.insufficientStock, "not enough stock for item \(list)")
+        case ("COUPON_NOT_OWNED", 2):
+            refusal = CommerceError(.couponNotOwned, "user \(numbers[0]) does not hold coupon \(numbers[1])")
+        case ("COUPON_ALREADY_USED", 1):
+            refusal = CommerceError(.couponAlreadyUsed, "coupon \(numbers[0]) was already used")
+        case ("COUPON_EXPIRED", 3):
+            refusal = CommerceError(.couponExpired, now < numbers[1]
+                ? "coupon \(numbers[0]) is valid from \(Timestamp(milliseconds: numbers[1]))"
+                : "coupon \(numbers[0]) expired at \(Timestamp(milliseconds: numbers[2]))")
+        case ("INSUFFICIENT_BALANCE", 3):
+            refusal = CommerceError(.insufficientBalance, "the order costs \(numbers[0]) but user \(numbers[1]) has \(numbers[2]) points")
+        default:
+            return nil
         }
-        let (id, usedAt, typeName, value, validFrom, validUntil) = try row.decode((Int64, Int64?, String, Int64, Int64, Int64).self)
-        guard let type = DiscountType(rawValue: typeName) else {
-            throw CommerceError(.couponNotOwned, "user \(userID) does not hold coupon \(couponID)")
-        }
-        guard usedAt == nil else { throw CommerceError(.couponAlreadyUsed, "coupon \(couponID) was already used") }
-        guard validFrom <= now && now <= validUntil else {
-            throw CommerceError(.couponExpired, now < validFrom
-                ? "coupon \(couponID) is valid from \(Timestamp(milliseconds: validFrom))"
-                : "coupon \(couponID) expired at \(Timestamp(milliseconds: validUntil))")
-        }
-        return PostgresCouponUse(userCouponID: id, discountType: type, discountValue: value)
-    }
-
-    func discount(on subtotal: Int64) -> Int64 {
-        discountType.discount(discountValue, on: subtotal)
-    }
-
-    /// Marks the coupon used, conditionally: a concurrent order that used it first wins.
-    func markUsed(_ connection: PostgresConnection, orderID: Int64, at now: Int64) async throws {
-        let marked = try await connection.rows("""
-            UPDATE user_coupons SET used_at = \(now), order_id = \(orderID) WHERE id = \(userCouponID) AND used_at IS NULL RETURNING 1
-            """)
-        guard !marked.isEmpty else { throw CommerceError(.couponAlreadyUsed, "the coupon was already used") }
     }
 }

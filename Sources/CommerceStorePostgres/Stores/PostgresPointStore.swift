@@ -50,19 +50,6 @@ enum PostgresPoints {
         return PointBalance(userID: userID, balance: balance)
     }
 
-    /// Takes `amount` (> 0) from the balance, conditionally; returns the balance after.
-    /// `INSUFFICIENT_BALANCE` when it is smaller (or the user has none).
-    static func debit(_ connection: PostgresConnection, userID: Int64, amount: Int64, at now: Int64) async throws -> Int64 {
-        if let balance = try await connection.value(Int64.self, """
-            UPDATE user_point SET balance = balance - \(amount), updated_at = \(now)
-            WHERE user_id = \(userID) AND balance >= \(amount) RETURNING balance
-            """) {
-            return balance
-        }
-        let current = try await self.balance(connection, userID: userID).balance
-        throw CommerceError(.insufficientBalance, "the order costs \(amount) but user \(userID) has \(current) points")
-    }
-
     static func balance(_ connection: PostgresConnection, userID: Int64) async throws -> PointBalance {
         let balance = try await connection.value(Int64.self, "SELECT balance FROM user_point WHERE user_id = \(userID)")
         return PointBalance(userID: userID, balance: balance ?? 0)

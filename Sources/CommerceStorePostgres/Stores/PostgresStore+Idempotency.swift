@@ -12,13 +12,7 @@ extension PostgresStore {
         userID: Int64, at now: Int64, _ idempotency: IdempotencyRequest<Value>?,
         _ operation: @escaping @Sendable (PostgresConnection) async throws -> Value
     ) async throws -> IdempotentResult<Value> {
-        guard let idempotency else {
-            do {
-                return .done(.success(try await transaction(operation)))
-            } catch let refusal as CommerceError {
-                return .done(.failure(refusal))
-            }
-        }
+        guard let idempotency else { return try await .running { try await transaction(operation) } }
         return try await transaction { connection in
             let claimed = try await connection.rows("""
                 INSERT INTO idempotency_keys (user_id, key, request_hash, response_status, response_body, created_at)

@@ -11,13 +11,7 @@ extension SQLiteStore {
         userID: Int64, at now: Int64, _ idempotency: IdempotencyRequest<Value>?,
         _ operation: @escaping @Sendable (Database) throws -> Value
     ) async throws -> IdempotentResult<Value> {
-        guard let idempotency else {
-            do {
-                return .done(.success(try await write(operation)))
-            } catch let refusal as CommerceError {
-                return .done(.failure(refusal))
-            }
-        }
+        guard let idempotency else { return try await .running { try await write(operation) } }
         return try await write { db in
             if let previous = try IdempotencyKeys.find(db, userID: userID, key: idempotency.key) {
                 guard previous.fingerprint == idempotency.fingerprint else {
