@@ -12,7 +12,6 @@ import ServiceLifecycle
 public final class PostgresStore: StoreDriver, Sendable {
     public var name: String { "postgres" }
     let client: PostgresClient
-    let logger: Logger
     /// How long the pool may go without handing out a connection before the requests waiting
     /// for one are refused as unavailable (see ``connection(_:)``).
     let leaseTimeout: Duration
@@ -33,7 +32,6 @@ public final class PostgresStore: StoreDriver, Sendable {
         configuration.options.maximumConnections = maxConnections
         configuration.options.minimumConnections = 0
         configuration.options.connectTimeout = .seconds(2)
-        self.logger = logger
         self.leaseTimeout = leaseTimeout
         try await Self.mappingErrors {
             try await PostgresSchema.migrate(configuration, logger: logger)
