@@ -158,15 +158,24 @@ public final class PostgresServer: Sendable {
 }
 
 /// The process's one shared server, started once: the first caller starts it in a task that
-/// every caller (the first included) awaits, so concurrent first calls start one server.
+/// every caller (the first included) awaits, so concurrent first calls start one server. It is
+/// stopped when the test process exits (and by scripts/test's sweep if the process dies).
 private actor SharedServer {
     static let instance = SharedServer()
     private var started: Task<PostgresServer, any Error>?
 
     func server() async throws -> PostgresServer {
         if let started { return try await started.value }
-        let task = Task { try await PostgresServer.start() }
+        let task = Task {
+            let server = try await PostgresServer.start()
+            serverToStopAtExit.withLock { $0 = server }
+            atexit { serverToStopAtExit.withLock { $0?.stop() } }
+            return server
+        }
         started = task
         return try await task.value
     }
 }
+
+/// The shared server, for the exit handler (a C function: it can only reach globals).
+private let serverToStopAtExit = Mutex<PostgresServer?>(nil)
