@@ -54,12 +54,12 @@ start_redis() {
   return 1
 }
 
-# stop_pid PID: SIGTERM, then SIGKILL after 5 s; returns once the process is gone (a zombie
-# left for a PID 1 that does not reap counts as gone).
+# stop_pid PID [SIGNAL]: SIGNAL (TERM unless given), then SIGKILL after 5 s; returns once the
+# process is gone (a zombie left for a PID 1 that does not reap counts as gone).
 stop_pid() {
   local pid=$1
   [ -n "$pid" ] || return 0
-  kill -TERM "$pid" 2>/dev/null || return 0
+  kill -"${2:-TERM}" "$pid" 2>/dev/null || return 0
   for i in $(seq 1 100); do
     if ! kill -0 "$pid" 2>/dev/null || grep -q '^[0-9]* ([^)]*) Z' "/proc/$pid/stat" 2>/dev/null; then
       return 0
@@ -121,17 +121,11 @@ start_postgres() {
 }
 
 # stop_postgres DIR: fast shutdown (SIGINT) of the server whose data is in DIR/data, by the PID
-# in its postmaster.pid; waits until it has gone (SIGKILL after 10 s).
+# on the first line of its postmaster.pid.
 stop_postgres() {
-  local pidfile=$1/data/postmaster.pid pid
-  [ -s "$pidfile" ] || return 0
-  pid=$(head -1 "$pidfile")
-  kill -INT "$pid" 2>/dev/null || return 0
-  for i in $(seq 1 200); do
-    kill -0 "$pid" 2>/dev/null || return 0
-    [ "$i" -eq 100 ] && kill -KILL "$pid" 2>/dev/null
-    sleep 0.1
-  done
+  local pidfile=$1/data/postmaster.pid
+  [ -s "$pidfile" ] && stop_pid "$(head -1 "$pidfile")" INT
+  return 0
 }
 
 # start_commerce BIN PORT LOG [serve options...]: starts `commerce serve` in the background on

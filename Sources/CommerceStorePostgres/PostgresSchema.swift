@@ -16,12 +16,10 @@ enum PostgresSchema {
 
     /// Applies the pending migrations on one connection of its own, in one transaction, under an
     /// advisory lock: processes started together take turns, and the second finds nothing to do.
-    static func migrate(_ configuration: PostgresClient.Configuration, logger: Logger) async throws {
-        var connectionConfiguration = PostgresConnection.Configuration(
-            host: configuration.host ?? "127.0.0.1", port: configuration.port ?? 5432, username: configuration.username,
-            password: configuration.password, database: configuration.database, tls: .disable)
-        connectionConfiguration.options.connectTimeout = .seconds(5)
-        let connection = try await PostgresConnection.connect(configuration: connectionConfiguration, id: 0, logger: logger)
+    static func migrate(_ url: PostgresURL, logger: Logger) async throws {
+        var configuration = url.connectionConfiguration
+        configuration.options.connectTimeout = .seconds(5)
+        let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
         do {
             try await connection.run("BEGIN")
             try await connection.run("SELECT pg_advisory_xact_lock(\(lockKey))")

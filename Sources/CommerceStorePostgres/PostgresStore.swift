@@ -28,13 +28,14 @@ public final class PostgresStore: StoreDriver, Sendable {
     ///   - leaseTimeout: how long the pool may hand out no connection before waiting requests
     ///     are refused (PostgreSQL down).
     public init(url: String, maxConnections: Int = 32, leaseTimeout: Duration = .milliseconds(500), logger: Logger) async throws {
-        var configuration = try PostgresURL(url).clientConfiguration
+        let url = try PostgresURL(url)
+        var configuration = url.clientConfiguration
         configuration.options.maximumConnections = maxConnections
         configuration.options.minimumConnections = 0
         configuration.options.connectTimeout = .seconds(2)
         self.leaseTimeout = leaseTimeout
         try await Self.mappingErrors {
-            try await PostgresSchema.migrate(configuration, logger: logger)
+            try await PostgresSchema.migrate(url, logger: logger)
         }
         client = PostgresClient(configuration: configuration, backgroundLogger: logger)
     }

@@ -26,10 +26,15 @@ struct PostgresURL: Sendable {
         self.database = database
     }
 
-    /// Without TLS: the deployments this serves reach PostgreSQL over loopback or a private
-    /// network (see the README on pointing `serve` at an existing PostgreSQL).
+    /// The pool's configuration. Without TLS: the deployments this serves reach PostgreSQL over
+    /// loopback or a private network (see the README on pointing `serve` at an existing PostgreSQL).
     var clientConfiguration: PostgresClient.Configuration {
         PostgresClient.Configuration(host: host, port: port, username: user, password: password, database: database, tls: .disable)
+    }
+
+    /// One connection's configuration (the migrations' own), as ``clientConfiguration``.
+    var connectionConfiguration: PostgresConnection.Configuration {
+        PostgresConnection.Configuration(host: host, port: port, username: user, password: password, database: database, tls: .disable)
     }
 }
 

@@ -35,8 +35,9 @@ struct SharedDatabaseTests {
         try await RedisServer.with { redisServer async throws in
             try await withTemporaryDirectory { directory async throws in
                 let server = try await PostgresServer.shared()
-                let url = try server.freshDatabaseURL()
-                let sql = TestSQL.postgres(server, database: URL(string: url)!.lastPathComponent)
+                let database = try server.freshDatabase()
+                let url = server.url(database: database)
+                let sql = TestSQL.postgres(server, database: database)
                 let redis = redisServer.client()
                 defer { redis.shutdown() }
                 let first = try await CommerceServer.start(databasePath: url, redisURL: redisServer.url,
@@ -61,32 +62,39 @@ struct SharedDatabaseTests {
         }
     }
 
-    /// Sends `requests` (path and body, by index) over `connections` connections, each on one of
-    /// the two servers by turn; the status and JSON body of every answer, by index.
-    static func spread(_ pair: Pair, count: Int, connections: Int, headers: HTTPFields = [:],
-                       _ request: @escaping @Sendable (Int) -> (String, String)) async throws -> [Int: (status: Int, json: [String: Any])] {
+    /// Runs `send` for the indexes `0..<count` over `connections` connections, each opened on one
+    /// of the two servers by turn and taking the next index as soon as its last call is done;
+    /// `send` may replace its connection (its server went away).
+    static func eachRequest(_ pair: Pair, count: Int, connections: Int,
+                            _ send: @escaping @Sendable (_ index: Int, _ connection: inout TestClient) async throws -> Void) async throws {
         let next = Ticket()
-        let replies = try await withThrowingTaskGroup(of: [(Int, Int, Data)].self) { group in
+        try await withThrowingTaskGroup(of: Void.self) { group in
             for worker in 0..<connections {
                 group.addTask {
-                    let connection = pair.server(worker).connection()
-                    var replies: [(Int, Int, Data)] = []
-                    while true {
-                        let index = next.take()
-                        guard index < count else { break }
-                        let (path, body) = request(index)
-                        let reply = try await connection.call(.post, path, body, headers: headers)
-                        replies.append((index, Int(reply.status.code), Data(reply.body.readableBytesView)))
+                    var connection = pair.server(worker).connection()
+                    while case let index = next.take(), index < count {
+                        try await send(index, &connection)
                     }
                     try? await connection.close()
-                    return replies
                 }
             }
-            return try await group.reduce(into: []) { $0 += $1 }
+            try await group.waitForAll()
         }
-        return Dictionary(uniqueKeysWithValues: replies.map { reply in
-            (reply.0, (reply.1, (try? JSONSerialization.jsonObject(with: reply.2)) as? [String: Any] ?? [:]))
-        })
+    }
+
+    /// Sends `requests` (path and body, by index) as ``eachRequest(_:count:connections:_:)`` does;
+    /// the status and JSON body of every answer, by index.
+    static func spread(_ pair: Pair, count: Int, connections: Int, headers: HTTPFields = [:],
+                       _ request: @escaping @Sendable (Int) -> (String, String)) async throws -> [Int: (status: Int, json: [String: Any])] {
+        let replies = Mutex<[Int: (Int, Data)]>([:])
+        try await eachRequest(pair, count: count, connections: connections) { index, connection in
+            let (path, body) = request(index)
+            let reply = try await connection.call(.post, path, body, headers: headers)
+            replies.withLock { $0[index] = (Int(reply.status.code), Data(reply.body.readableBytesView)) }
+        }
+        return replies.withLock { $0 }.mapValues { status, body in
+            (status, (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] ?? [:])
+        }
     }
 
     @Test func aCouponBurstOverTwoProcessesIssuesExactlyTheStock() async throws {
@@ -224,27 +232,16 @@ struct SharedDatabaseTests {
         try await Self.withPair { pair in
             let coupon = try await Self.createCoupon(pair, stock: 1_000)
             let issued = Issued()
-            let next = Ticket()
-            async let burst: Void = withThrowingTaskGroup(of: Void.self) { group in
-                for worker in 0..<128 {
-                    group.addTask {
-                        var connection = pair.server(worker).connection()
-                        while true {
-                            let user = next.take() + 1
-                            guard user <= 3_000 else { break }
-                            do {
-                                let reply = try await connection.call(.post, "/coupons/issue", #"{"user_id": \#(user), "coupon_id": \#(coupon)}"#)
-                                if reply.status == .created { issued.add(Int64(user)) }
-                            } catch {
-                                // Its server was killed: this user's answer is unknown; go on with the other server.
-                                try? await connection.close()
-                                connection = pair.server(1).connection()
-                            }
-                        }
-                        try? await connection.close()
-                    }
+            async let burst: Void = Self.eachRequest(pair, count: 3_000, connections: 128) { index, connection in
+                let user = index + 1
+                do {
+                    let reply = try await connection.call(.post, "/coupons/issue", #"{"user_id": \#(user), "coupon_id": \#(coupon)}"#)
+                    if reply.status == .created { issued.add(Int64(user)) }
+                } catch {
+                    // Its server was killed: this user's answer is unknown; go on with the other server.
+                    try? await connection.close()
+                    connection = pair.server(1).connection()
                 }
-                try await group.waitForAll()
             }
             try await waitFor { issued.all.count >= 300 }
             pair.servers[0].process.signal(SIGKILL)
@@ -267,26 +264,14 @@ struct SharedDatabaseTests {
         try await Self.withPair(arguments: ["--log-level", "notice"]) { pair in
             let coupon = try await Self.createCoupon(pair, stock: 300)
             let issued = Issued()
-            let next = Ticket()
             // Paced (16 connections, a pause between requests), so that the snapshot and the
             // crash fall well apart in the burst and the restarted Redis really lacks issuances.
-            async let burst: Void = withThrowingTaskGroup(of: Void.self) { group in
-                for worker in 0..<16 {
-                    group.addTask {
-                        let connection = pair.server(worker).connection()
-                        while true {
-                            let user = next.take() + 1
-                            guard user <= 1_000 else { break }
-                            let reply = try await RedisLossTests.issueRetrying(connection, user: Int64(user), coupon: Int64(coupon),
-                                                                              patience: .seconds(20))
-                            #expect([201, 409].contains(reply.status.code), "user \(user): \(reply.text)")
-                            if reply.status == .created { issued.add(Int64(user)) }
-                            try await Task.sleep(for: .milliseconds(10))
-                        }
-                        try? await connection.close()
-                    }
-                }
-                try await group.waitForAll()
+            async let burst: Void = Self.eachRequest(pair, count: 1_000, connections: 16) { index, connection in
+                let user = Int64(index + 1)
+                let reply = try await RedisLossTests.issueRetrying(connection, user: user, coupon: Int64(coupon), patience: .seconds(20))
+                #expect([201, 409].contains(reply.status.code), "user \(user): \(reply.text)")
+                if reply.status == .created { issued.add(user) }
+                try await Task.sleep(for: .milliseconds(10))
             }
             let issuedKey = RedisArgument("coupon:{\(coupon)}:issued")
             try await waitFor { issued.all.count >= 50 }

@@ -10,9 +10,8 @@ import TestSupport
 @Suite(.enabled(if: PostgresServer.isInstalled, "needs PostgreSQL")) struct PostgresOutboxTests {
     @Test func anOrderCommittedWhileAnOlderTransactionIsOpenWaitsForIt() async throws {
         let server = try await PostgresServer.shared()
-        let url = try server.freshDatabaseURL()
-        let database = URL(string: url)!.lastPathComponent
-        let store = try await PostgresStore(url: url, logger: Logger(label: "test"))
+        let database = try server.freshDatabase()
+        let store = try await PostgresStore(url: server.url(database: database), logger: Logger(label: "test"))
         try await store.whileRunning {
             let item = try await store.items.create(name: "Item", price: 1, stock: 100, at: 1)
             _ = try await store.points.charge(userID: 2, amount: 100, at: 1, idempotency: nil)

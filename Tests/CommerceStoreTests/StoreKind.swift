@@ -21,7 +21,7 @@ enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
             let store: any StoreDriver = switch self {
             case .sqlite: try SQLiteStore(path: directory.appendingPathComponent("store.sqlite").path)
             case .postgres:
-                try await PostgresStore(url: try await PostgresServer.shared().freshDatabaseURL(), logger: Logger(label: "test"))
+                try await PostgresServer.shared().freshStore()
             }
             return try await store.whileRunning { try await body(store) }
         }
@@ -96,5 +96,12 @@ extension StoreDriver {
             NewOrder(userID: user, lines: lines.map { NewOrder.Line(itemID: $0.item, quantity: $0.quantity) }, couponID: coupon),
             at: now, idempotency: nil)
         return try result.ran!.get()
+    }
+}
+
+extension PostgresServer {
+    /// A running-to-be store on a fresh database of this server.
+    func freshStore() async throws -> PostgresStore {
+        try await PostgresStore(url: url(database: try freshDatabase()), logger: Logger(label: "test"))
     }
 }

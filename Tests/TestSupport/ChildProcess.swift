@@ -108,3 +108,27 @@ func spawnProcess(_ arguments: [String], output: URL? = nil) throws -> pid_t {
     guard spawned == 0 else { throw TestSupportError("cannot run \(arguments[0]): error \(spawned)") }
     return pid
 }
+
+/// Sends `signal` to a daemon (a server that forked away from us, so not our child to reap), then
+/// SIGKILL if it still runs after `killAfter`; returns once it has gone. Its parent is now PID 1,
+/// which in a container may never reap it, so an exited daemon can linger as a zombie: that
+/// counts as gone.
+func stopDaemon(_ pid: pid_t, with signal: Int32, killAfter: Duration) {
+    kill(pid, signal)
+    let killAt = ContinuousClock.now + killAfter
+    var killed = false
+    for _ in 0..<3_000 {
+        guard kill(pid, 0) == 0, !isZombie(pid) else { return }
+        if !killed && ContinuousClock.now >= killAt {
+            kill(pid, SIGKILL)
+            killed = true
+        }
+        usleep(10_000)
+    }
+}
+
+private func isZombie(_ pid: pid_t) -> Bool {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = stat.lastIndex(of: ")") else { return false }
+    return stat[stat.index(after: close)...].hasPrefix(" Z")
+}

@@ -22,7 +22,7 @@ public final class PostgresServer: Sendable {
     public static var isInstalled: Bool { binDirectory != nil }
 
     /// One server for the whole test process, started on first use; each test takes a fresh
-    /// database of it (``freshDatabaseURL()``). scripts/test stops it by its pidfile afterwards.
+    /// database of it (``freshDatabase()``). scripts/test stops it by its pidfile afterwards.
     public static func shared() async throws -> PostgresServer {
         try await SharedServer.instance.server()
     }
@@ -60,11 +60,11 @@ public final class PostgresServer: Sendable {
     /// `postgres://postgres@127.0.0.1:PORT/NAME`.
     public func url(database: String) -> String { "postgres://postgres@127.0.0.1:\(port)/\(database)" }
 
-    /// A new empty database on this server; its URL.
-    public func freshDatabaseURL() throws -> String {
+    /// A new empty database on this server; its name (``url(database:)`` makes its URL).
+    public func freshDatabase() throws -> String {
         let name = "test_\(getpid())_\(databases.wrappingAdd(1, ordering: .relaxed).newValue)"
         try psql("CREATE DATABASE \(name)")
-        return url(database: name)
+        return name
     }
 
     /// Runs SQL through `psql` on `database` (the test's own look at the tables).
@@ -101,15 +101,10 @@ public final class PostgresServer: Sendable {
     }
 
     /// Stops the server by its PID (fast shutdown: open connections are closed) and waits until
-    /// it has gone; SIGKILL after 10 s.
+    /// it has gone; SIGKILL after 5 s.
     public func stop() {
         guard let pid else { return }
-        kill(pid, SIGINT)
-        for attempt in 0..<1_000 {
-            if kill(pid, 0) != 0 { return }
-            if attempt == 500 { kill(pid, SIGKILL) }
-            usleep(10_000)
-        }
+        stopDaemon(pid, with: SIGINT, killAfter: .seconds(5))
     }
 
     private var dataDirectory: String { directory.appendingPathComponent("data").path }

@@ -71,15 +71,10 @@ public final class RedisServer: Sendable {
         throw TestSupportError("redis-server did not start on port \(port); see \(directory.path)/redis.log")
     }
 
-    /// Stops the server by its PID (SIGKILL after 5 s) and waits until it has gone.
+    /// Stops the server by its PID (SIGKILL after 1 s) and waits until it has gone.
     public func stop() {
         guard let pid else { return }
-        kill(pid, SIGTERM)
-        for attempt in 0..<500 {
-            if !Self.isRunning(pid) { break }
-            if attempt == 100 { kill(pid, SIGKILL) }
-            usleep(10_000)
-        }
+        stopDaemon(pid, with: SIGTERM, killAfter: .seconds(1))
         try? FileManager.default.removeItem(at: pidFile)
     }
 
@@ -90,15 +85,6 @@ public final class RedisServer: Sendable {
         let pid = try spawnProcess(arguments)
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-    }
-
-    /// Whether `pid` is alive. A daemonized server's parent is PID 1, which in a container may
-    /// never reap it, so an exited server can linger as a zombie: that counts as stopped.
-    private static func isRunning(_ pid: pid_t) -> Bool {
-        guard kill(pid, 0) == 0 else { return false }
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return true }
-        return !stat[stat.index(after: close)...].hasPrefix(" Z")
     }
 
     private var pidFile: URL { directory.appendingPathComponent("redis.pid") }

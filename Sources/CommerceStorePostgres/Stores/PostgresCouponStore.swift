@@ -4,6 +4,9 @@ import PostgresNIO
 struct PostgresCouponStore: CouponStore {
     let store: PostgresStore
 
+    /// What ``coupon(_:)`` reads, first in a row.
+    private static let columns = "c.id, c.name, c.discount_type, c.discount_value, c.stock, c.valid_from, c.valid_until"
+
     func create(_ coupon: NewCoupon, at now: Int64) async throws -> Coupon {
         try await store.connection { connection in
             let id = try await connection.value(Int64.self, """
@@ -28,7 +31,7 @@ struct PostgresCouponStore: CouponStore {
     func coupon(_ couponID: Int64) async throws -> Coupon? {
         try await store.connection { connection in
             try await connection.rows("""
-                SELECT id, name, discount_type, discount_value, stock, valid_from, valid_until FROM coupons WHERE id = \(couponID)
+                SELECT \(unescaped: Self.columns) FROM coupons c WHERE c.id = \(couponID)
                 """).first.map(Self.coupon)
         }
     }
@@ -36,8 +39,8 @@ struct PostgresCouponStore: CouponStore {
     func page(afterID: Int64, limit: Int) async throws -> [Coupon] {
         try await store.connection { connection in
             try await connection.rows("""
-                SELECT id, name, discount_type, discount_value, stock, valid_from, valid_until FROM coupons
-                WHERE id > \(afterID) ORDER BY id LIMIT \(Int64(limit))
+                SELECT \(unescaped: Self.columns) FROM coupons c
+                WHERE c.id > \(afterID) ORDER BY c.id LIMIT \(Int64(limit))
                 """).map(Self.coupon)
         }
     }
@@ -96,8 +99,7 @@ struct PostgresCouponStore: CouponStore {
     func held(userID: Int64) async throws -> [HeldCoupon] {
         try await store.connection { connection in
             try await connection.rows("""
-                SELECT c.id, c.name, c.discount_type, c.discount_value, c.stock, c.valid_from, c.valid_until,
-                       uc.issued_at, uc.used_at, uc.order_id
+                SELECT \(unescaped: Self.columns), uc.issued_at, uc.used_at, uc.order_id
                 FROM user_coupons uc JOIN coupons c ON c.id = uc.coupon_id
                 WHERE uc.user_id = \(userID)
                 ORDER BY uc.issued_at DESC, uc.id DESC
@@ -126,9 +128,9 @@ struct PostgresCouponStore: CouponStore {
         }
     }
 
-    /// Each batch handed over is one statement: the missing rows inserted (`ON CONFLICT DO
-    /// NOTHING` keeps every existing row and skips repeats), or with `dryRun` only counted. The
-    /// unique index does the matching; nothing is staged, so memory stays at one batch.
+    /// Each batch handed over is one statement: the missing rows inserted (``InsertIssuances``,
+    /// whose `ON CONFLICT DO NOTHING` keeps every existing row and skips repeats), or with
+    /// `dryRun` only counted. The unique index does the matching; nothing is staged.
     func recordMissingIssuances(
         couponID: Int64, dryRun: Bool, next: @Sendable () async throws -> [Issuance]?,
         checked: @Sendable (Int) async throws -> Void
@@ -149,15 +151,8 @@ struct PostgresCouponStore: CouponStore {
                 for user in missing where counted.insert(user).inserted { added += 1 }
             } else {
                 added += try await store.connection { connection in
-                    try await connection.value(Int64.self, """
-                        WITH inserted AS (
-                            INSERT INTO user_coupons (user_id, coupon_id, issued_at)
-                            SELECT user_id, \(couponID), issued_at FROM unnest(\(users), \(times)) AS t(user_id, issued_at)
-                            ORDER BY user_id
-                            ON CONFLICT (user_id, coupon_id) DO NOTHING RETURNING 1
-                        )
-                        SELECT count(*) FROM inserted
-                        """) ?? 0
+                    Int64(try await connection.rows(InsertIssuances(
+                        coupons: Array(repeating: couponID, count: batch.count), users: users, times: times)).count)
                 }
             }
             compared += batch.count

@@ -27,8 +27,9 @@ enum TestDatabase: String, Sendable {
             return (store, path, .sqlite(store.pool))
         case .postgres:
             let server = try await PostgresServer.shared()
-            let url = try server.freshDatabaseURL()
-            return (try await PostgresStore(url: url, logger: Logger(label: "test")), url, .postgres(server, database: URL(string: url)!.lastPathComponent))
+            let database = try server.freshDatabase()
+            let url = server.url(database: database)
+            return (try await PostgresStore(url: url, logger: Logger(label: "test")), url, .postgres(server, database: database))
         }
     }
 }
