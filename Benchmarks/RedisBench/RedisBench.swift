@@ -51,7 +51,7 @@ struct RedisBench: AsyncParsableCommand {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<concurrency {
                 group.addTask {
-                    let key: RedisArgument = "bench:counter"
+                    let key = "bench:counter"
                     for _ in 0..<perCaller {
                         let reply = try await client.run(script, keys: [key])
                         guard reply.int != nil else { throw RedisError(.protocolError, "unexpected reply \(reply)") }

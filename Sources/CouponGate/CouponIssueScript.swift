@@ -28,7 +28,7 @@ struct CouponIssueScript: Sendable {
             args.append(RedisArgument(request.issuedAt))
         }
         let reply = try await redis.run(LuaScripts.couponIssue, keys: [
-            RedisArgument(keys.meta), RedisArgument(keys.remaining), RedisArgument(keys.issued),
+            keys.meta, keys.remaining, keys.issued,
         ], args: args, requiringTrustedData: true)
         guard let values = reply.array?.compactMap(\.int), values.count == requests.count + 1 else {
             throw RedisError(.protocolError, "coupon-issue returned \(reply)")

@@ -39,7 +39,7 @@ public struct CouponRegistry: Sendable {
     /// reconcile job is what corrects it. One script, so the gate never sees terms without stock.
     public func publish(_ terms: CouponTerms, alreadyIssued issued: Int64 = 0) async throws {
         let keys = CouponKeys(couponID: terms.couponID)
-        try await redis.run(LuaScripts.couponPublish, keys: [RedisArgument(keys.meta), RedisArgument(keys.remaining)], args: [
+        try await redis.run(LuaScripts.couponPublish, keys: [keys.meta, keys.remaining], args: [
             RedisArgument(terms.validFrom), RedisArgument(terms.validUntil),
             RedisArgument(terms.stock), RedisArgument(max(0, terms.stock - issued)),
         ])
@@ -50,7 +50,7 @@ public struct CouponRegistry: Sendable {
     /// atomically: under issuing they may be a few apart.
     public func liveCounts(couponID: Int64) async throws -> (remaining: Int64, issued: Int64)? {
         let keys = CouponKeys(couponID: couponID)
-        async let remaining = redis.send("GET", RedisArgument(keys.remaining))
+        async let remaining = redis.send("GET", .key(keys.remaining))
         async let issued = issuedCount(couponID: couponID)
         guard let remainingCount = try await remaining.int else { return nil }
         return (remainingCount, try await issued)
@@ -58,7 +58,7 @@ public struct CouponRegistry: Sendable {
 
     /// How many users Redis holds as issued the coupon (0 when it knows none).
     public func issuedCount(couponID: Int64) async throws -> Int64 {
-        try await redis.send("HLEN", RedisArgument(CouponKeys(couponID: couponID).issued)).int ?? 0
+        try await redis.send("HLEN", .key(CouponKeys(couponID: couponID).issued)).int ?? 0
     }
 
     /// The users Redis holds as issued the coupon, when there are at most `limit` of them (one
@@ -66,7 +66,7 @@ public struct CouponRegistry: Sendable {
     /// data is not trusted.
     public func holders(couponID: Int64, atMost limit: Int) async throws -> Set<Int64>? {
         guard try await issuedCount(couponID: couponID) <= limit else { return nil }
-        let reply = try await redis.send(RedisCommand("HKEYS", RedisArgument(CouponKeys(couponID: couponID).issued)),
+        let reply = try await redis.send(RedisCommand("HKEYS", .key(CouponKeys(couponID: couponID).issued)),
                                          requiringTrustedData: true)
         return Set(reply.array?.compactMap(\.int) ?? [])
     }

@@ -56,7 +56,7 @@ public struct CouponRepair: Sendable {
                 args.append(RedisArgument(issuance.userID))
                 args.append(RedisArgument(issuance.issuedAt))
             }
-            let reply = try await redis.run(LuaScripts.couponRestore, keys: [RedisArgument(keys.issued), RedisArgument(keys.remaining)], args: args)
+            let reply = try await redis.run(LuaScripts.couponRestore, keys: [keys.issued, keys.remaining], args: args)
             guard let restored = reply.int else { throw RedisError(.protocolError, "coupon-restore returned \(reply)") }
             outcome.restored += restored
             afterUser = last.userID
@@ -74,7 +74,7 @@ public struct CouponRepair: Sendable {
         }
 
         let reply = try await redis.run(LuaScripts.couponRepair, keys: [
-            RedisArgument(keys.meta), RedisArgument(keys.remaining), RedisArgument(keys.issued),
+            keys.meta, keys.remaining, keys.issued,
         ], args: [
             RedisArgument(coupon.validFrom.milliseconds), RedisArgument(coupon.validUntil.milliseconds),
             RedisArgument(coupon.stock), mode,

@@ -70,7 +70,7 @@ final class GiveBackQueue: Sendable {
 
     private func send(_ giveBack: GiveBack) async throws {
         let keys = CouponKeys(couponID: giveBack.couponID)
-        let reply = try await redis.run(LuaScripts.couponGiveBack, keys: [RedisArgument(keys.remaining), RedisArgument(keys.issued)],
+        let reply = try await redis.run(LuaScripts.couponGiveBack, keys: [keys.remaining, keys.issued],
                                         args: [RedisArgument(giveBack.userID), RedisArgument(giveBack.issuedAt)])
         if reply.int == 1 { stockReturned(giveBack.couponID) }
     }

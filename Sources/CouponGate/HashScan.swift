@@ -23,7 +23,7 @@ final class HashScan: Sendable {
     /// The next batch, or nil once the scan is done.
     func next() async throws -> [RedisReply]? {
         guard let cursor = state.withLock({ $0.cursor }) else { return nil }
-        let (next, flat) = try await redis.scanStep("HSCAN", RedisArgument(key), RedisArgument(cursor), "COUNT", RedisArgument(batchSize))
+        let (next, flat) = try await redis.scanStep("HSCAN", .key(key), RedisArgument(cursor), "COUNT", RedisArgument(batchSize))
         state.withLock { $0 = (next == "0" ? nil : next, $0.count + flat.count / 2) }
         return flat
     }

@@ -73,14 +73,14 @@ struct IssueRateLimiter: Sendable {
         guard limits.perUser != nil || limits.perAddress != nil else {
             return Array(repeating: nil, count: requests.count)
         }
-        var keys: [RedisArgument] = []
+        var keys: [String] = []
         var keyIndex: [String: Int] = [:]
         var bucketArgs: [RedisArgument] = []
         var requestArgs: [RedisArgument] = []
         func index(_ key: String, _ bucket: TokenBucket?) -> Int {
             guard let bucket else { return 0 }
             if let known = keyIndex[key] { return known }
-            keys.append(RedisArgument(key))
+            keys.append(key)
             keyIndex[key] = keys.count
             bucketArgs.append(RedisArgument(bucket.intervalMicroseconds))
             bucketArgs.append(RedisArgument(bucket.burst))

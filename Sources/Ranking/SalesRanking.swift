@@ -53,7 +53,7 @@ public struct SalesRanking: OutboxSink {
     /// deleted items included (the caller knows which items still exist).
     public func bestSellers(in window: SalesWindow, count: Int) async throws -> [ItemUnits] {
         let keys = [RankingKeys.window(endingOn: window.to)] + window.allDays.map(RankingKeys.unitsSold(on:))
-        let reply = try await redis.run(LuaScripts.rankTop, keys: keys.map { RedisArgument($0) },
+        let reply = try await redis.run(LuaScripts.rankTop, keys: keys,
                                         args: [RedisArgument(count), RedisArgument(milliseconds: unionLifetime)])
         guard let elements = reply.array, elements.count % 2 == 0 else {
             throw RedisError(.protocolError, "rank-top.lua returned \(reply)")
@@ -98,9 +98,8 @@ public struct SalesRanking: OutboxSink {
     }
 
     /// The day set, its watermark and the windows that contain the day.
-    private func dayKeys(_ day: SalesDay) -> [RedisArgument] {
-        ([RankingKeys.unitsSold(on: day), RankingKeys.applied(on: day)] + RankingKeys.windows(containing: day))
-            .map { RedisArgument($0) }
+    private func dayKeys(_ day: SalesDay) -> [String] {
+        [RankingKeys.unitsSold(on: day), RankingKeys.applied(on: day)] + RankingKeys.windows(containing: day)
     }
 
     /// A few days after the day has left every window (unix seconds).

@@ -5,15 +5,26 @@ import NIOCore
 ///
 /// hiredis formats it (`redisFormatCommandArgv`), so what goes on the wire is exactly what the
 /// reference C client would send, for any bytes in any argument.
+///
+/// The command knows the slot of its keys (the arguments marked ``RedisArgument/key(_:)``), which
+/// is where a cluster sends it; a command without keys may go to any node. All keys of one
+/// command must share a slot (a cluster refuses anything else with `CROSSSLOT`): the caller's
+/// obligation, checked in debug builds so that tests on one Redis catch what a cluster would refuse.
 public struct RedisCommand: Sendable {
     let encoded: ByteBuffer
     /// The command name, for logs.
     public let name: String
+    /// The slot of the command's keys; nil for a command without keys.
+    public let slot: HashSlot?
 
     public init(_ arguments: [RedisArgument]) {
         precondition(!arguments.isEmpty, "a Redis command needs a name")
         self.name = String(decoding: arguments[0].bytes, as: UTF8.self)
         self.encoded = Self.format(arguments)
+        let firstKey = arguments.first(where: \.isKey)
+        self.slot = firstKey.map { HashSlot(key: $0.bytes) }
+        assert(arguments.allSatisfy { !$0.isKey || HashSlot(key: $0.bytes) == slot },
+               "the keys of one \(name) must share a slot (hash tag)")
     }
 
     public init(_ arguments: RedisArgument...) {

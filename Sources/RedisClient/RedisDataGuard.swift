@@ -53,7 +53,7 @@ public final class RedisDataGuard: Sendable {
         guard let text = info.string, let runID = Self.field("run_id", in: text) else {
             throw RedisError(.protocolError, "INFO server has no run_id")
         }
-        let marker = try await send(RedisCommand("GET", RedisArgument(markerKey))).string
+        let marker = try await send(RedisCommand("GET", .key(markerKey))).string
         update(runID: runID, distrust: marker == runID ? nil
                : marker == nil ? "the repair marker is missing (Redis was flushed, replaced or started empty)"
                : "Redis restarted (run_id \(runID), data last repaired on \(marker!))",

@@ -22,7 +22,7 @@ extension RedisClient {
     /// `requiringTrustedData`: as for ``send(_:requiringTrustedData:)``.
     @discardableResult
     public func run(
-        _ script: RedisScript, keys: [RedisArgument] = [], args: [RedisArgument] = [], requiringTrustedData: Bool = false
+        _ script: RedisScript, keys: [String] = [], args: [RedisArgument] = [], requiringTrustedData: Bool = false
     ) async throws -> RedisReply {
         let known = script.loadedSHA
         let sha: String
@@ -45,7 +45,7 @@ extension RedisClient {
         return sha
     }
 
-    private func evalSHA(_ sha: String, keys: [RedisArgument], args: [RedisArgument]) -> RedisCommand {
-        RedisCommand(["EVALSHA", RedisArgument(sha), RedisArgument(keys.count)] + keys + args)
+    private func evalSHA(_ sha: String, keys: [String], args: [RedisArgument]) -> RedisCommand {
+        RedisCommand(["EVALSHA", RedisArgument(sha), RedisArgument(keys.count)] + keys.map { .key($0) } + args)
     }
 }

@@ -158,11 +158,11 @@ import TestSupport
                         try Row.fetchAll(db, sql: "SELECT user_id, issued_at FROM user_coupons WHERE coupon_id = ?", arguments: [coupon])
                             .reduce(into: [Int64: Int64]()) { $0[$1[0]] = $1[1] }
                     }
-                    let inRedis = try await redis.send("HGETALL", RedisArgument(CouponKeys(couponID: coupon).issued)).array ?? []
+                    let inRedis = try await redis.send("HGETALL", .key(CouponKeys(couponID: coupon).issued)).array ?? []
                     let issued = stride(from: 0, to: inRedis.count, by: 2).reduce(into: [Int64: Int64]()) { map, index in
                         map[inRedis[index].int!] = inRedis[index + 1].int!
                     }
-                    let remaining = try await redis.send("GET", RedisArgument(CouponKeys(couponID: coupon).remaining)).int
+                    let remaining = try await redis.send("GET", .key(CouponKeys(couponID: coupon).remaining)).int
                     for (user, time) in promised {
                         #expect(rows[user].map { Timestamp(milliseconds: $0).description } == time, "user \(user) was told 201")
                     }
@@ -194,8 +194,8 @@ import TestSupport
                     }
                     let keys = CouponKeys(couponID: coupon)
                     #expect(finalRows.count == expected)
-                    #expect(try await redis.send("HLEN", RedisArgument(keys.issued)).int == Int64(expected))
-                    #expect(try await redis.send("GET", RedisArgument(keys.remaining)).int == stock - Int64(expected))
+                    #expect(try await redis.send("HLEN", .key(keys.issued)).int == Int64(expected))
+                    #expect(try await redis.send("GET", .key(keys.remaining)).int == stock - Int64(expected))
                     for (user, time) in unrecorded { #expect(finalRows[user] == time, "inserted with its issue time") }
                     for (user, time) in promised {
                         #expect(finalRows[user].map { Timestamp(milliseconds: $0).description } == time, "user \(user) holds it")

@@ -22,7 +22,7 @@ import TestSupport
             let id = try #require(reply.json["coupon_id"] as? Int64)
             #expect(reply.text == #"{"coupon_id":\#(id),"name":"Flash 5,000","discount_type":"FIXED","discount_value":5000,"stock":3,"valid_from":"2026-11-22T09:00:00Z","valid_until":"2026-11-23T00:00:00Z","remaining":3,"issued":0}"#)
             #expect(try await app.remaining(id) == 3)
-            #expect(try await app.redis.send("HGET", RedisArgument("coupon:{\(id)}:meta"), "valid_until").int == 1_795_392_000_500)
+            #expect(try await app.redis.send("HGET", .key("coupon:{\(id)}:meta"), "valid_until").int == 1_795_392_000_500)
             let stored = try await app.database.coupons.coupon(id)
             #expect(stored?.stock == 3)
         }
@@ -232,11 +232,11 @@ extension TestApp {
 
     /// Redis's remaining stock of the coupon.
     func remaining(_ couponID: Int64) async throws -> Int64? {
-        try await redis.send("GET", RedisArgument("coupon:{\(couponID)}:remaining")).int
+        try await redis.send("GET", .key("coupon:{\(couponID)}:remaining")).int
     }
 
     /// The users holding the coupon according to Redis, ascending.
     func issuedInRedis(_ couponID: Int64) async throws -> [Int64] {
-        try await redis.send("HKEYS", RedisArgument("coupon:{\(couponID)}:issued")).array?.compactMap(\.int).sorted() ?? []
+        try await redis.send("HKEYS", .key("coupon:{\(couponID)}:issued")).array?.compactMap(\.int).sorted() ?? []
     }
 }

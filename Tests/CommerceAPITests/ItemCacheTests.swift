@@ -118,7 +118,7 @@ final class Findings: Sendable {
                 let shown = Self.stocks(try await app.client.call(.get, "/items/\(item)"))[item]
                 #expect(shown == Self.initialStock - (final[item] ?? 0))
                 // The reads really went through the cache: it holds the item now.
-                #expect(try await app.redis.send("HEXISTS", RedisArgument(ItemCache.itemKey(item)), "item").int == 1)
+                #expect(try await app.redis.send("HEXISTS", .key(ItemCache.itemKey(item)), "item").int == 1)
             }
         }
     }
@@ -127,21 +127,21 @@ final class Findings: Sendable {
         try await withTestApp { app async throws in
             let item = try await app.createItem(price: 5, stock: 10)
             #expect(try await app.client.call(.get, "/items/\(item)").status == .ok)
-            let key = RedisArgument(ItemCache.itemKey(item))
+            let key = ItemCache.itemKey(item)
             // The reader looks (sees the version), then an order commits and invalidates, then
             // the reader tries to store what it read before the order.
-            let seen = try #require(try await app.redis.send("HGET", key, "v").string)
+            let seen = try #require(try await app.redis.send("HGET", .key(key), "v").string)
             let invalidated = try await app.redis.run(LuaScripts.cacheInvalidate, keys: [key], args: ["60000"])
             #expect(invalidated.string != seen)
             let refused = try await app.redis.run(LuaScripts.cacheFill, keys: [key], args: [RedisArgument(seen), "item", "5 10 Thing", "60000"])
             #expect(refused.int == 0)
-            #expect(try await app.redis.send("HEXISTS", key, "item").int == 0)
+            #expect(try await app.redis.send("HEXISTS", .key(key), "item").int == 0)
             // A reader that looked after the invalidation may fill.
-            let current = try #require(try await app.redis.send("HGET", key, "v").string)
+            let current = try #require(try await app.redis.send("HGET", .key(key), "v").string)
             let stored = try await app.redis.run(LuaScripts.cacheFill, keys: [key], args: [RedisArgument(current), "item", "5 9 Thing", "60000"])
             #expect(stored.int == 1)
             // A key that never existed refuses a reader who saw a version.
-            let fresh = RedisArgument(ItemCache.itemKey(999))
+            let fresh = ItemCache.itemKey(999)
             #expect(try await app.redis.run(LuaScripts.cacheFill, keys: [fresh], args: ["3", "item", "x", "60000"]).int == 0)
         }
     }
@@ -166,7 +166,7 @@ final class Findings: Sendable {
                 try await Task.sleep(for: .milliseconds(50))
             }
             // Trusted again: the cache was refilled with the new stock.
-            let cached = try await app.redis.send("HGET", RedisArgument(ItemCache.itemKey(item)), "item").string
+            let cached = try await app.redis.send("HGET", .key(ItemCache.itemKey(item)), "item").string
             #expect(cached == "100 7 Lamp")
         }
     }

@@ -23,7 +23,7 @@ import RedisClient
     @Test func everyPaidOrderIsPublishedOnceInCommitOrderAsTheContractShowsIt() async throws {
         try await withTestApp { app async throws in
             let ids = try await Self.placeOrders(app, count: 5)
-            let entries = try await app.redis.send("XRANGE", "stream:orders", "-", "+").array ?? []
+            let entries = try await app.redis.send("XRANGE", .key("stream:orders"), "-", "+").array ?? []
             #expect(entries.count == 5)
             for (entry, id) in zip(entries, ids) {
                 let fields = entry.array?.last?.array ?? []
@@ -46,7 +46,7 @@ import RedisClient
             try await app.database.outbox.rewind(sink: "stream:orders", to: 0, at: 0)
             try await waitFor { try await app.database.outbox.backlog(sink: "stream:orders") == 0 }
             #expect(try await app.database.outbox.backlog(sink: "stream:orders") == 0)
-            #expect(try await app.redis.send("XLEN", "stream:orders").int == 4)
+            #expect(try await app.redis.send("XLEN", .key("stream:orders")).int == 4)
         }
     }
 
@@ -54,10 +54,10 @@ import RedisClient
         try await withTestApp { app async throws in
             let ids = try await Self.placeOrders(app, count: 5)
             // As if Redis crashed and its append-only file lacked the last three appends.
-            let entryIDs = (try await app.redis.send("XRANGE", "stream:orders", "-", "+").array ?? []).compactMap { $0.array?.first?.string }
-            for lost in entryIDs.suffix(3) { try await app.redis.send("XDEL", "stream:orders", RedisArgument(lost)) }
+            let entryIDs = (try await app.redis.send("XRANGE", .key("stream:orders"), "-", "+").array ?? []).compactMap { $0.array?.first?.string }
+            for lost in entryIDs.suffix(3) { try await app.redis.send("XDEL", .key("stream:orders"), RedisArgument(lost)) }
             let positions = try await app.database.outbox.pending(sink: "a copy from the start", limit: 10).entries.map(\.position)
-            try await app.redis.send("SET", "{stream:orders}:published", RedisArgument(positions[1]))
+            try await app.redis.send("SET", .key("{stream:orders}:published"), RedisArgument(positions[1]))
 
             let item = try await app.createItem(price: 1, stock: 1)
             let next = try await app.client.call(.post, "/orders", #"{"user_id": 1, "items": [{"item_id": \#(item), "quantity": 1}]}"#)
@@ -72,8 +72,8 @@ import RedisClient
         try await withTestApp { app async throws in
             let ids = try await Self.placeOrders(app, count: 6)
             // A consumer "c1" received two events and crashed before acknowledging them.
-            try await app.redis.send("XGROUP", "CREATE", "stream:orders", "platform", "0")
-            let delivered = try await app.redis.send("XREADGROUP", "GROUP", "platform", "c1", "COUNT", "2", "STREAMS", "stream:orders", ">")
+            try await app.redis.send("XGROUP", "CREATE", .key("stream:orders"), "platform", "0")
+            let delivered = try await app.redis.send("XREADGROUP", "GROUP", "platform", "c1", "COUNT", "2", "STREAMS", .key("stream:orders"), ">")
             #expect(delivered.array?.first?.array?.last?.array?.count == 2)
 
             try await withTemporaryDirectory { directory async throws in
@@ -90,7 +90,7 @@ import RedisClient
                     (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["event_id"] as? String
                 }
                 #expect(printed == ids.map { "order-\($0)" })
-                let pending = try await app.redis.send("XPENDING", "stream:orders", "platform").array?.first?.int
+                let pending = try await app.redis.send("XPENDING", .key("stream:orders"), "platform").array?.first?.int
                 #expect(pending == 0)
             }
         }

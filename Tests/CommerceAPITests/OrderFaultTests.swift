@@ -104,7 +104,7 @@ import RedisClient
 
     /// The stream's events, in stream order: (event_id, order_id).
     static func streamEvents(_ redis: RedisClient) async throws -> [(String, Int)] {
-        let reply = try await redis.send("XRANGE", "stream:orders", "-", "+")
+        let reply = try await redis.send("XRANGE", .key("stream:orders"), "-", "+")
         return (reply.array ?? []).compactMap { entry in
             guard let fields = entry.array?.last?.array, fields.count == 2, let text = fields[1].string,
                   let event = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],

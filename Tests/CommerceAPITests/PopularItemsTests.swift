@@ -154,7 +154,7 @@ import Testing
             try await waitFor { try await app.database.outbox.cursor(sink: app.ranking.cursorName) == orders[2].position }
             #expect(try await app.database.outbox.cursor(sink: app.ranking.cursorName) == orders[2].position)
             let day = SalesDay(Self.today.date, in: TimeZone(identifier: "UTC")!)
-            let units = try await app.redis.send("ZSCORE", RedisArgument(RankingKeys.unitsSold(on: day)), RedisArgument(RankingKeys.member(item)))
+            let units = try await app.redis.send("ZSCORE", .key(RankingKeys.unitsSold(on: day)), RedisArgument(RankingKeys.member(item)))
             #expect(units.int == 6)
             try await Task.sleep(for: .milliseconds(600))  // past the route's ranking reuse
             #expect(try await Self.popular(app).rows == [[Int(item), 6, 1]])
@@ -172,13 +172,13 @@ import Testing
             try await Self.expectPopular(app, [[Int(second), 7, 1], [Int(first), 4, 2]])
 
             let today = SalesDay(Self.today.date, in: TimeZone(identifier: "UTC")!)
-            let key = RedisArgument(RankingKeys.unitsSold(on: today))
-            try await app.redis.send("ZINCRBY", key, "50", RedisArgument(RankingKeys.member(first)))  // skewed
+            let key = RankingKeys.unitsSold(on: today)
+            try await app.redis.send("ZINCRBY", .key(key), "50", RedisArgument(RankingKeys.member(first)))  // skewed
             #expect(try await app.ranking.rebuild(today, from: app.database.sales))
-            #expect(try await app.redis.send("ZSCORE", key, RedisArgument(RankingKeys.member(first))).int == 4)
+            #expect(try await app.redis.send("ZSCORE", .key(key), RedisArgument(RankingKeys.member(first))).int == 4)
             #expect(try await app.ranking.rebuild(today, from: app.database.sales) == false)
 
-            try await app.redis.send("DEL", key)  // lost
+            try await app.redis.send("DEL", .key(key))  // lost
             #expect(try await app.ranking.rebuild(today, from: app.database.sales))
             try await Self.expectPopular(app, [[Int(second), 7, 1], [Int(first), 4, 2]])
 
@@ -191,14 +191,14 @@ import Testing
     @Test func rebuildRefusesASnapshotOlderThanWhatTheRelayCounted() async throws {
         try await withTestApp { app async throws in
             let day = SalesDay(Date(), in: TimeZone(identifier: "UTC")!)
-            let keys = [RankingKeys.unitsSold(on: day), RankingKeys.applied(on: day)].map { RedisArgument($0) }
-            try await app.redis.send("SET", keys[1], "42")
+            let keys = [RankingKeys.unitsSold(on: day), RankingKeys.applied(on: day)]
+            try await app.redis.send("SET", .key(keys[1]), "42")
             let refused = try await app.redis.run(LuaScripts.rankRebuild, keys: keys, args: ["9999999999", "41", "apply", "0000000000000000001", "3"])
             #expect(refused.int == -1)
-            #expect(try await app.redis.send("EXISTS", keys[0]).int == 0)
+            #expect(try await app.redis.send("EXISTS", .key(keys[0])).int == 0)
             let done = try await app.redis.run(LuaScripts.rankRebuild, keys: keys, args: ["9999999999", "42", "apply", "0000000000000000001", "3"])
             #expect(done.int == 1)
-            #expect(try await app.redis.send("ZSCORE", keys[0], "0000000000000000001").int == 3)
+            #expect(try await app.redis.send("ZSCORE", .key(keys[0]), "0000000000000000001").int == 3)
         }
     }
 

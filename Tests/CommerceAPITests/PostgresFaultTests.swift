@@ -49,7 +49,7 @@ struct PostgresFaultTests {
         }
         let issue = try await call(.post, "/coupons/issue", #"{"user_id": 2, "coupon_id": \#(coupon)}"#)
         #expect(issue.status == .serviceUnavailable)
-        #expect(try await redis.send("GET", RedisArgument("coupon:{\(coupon)}:remaining")).int == 5, "the stock went back")
+        #expect(try await redis.send("GET", .key("coupon:{\(coupon)}:remaining")).int == 5, "the stock went back")
 
         try await postgres.restart()
         // The same process, not restarted: ready again, and everything works as before.

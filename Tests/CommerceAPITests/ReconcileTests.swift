@@ -61,7 +61,7 @@ import TestSupport
                 return stream == 0 && ranking == 0
             }
             let popular = try await app.client.call(.get, "/items/popular").text
-            let issuedTimes = try await app.redis.send("HGETALL", RedisArgument(CouponKeys(couponID: coupon).issued))
+            let issuedTimes = try await app.redis.send("HGETALL", .key(CouponKeys(couponID: coupon).issued))
 
             try await app.redis.send("FLUSHALL")
             #expect(try await Self.issue(app, user: 99, coupon: coupon).status == .serviceUnavailable)
@@ -77,7 +77,7 @@ import TestSupport
             #expect(report.stockFixed == 1)
             #expect(report.rankingDaysRebuilt == 1)
             #expect(report.agreed)
-            #expect(try await app.redis.send("HGETALL", RedisArgument(CouponKeys(couponID: coupon).issued)) == issuedTimes)
+            #expect(try await app.redis.send("HGETALL", .key(CouponKeys(couponID: coupon).issued)) == issuedTimes)
             try await Self.expectAgreement(app, coupon: coupon, stock: stock)
             try await Task.sleep(for: .milliseconds(600))  // past the popular list's cache
             #expect(try await app.client.call(.get, "/items/popular").text == popular)
@@ -130,7 +130,7 @@ import TestSupport
             // burst oversell before any repair; what is tested here is the repair).
             try await app.sql.execute("DELETE FROM user_coupons WHERE user_id <= 40")
             let keys = CouponKeys(couponID: coupon)
-            for user in 41...60 { try await app.redis.send("HDEL", RedisArgument(keys.issued), RedisArgument(user)) }
+            for user in 41...60 { try await app.redis.send("HDEL", .key(keys.issued), RedisArgument(user)) }
 
             let stop = Counter()
             async let reconciling: Int = {
@@ -173,8 +173,8 @@ import TestSupport
             #expect(try await app.client.call(.get, "/items/\(item)").json["stock"] as? Int == 10)
             #expect(try await app.client.call(.get, "/items?limit=5").status == .ok)
             // Entries that disagree with SQLite (as a crash between commit and invalidation leaves).
-            try await app.redis.send("HSET", RedisArgument(ItemCache.itemKey(item)), "item", "100 99 Lamp")
-            try await app.redis.send("HSET", RedisArgument(ItemCache.pagesKey), "0:5", #"{"items":[],"next_cursor":null}"#)
+            try await app.redis.send("HSET", .key(ItemCache.itemKey(item)), "item", "100 99 Lamp")
+            try await app.redis.send("HSET", .key(ItemCache.pagesKey), "0:5", #"{"items":[],"next_cursor":null}"#)
 
             let report = try await app.reconciler.run(dryRun: false)
             #expect(report.cacheEntriesDropped == 2)
@@ -183,11 +183,11 @@ import TestSupport
             #expect(try await app.reconciler.run(dryRun: false).changedNothing)
 
             // Another run (any process) holds the lock: the route says so, the job does not start.
-            try await app.redis.send("SET", "reconcile:lock", "someone-else", "PX", "10000")
+            try await app.redis.send("SET", .key("reconcile:lock"), "someone-else", "PX", "10000")
             let busy = try await app.client.call(.post, "/admin/reconcile")
             #expect(busy.status == .conflict)
             #expect(busy.code == "RECONCILE_RUNNING")
-            try await app.redis.send("DEL", "reconcile:lock")
+            try await app.redis.send("DEL", .key("reconcile:lock"))
             let done = try await app.client.call(.post, "/admin/reconcile?dry_run=true")
             #expect(done.status == .ok)
             #expect(Set(done.json.keys).isSuperset(of: ["coupons_checked", "rows_inserted", "redis_restored", "stock_fixed",

@@ -106,7 +106,7 @@ import RedisClient
             let listed = (try await app.client.call(.get, "/items/popular").json["items"] as? [[String: Any]] ?? []).compactMap { $0["item_id"] as? Int64 }
             #expect(listed == truth)
             #expect(ContinuousClock.now - restarted < .seconds(5), "the popular list was the database's again within 5 s")
-            #expect(try await app.redis.send("ZCARD", RedisArgument("rank:{sales}:\(SalesDay(Date(), in: TimeZone(identifier: "UTC")!).compact)")).int == 3)
+            #expect(try await app.redis.send("ZCARD", .key("rank:{sales}:\(SalesDay(Date(), in: TimeZone(identifier: "UTC")!).compact)")).int == 3)
             let metrics = try await app.client.call(.get, "/metrics").text
             // The fresh Redis at start and the restart: each found and repaired once.
             #expect(metrics.contains(#"commerce_redis_data_loss_total{event="detected"} 2"#))
@@ -155,7 +155,7 @@ import RedisClient
             // so the service has not looked at the new server yet).
             let other = app.redisServer.client()
             defer { other.shutdown() }
-            try await other.send("SET", "reconcile:lock", "someone-else", "PX", "60000")
+            try await other.send("SET", .key("reconcile:lock"), "someone-else", "PX", "60000")
 
             let ready = try await app.client.call(.get, "/health/ready", token: nil)
             #expect(ready.status == .serviceUnavailable)
@@ -164,7 +164,7 @@ import RedisClient
             #expect(fenced.status == .serviceUnavailable)
             #expect(fenced.headers[.retryAfter] == "2")
 
-            try await other.send("DEL", "reconcile:lock")
+            try await other.send("DEL", .key("reconcile:lock"))
             #expect(try await Self.issueRetrying(app.connection(), user: 2, coupon: coupon, patience: .seconds(5)).status == .created)
             #expect(try await app.client.call(.get, "/health/ready", token: nil).status == .ok)
             #expect(try await app.issuedInRedis(coupon) == [1, 2])

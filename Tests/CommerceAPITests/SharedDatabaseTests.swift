@@ -112,7 +112,7 @@ struct SharedDatabaseTests {
             #expect(replies.filter { $0.value.status == 409 && $0.value.json["code"] as? String == "COUPON_SOLD_OUT" }.count == 4_000)
             let rows = try await pair.sql.strings("SELECT user_id FROM user_coupons WHERE coupon_id = \(coupon) ORDER BY user_id")
             #expect(rows.compactMap { Int64($0) } == issued, "exactly the users told 201 hold a row")
-            #expect(try await pair.redis.send("GET", RedisArgument("coupon:{\(coupon)}:remaining")).int == 0)
+            #expect(try await pair.redis.send("GET", .key("coupon:{\(coupon)}:remaining")).int == 0)
         }
     }
 
@@ -216,8 +216,8 @@ struct SharedDatabaseTests {
     /// issued hash (both ascending), and Redis's remaining stock.
     static func holdings(_ pair: Pair, coupon: Int) async throws -> (rows: [Int64], redis: [Int64], remaining: Int64?) {
         let rows = try await pair.sql.strings("SELECT user_id FROM user_coupons WHERE coupon_id = \(coupon) ORDER BY user_id")
-        let issued = try await pair.redis.send("HKEYS", RedisArgument("coupon:{\(coupon)}:issued")).array?.compactMap(\.int).sorted() ?? []
-        let remaining = try await pair.redis.send("GET", RedisArgument("coupon:{\(coupon)}:remaining")).int
+        let issued = try await pair.redis.send("HKEYS", .key("coupon:{\(coupon)}:issued")).array?.compactMap(\.int).sorted() ?? []
+        let remaining = try await pair.redis.send("GET", .key("coupon:{\(coupon)}:remaining")).int
         return (rows.compactMap { Int64($0) }, issued, remaining)
     }
 
@@ -273,10 +273,10 @@ struct SharedDatabaseTests {
                 if reply.status == .created { issued.add(user) }
                 try await Task.sleep(for: .milliseconds(10))
             }
-            let issuedKey = RedisArgument("coupon:{\(coupon)}:issued")
+            let issuedKey = "coupon:{\(coupon)}:issued"
             try await waitFor { issued.all.count >= 50 }
             try await pair.redis.send("SAVE")  // the snapshot Redis comes back from
-            let inSnapshot = Int(try #require(try await pair.redis.send("HLEN", issuedKey).int))
+            let inSnapshot = Int(try #require(try await pair.redis.send("HLEN", .key(issuedKey)).int))
             try await waitFor { issued.all.count >= inSnapshot + 100 }
             let repairsBefore = pair.repairsDone
             let toldBeforeCrash = issued.all.count

@@ -16,13 +16,13 @@ import RedisClient
             let registry = CouponRegistry(redis: redis)
             let keys = CouponKeys(couponID: 7)
             try await registry.publish(CouponTerms(couponID: 7, stock: 100, validFrom: 1_000, validUntil: 2_000), alreadyIssued: 3)
-            #expect(try await redis.send("GET", RedisArgument(keys.remaining)).int == 97)
-            #expect(try await redis.send("HGET", RedisArgument(keys.meta), "valid_until").int == 2_000)
+            #expect(try await redis.send("GET", .key(keys.remaining)).int == 97)
+            #expect(try await redis.send("HGET", .key(keys.meta), "valid_until").int == 2_000)
 
-            try await redis.send("DECR", RedisArgument(keys.remaining))
+            try await redis.send("DECR", .key(keys.remaining))
             try await registry.publish(CouponTerms(couponID: 7, stock: 100, validFrom: 1_000, validUntil: 3_000))
-            #expect(try await redis.send("GET", RedisArgument(keys.remaining)).int == 96)
-            #expect(try await redis.send("HGET", RedisArgument(keys.meta), "valid_until").int == 3_000)
+            #expect(try await redis.send("GET", .key(keys.remaining)).int == 96)
+            #expect(try await redis.send("HGET", .key(keys.meta), "valid_until").int == 3_000)
         }
     }
 }

@@ -11,7 +11,7 @@ import TestSupport
 
     /// One batch: `{remaining, status per request}`.
     static func issue(_ redis: RedisClient, _ requests: [(user: Int64, at: Int64)]) async throws -> [Int64] {
-        let reply = try await redis.run(LuaScripts.couponIssue, keys: [RedisArgument(keys.meta), RedisArgument(keys.remaining), RedisArgument(keys.issued)],
+        let reply = try await redis.run(LuaScripts.couponIssue, keys: [keys.meta, keys.remaining, keys.issued],
                                         args: requests.flatMap { [RedisArgument($0.user), RedisArgument($0.at)] })
         return reply.array?.compactMap(\.int) ?? []
     }
@@ -23,7 +23,7 @@ import TestSupport
     }
 
     static func giveBack(_ redis: RedisClient, user: Int64, issuedAt: Int64) async throws -> Int64? {
-        try await redis.run(LuaScripts.couponGiveBack, keys: [RedisArgument(keys.remaining), RedisArgument(keys.issued)],
+        try await redis.run(LuaScripts.couponGiveBack, keys: [keys.remaining, keys.issued],
                             args: [RedisArgument(user), RedisArgument(issuedAt)]).int
     }
 
@@ -40,10 +40,10 @@ import TestSupport
             #expect(try await Self.issue(redis, user: 2, at: 2_000) == [3, 0], "the holder hears 'already issued', not 'sold out'")
             #expect(try await Self.issue(redis, user: 3, at: 2_000) == [4, 0])
             #expect(try await Self.issue(redis, user: 3, at: 2_001) == [2, 0], "the window is checked first")
-            #expect(try await redis.send("GET", RedisArgument(Self.keys.remaining)).int == 0, "never below zero")
-            #expect(try await redis.send("HGET", RedisArgument(Self.keys.issued), "1").int == 1_000, "the issue time is kept")
+            #expect(try await redis.send("GET", .key(Self.keys.remaining)).int == 0, "never below zero")
+            #expect(try await redis.send("HGET", .key(Self.keys.issued), "1").int == 1_000, "the issue time is kept")
 
-            try await redis.send("DEL", RedisArgument(Self.keys.remaining))
+            try await redis.send("DEL", .key(Self.keys.remaining))
             #expect(try await Self.issue(redis, user: 4, at: 1_500) == [4, 0], "a lost count reads as sold out, never as stock")
         }
     }
@@ -55,8 +55,8 @@ import TestSupport
             try await CouponRegistry(redis: redis).publish(CouponTerms(couponID: 7, stock: 3, validFrom: 1_000, validUntil: 2_000))
             let reply = try await Self.issue(redis, [(1, 1_500), (2, 999), (1, 1_501), (3, 1_502), (4, 1_503), (5, 1_504), (4, 1_505)])
             #expect(reply == [0, 0, 2, 3, 0, 0, 4, 3], "remaining 0; early; duplicate in the batch; last two; sold out; holder")
-            #expect(try await redis.send("HGET", RedisArgument(Self.keys.issued), "4").int == 1_503)
-            #expect(try await redis.send("HLEN", RedisArgument(Self.keys.issued)).int == 3)
+            #expect(try await redis.send("HGET", .key(Self.keys.issued), "4").int == 1_503)
+            #expect(try await redis.send("HLEN", .key(Self.keys.issued)).int == 3)
         }
     }
 
@@ -68,11 +68,11 @@ import TestSupport
             _ = try await Self.issue(redis, user: 1, at: 100)
             #expect(try await Self.giveBack(redis, user: 1, issuedAt: 99) == 0, "another issuance of the same user")
             #expect(try await Self.giveBack(redis, user: 2, issuedAt: 100) == 0, "a user without the coupon")
-            #expect(try await redis.send("GET", RedisArgument(Self.keys.remaining)).int == 4)
+            #expect(try await redis.send("GET", .key(Self.keys.remaining)).int == 4)
             #expect(try await Self.giveBack(redis, user: 1, issuedAt: 100) == 1)
             #expect(try await Self.giveBack(redis, user: 1, issuedAt: 100) == 0, "a retried give-back changes nothing")
-            #expect(try await redis.send("GET", RedisArgument(Self.keys.remaining)).int == 5)
-            #expect(try await redis.send("HEXISTS", RedisArgument(Self.keys.issued), "1").int == 0)
+            #expect(try await redis.send("GET", .key(Self.keys.remaining)).int == 5)
+            #expect(try await redis.send("HEXISTS", .key(Self.keys.issued), "1").int == 0)
         }
     }
 }

@@ -28,10 +28,10 @@ import TestSupport
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for i in 0..<2_000 {
                     group.addTask {
-                        let key = RedisArgument("counter:\(i)")
-                        let first = try await client.send("INCRBY", key, RedisArgument(i))
+                        let key = "counter:\(i)"
+                        let first = try await client.send("INCRBY", .key(key), RedisArgument(i))
                         #expect(first == .integer(Int64(i)))
-                        let text = try await client.send("GET", key)
+                        let text = try await client.send("GET", .key(key))
                         #expect(text == .bulk(Array(String(i).utf8)))
                     }
                 }
@@ -44,15 +44,15 @@ import TestSupport
         try await RedisServer.with { server async throws in
             let client = server.client()
             defer { client.shutdown() }
-            #expect(try await client.send("SET", "k", "v") == .status("OK"))
-            #expect(try await client.send("GET", "k") == .bulk(Array("v".utf8)))
-            #expect(try await client.send("GET", "missing") == .null)
-            #expect(try await client.send("INCR", "n") == .integer(1))
-            #expect(try await client.send("RPUSH", "l", "a", "b") == .integer(2))
-            #expect(try await client.send("LRANGE", "l", 0, -1) == .array([.bulk([97]), .bulk([98])]))
+            #expect(try await client.send("SET", .key("k"), "v") == .status("OK"))
+            #expect(try await client.send("GET", .key("k")) == .bulk(Array("v".utf8)))
+            #expect(try await client.send("GET", .key("missing")) == .null)
+            #expect(try await client.send("INCR", .key("n")) == .integer(1))
+            #expect(try await client.send("RPUSH", .key("l"), "a", "b") == .integer(2))
+            #expect(try await client.send("LRANGE", .key("l"), 0, -1) == .array([.bulk([97]), .bulk([98])]))
             #expect(try await client.send("EVAL", "return {1, 'x', redis.error_reply('ERR inner')}", 0)
                 == .array([.integer(1), .bulk([120]), .error("ERR inner")]))
-            let error = await #expect(throws: RedisError.self) { try await client.send("INCR", "k") }
+            let error = await #expect(throws: RedisError.self) { try await client.send("INCR", .key("k")) }
             #expect(error?.code == .server)
             #expect(error?.message.hasPrefix("ERR value is not an integer") == true)
         }
@@ -63,14 +63,14 @@ import TestSupport
             let client = server.client()
             defer { client.shutdown() }
             let everyByte = (0...255).map { UInt8($0) } + Array("\r\n$3\r\n*1\r\n".utf8) + [0, 0]
-            let key = RedisArgument(bytes: [0, 13, 10, 255, 32])
+            let key = RedisArgument(bytes: [0, 13, 10, 255, 32]).asKey
             try await client.send("SET", key, RedisArgument(bytes: everyByte))
             #expect(try await client.send("GET", key).bytes == everyByte)
-            try await client.send("SET", "empty", RedisArgument(bytes: []))
-            #expect(try await client.send("GET", "empty") == .bulk([]))
+            try await client.send("SET", .key("empty"), RedisArgument(bytes: []))
+            #expect(try await client.send("GET", .key("empty")) == .bulk([]))
             let unicode = "쿠폰 🎟️ coupon"
-            try await client.send("SET", "unicode", RedisArgument(unicode))
-            #expect(try await client.send("GET", "unicode").string == unicode)
+            try await client.send("SET", .key("unicode"), RedisArgument(unicode))
+            #expect(try await client.send("GET", .key("unicode")).string == unicode)
         }
     }
 
@@ -92,13 +92,13 @@ import TestSupport
         try await RedisServer.with { server async throws in
             let client = server.client(commandTimeout: .milliseconds(500))
             defer { client.shutdown() }
-            try await client.send("SET", "k", "before")
+            try await client.send("SET", .key("k"), "before")
             server.stop()
 
             let clock = ContinuousClock()
             for _ in 0..<20 {
                 let start = clock.now
-                let error = await #expect(throws: RedisError.self) { try await client.send("GET", "k") }
+                let error = await #expect(throws: RedisError.self) { try await client.send("GET", .key("k")) }
                 #expect(error?.isUnavailable == true)
                 #expect(clock.now - start < .milliseconds(500))
             }
@@ -112,7 +112,7 @@ import TestSupport
             }
             #expect(recovered)
             // Every pooled connection works again, not only the first one to reconnect.
-            for _ in 0..<8 { #expect(try await client.send("SET", "k", "after") == .status("OK")) }
+            for _ in 0..<8 { #expect(try await client.send("SET", .key("k"), "after") == .status("OK")) }
         }
     }
 
@@ -149,12 +149,12 @@ import TestSupport
 
             let authed = RedisClient(configuration: try RedisConfiguration(url: "redis://:s3cr%3At@127.0.0.1:\(server.port)/3"))
             defer { authed.shutdown() }
-            try await authed.send("SET", "where", "db3")
+            try await authed.send("SET", .key("where"), "db3")
             #expect(try await authed.send("EVAL", "return redis.call('GET', 'where')", 0).string == "db3")
 
             let anonymous = RedisClient(configuration: try RedisConfiguration(url: "redis://127.0.0.1:\(server.port)/0"))
             defer { anonymous.shutdown() }
-            let error = await #expect(throws: RedisError.self) { try await anonymous.send("GET", "where") }
+            let error = await #expect(throws: RedisError.self) { try await anonymous.send("GET", .key("where")) }
             #expect(error?.message.contains("NOAUTH") == true)
         }
     }

@@ -72,13 +72,13 @@ public struct OrderStreamConsumer: Sendable {
     private func process(_ entries: [Entry], _ handle: @Sendable (Entry) async throws -> Void) async throws {
         for entry in entries {
             if entry.event != nil { try await handle(entry) }
-            try await redis.send("XACK", RedisArgument(OrderEvent.stream), RedisArgument(group), RedisArgument(entry.id))
+            try await redis.send("XACK", .key(OrderEvent.stream), RedisArgument(group), RedisArgument(entry.id))
         }
     }
 
     private func createGroup() async throws {
         do {
-            try await redis.send("XGROUP", "CREATE", RedisArgument(OrderEvent.stream), RedisArgument(group), "0", "MKSTREAM")
+            try await redis.send("XGROUP", "CREATE", .key(OrderEvent.stream), RedisArgument(group), "0", "MKSTREAM")
         } catch let error as RedisError where error.isServerError("BUSYGROUP") {
             // The group exists: carry on where it left off.
         }
@@ -88,7 +88,7 @@ public struct OrderStreamConsumer: Sendable {
         var arguments: [RedisArgument] = ["XREADGROUP", "GROUP", RedisArgument(group), RedisArgument(consumer),
                                           "COUNT", RedisArgument(batchSize)]
         if block { arguments += ["BLOCK", RedisArgument(blockMilliseconds)] }
-        arguments += ["STREAMS", RedisArgument(OrderEvent.stream), RedisArgument(id)]
+        arguments += ["STREAMS", .key(OrderEvent.stream), RedisArgument(id)]
         let reply = try await redis.send(RedisCommand(arguments))
         // [[stream, [[id, [field, value, ...] | nil], ...]]], or nil when a blocking read timed out.
         guard let streams = reply.array, let entries = streams.first?.array?.last?.array else { return [] }

@@ -21,7 +21,7 @@ public struct OrderStreamPublisher: OutboxSink {
             args.append(RedisArgument(entry.position))
             args.append(RedisArgument(bytes: JSONWriter.encode(OrderEvent(order: entry.order))))
         }
-        let reply = try await redis.run(LuaScripts.ordersPublish, keys: [RedisArgument(OrderEvent.stream), RedisArgument(OrderEvent.watermark)], args: args,
+        let reply = try await redis.run(LuaScripts.ordersPublish, keys: [OrderEvent.stream, OrderEvent.watermark], args: args,
                                         requiringTrustedData: true)
         guard let values = reply.array?.compactMap(\.int), values.count == 2 else {
             throw RedisError(.protocolError, "orders-publish returned \(reply)")

@@ -17,7 +17,7 @@ extension ItemCache {
             let cached = try await withThrowingTaskGroup(of: (Int64, [UInt8]?).self) { group in
                 for itemID in itemIDs {
                     group.addTask { [redis] in
-                        (itemID, try await redis.send("HGET", RedisArgument(Self.itemKey(itemID)), "item").bytes)
+                        (itemID, try await redis.send("HGET", .key(Self.itemKey(itemID)), "item").bytes)
                     }
                 }
                 // A key holding only a version (nil) is left out: nothing to disagree with.
@@ -34,7 +34,7 @@ extension ItemCache {
         var stale: Int64 = 0
         cursor = "0"
         repeat {
-            let (next, flat) = try await redis.scanStep("HSCAN", RedisArgument(Self.pagesKey), RedisArgument(cursor), "COUNT", "1000")
+            let (next, flat) = try await redis.scanStep("HSCAN", .key(Self.pagesKey), RedisArgument(cursor), "COUNT", "1000")
             cursor = next
             for index in stride(from: 0, to: flat.count - 1, by: 2) {
                 guard let field = flat[index].string, let (afterID, limit) = Self.pageField(field) else { continue }

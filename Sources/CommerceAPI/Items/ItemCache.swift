@@ -163,7 +163,7 @@ final class ItemCache: Service, Sendable {
 
     /// Invalidates one key now; false when Redis did not take it.
     func invalidateNow(_ key: String) async -> Bool {
-        (try? await redis.run(LuaScripts.cacheInvalidate, keys: [RedisArgument(key)],
+        (try? await redis.run(LuaScripts.cacheInvalidate, keys: [key],
                               args: [RedisArgument(milliseconds: lifetime)])) != nil
     }
 
@@ -176,7 +176,7 @@ final class ItemCache: Service, Sendable {
         guard dataGuard?.isTrusted ?? true, unsure.withLock({ $0[key] == nil }) else { return try await load() }
         let reply: RedisReply
         do {
-            reply = try await redis.send("HMGET", RedisArgument(key), "v", RedisArgument(field))
+            reply = try await redis.send("HMGET", .key(key), "v", RedisArgument(field))
         } catch is RedisError {
             return try await load()  // Redis away: the store is the truth anyway
         }
@@ -216,7 +216,7 @@ final class ItemCache: Service, Sendable {
         guard let value = try await load() else { return nil }
         if ContinuousClock.now - started < fillDeadline {
             let stored = stamped ? Array("\(wallClock()) ".utf8) + value : value
-            _ = try? await redis.run(LuaScripts.cacheFill, keys: [RedisArgument(key)], args: [
+            _ = try? await redis.run(LuaScripts.cacheFill, keys: [key], args: [
                 RedisArgument(version), RedisArgument(field), RedisArgument(bytes: stored), RedisArgument(milliseconds: lifetime),
             ])
         }

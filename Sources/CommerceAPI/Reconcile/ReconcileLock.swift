@@ -29,7 +29,7 @@ final class ReconcileLock: Sendable {
     /// Takes the lock; ``ReconcileRunning`` when another run holds it.
     static func take(_ redis: RedisClient, lifetime: Duration) async throws -> ReconcileLock {
         let token = UUID().uuidString
-        let reply = try await redis.send("SET", RedisArgument(key), RedisArgument(token), "NX", "PX", RedisArgument(milliseconds: lifetime))
+        let reply = try await redis.send("SET", .key(key), RedisArgument(token), "NX", "PX", RedisArgument(milliseconds: lifetime))
         guard reply.string == "OK" else { throw ReconcileRunning() }
         return ReconcileLock(redis: redis, token: token, lifetime: lifetime)
     }
@@ -40,13 +40,13 @@ final class ReconcileLock: Sendable {
     func extendIfDue() async throws {
         let now = ContinuousClock.now
         guard extendedAt.withLock({ now - $0 > lifetime / 3 }) else { return }
-        let reply = try await redis.run(LuaScripts.lockExtend, keys: [RedisArgument(Self.key)],
+        let reply = try await redis.run(LuaScripts.lockExtend, keys: [Self.key],
                                         args: [RedisArgument(token), RedisArgument(milliseconds: lifetime)])
         guard reply.int == 1 else { throw ReconcileRunning() }
         extendedAt.withLock { $0 = now }
     }
 
     func release() async {
-        _ = try? await redis.run(LuaScripts.lockRelease, keys: [RedisArgument(Self.key)], args: [RedisArgument(token)])
+        _ = try? await redis.run(LuaScripts.lockRelease, keys: [Self.key], args: [RedisArgument(token)])
     }
 }

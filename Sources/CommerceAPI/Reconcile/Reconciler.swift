@@ -73,7 +73,7 @@ public final class Reconciler: Sendable {
     func repairLostData(runID: String, marker: String) async throws -> (report: ReconcileReport, redelivered: Int64) {
         let redelivered = Mutex<Int64>(0)
         let report = try await run(dryRun: false, counted: false) { [self] in
-            let held = try await redis.send("GET", RedisArgument(OrderEvent.watermark)).int ?? 0
+            let held = try await redis.send("GET", .key(OrderEvent.watermark)).int ?? 0
             let cursor = try await store.outbox.cursor(sink: OrderEvent.stream)
             if held < cursor {
                 try await store.outbox.rewind(sink: OrderEvent.stream, to: held, at: now())
@@ -81,7 +81,7 @@ public final class Reconciler: Sendable {
                 let waiting = Int64(try await store.outbox.backlog(sink: OrderEvent.stream))
                 redelivered.withLock { $0 = waiting }
             }
-            try await redis.send("SET", RedisArgument(marker), RedisArgument(runID))
+            try await redis.send("SET", .key(marker), RedisArgument(runID))
         }
         return (report, redelivered.withLock { $0 })
     }
