@@ -37,7 +37,7 @@ public final class CouponIssuer: Service, Sendable {
     ///   - soldOutFlagLifetime: how long a sold-out coupon is refused without asking Redis.
     ///   - retryInterval: how often give-backs that failed are tried again.
     public init(
-        redis: RedisClient, store: any CouponStore, logger: Logger, limits: IssueRateLimits = .off,
+        redis: any RedisClient, store: any CouponStore, logger: Logger, limits: IssueRateLimits = .off,
         dataGuard: RedisDataGuard? = nil, soldOutFlagLifetime: Duration = .seconds(1),
         retryInterval: Duration = .milliseconds(250)
     ) {

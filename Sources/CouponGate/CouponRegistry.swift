@@ -30,7 +30,7 @@ extension CouponTerms {
 public struct CouponRegistry: Sendable {
     private let redis: RedisClient
 
-    public init(redis: RedisClient) {
+    public init(redis: any RedisClient) {
         self.redis = redis
     }
 

@@ -31,7 +31,7 @@ public struct CouponRepair: Sendable {
     private let registry: CouponRegistry
     private let batchSize: Int
 
-    public init(redis: RedisClient, store: any CouponStore, batchSize: Int = 10_000) {
+    public init(redis: any RedisClient, store: any CouponStore, batchSize: Int = 10_000) {
         self.redis = redis
         self.store = store
         self.registry = CouponRegistry(redis: redis)

@@ -21,7 +21,7 @@ final class GiveBackQueue: Sendable {
     /// Told when a give-back put stock back, so a sold-out flag can be dropped.
     private let stockReturned: @Sendable (_ couponID: Int64) -> Void
 
-    init(redis: RedisClient, logger: Logger, stockReturned: @escaping @Sendable (Int64) -> Void) {
+    init(redis: any RedisClient, logger: Logger, stockReturned: @escaping @Sendable (Int64) -> Void) {
         self.redis = redis
         self.logger = logger
         self.stockReturned = stockReturned

@@ -11,7 +11,7 @@ final class HashScan: Sendable {
     /// The cursor to read from next (nil: done) and how many entries were read.
     private let state = Mutex<(cursor: String?, count: Int)>(("0", 0))
 
-    init(redis: RedisClient, key: String, batchSize: Int) {
+    init(redis: any RedisClient, key: String, batchSize: Int) {
         self.redis = redis
         self.key = key
         self.batchSize = batchSize

@@ -61,7 +61,7 @@ struct IssueRateLimiter: Sendable {
     private let limits: IssueRateLimits
     private let redis: RedisClient
 
-    init(redis: RedisClient, limits: IssueRateLimits) {
+    init(redis: any RedisClient, limits: IssueRateLimits) {
         self.redis = redis
         self.limits = limits
     }

@@ -16,7 +16,7 @@ public struct SalesRanking: OutboxSink {
     /// whenever one of its days changes).
     private let unionLifetime: Duration
 
-    public init(redis: RedisClient, timeZone: TimeZone, unionLifetime: Duration = .seconds(5)) {
+    public init(redis: any RedisClient, timeZone: TimeZone, unionLifetime: Duration = .seconds(5)) {
         self.redis = redis
         self.timeZone = timeZone
         self.unionLifetime = unionLifetime

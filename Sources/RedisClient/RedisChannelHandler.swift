@@ -4,7 +4,8 @@ import NIOCore
 struct OutgoingCommand: Sendable {
     let bytes: ByteBuffer
     let deadline: NIODeadline
-    let continuation: CheckedContinuation<RedisReply, any Error>
+    /// Nil for a command whose reply nobody awaits (`ASKING`).
+    let continuation: CheckedContinuation<RedisReply, any Error>?
 }
 
 /// The protocol end of one connection: writes batches of commands, parses the byte stream into
@@ -34,7 +35,7 @@ final class RedisChannelHandler: ChannelInboundHandler {
     func write(_ batch: [OutgoingCommand]) {
         guard let context, closedError == nil else {
             let error = closedError ?? RedisError(.connectionClosed, "connection is not open")
-            for command in batch { command.continuation.resume(throwing: error) }
+            for command in batch { command.continuation?.resume(throwing: error) }
             return
         }
         var buffer = context.channel.allocator.buffer(capacity: batch.reduce(0) { $0 + $1.bytes.readableBytes })
@@ -69,7 +70,7 @@ final class RedisChannelHandler: ChannelInboundHandler {
                 guard let command = waiting.popFirst() else {
                     throw RedisError(.protocolError, "a reply arrived that no command asked for")
                 }
-                command.continuation.resume(returning: reply)
+                command.continuation?.resume(returning: reply)
             }
         } catch {
             fail(error as? RedisError ?? RedisError(.protocolError, "\(error)"), context: context)
@@ -98,7 +99,7 @@ final class RedisChannelHandler: ChannelInboundHandler {
     private func failAll(_ error: RedisError) {
         if closedError == nil { closedError = error }
         while let command = waiting.popFirst() {
-            command.continuation.resume(throwing: error)
+            command.continuation?.resume(throwing: error)
         }
     }
 }

@@ -1,121 +1,72 @@
 import Logging
-import NIOCore
-import NIOPosix
 import ServiceLifecycle
-import Synchronization
 
-/// An async Redis client: concurrent callers' commands are pipelined over a small pool of
-/// connections, and replies are matched to callers in order.
+/// What the service asks of Redis, whether one server (``RedisNodeClient``) or a Redis Cluster
+/// (``RedisClusterClient``): concurrent callers' commands are pipelined, each reply goes back to
+/// its caller.
 ///
-/// Connections open lazily on first use and reopen after Redis restarts. While Redis is
-/// unreachable, calls fail fast with a ``RedisError`` whose ``RedisError/isUnavailable`` is true;
-/// a command without a reply within ``RedisConfiguration/commandTimeout`` fails with `.timeout`.
-///
-/// As a `Service` it closes its connections on graceful shutdown; it works without being run.
-public final class RedisClient: Service, Sendable {
-    public let configuration: RedisConfiguration
-    private let eventLoopGroup: any EventLoopGroup
-    private let logger: Logger
-    private let slots: [ConnectionSlot]
-    private let nextSlot = Atomic<Int>(0)
-    /// Told of every new connection's server before the connection serves anyone.
-    private let dataGuard: RedisDataGuard?
-
-    /// - Parameter dataGuard: verified on every new connection, before the connection serves
-    ///   anyone, so that a restarted Redis is never used as if it held the data of the old one.
-    public init(
-        configuration: RedisConfiguration,
-        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        logger: Logger = Logger(label: "redis"),
-        dataGuard: RedisDataGuard? = nil
-    ) {
-        self.configuration = configuration
-        self.eventLoopGroup = eventLoopGroup
-        self.logger = logger
-        self.dataGuard = dataGuard
-        self.slots = (0..<max(1, configuration.poolSize)).map { _ in ConnectionSlot(logger: logger) }
-    }
-
+/// Obligations of a conforming client:
+/// - a command goes to the server that holds its keys (``RedisCommand/slot``); one without keys to
+///   any primary;
+/// - while a server is unreachable calls fail fast with a ``RedisError`` whose
+///   ``RedisError/isUnavailable`` is true, and a command without a reply within the command timeout
+///   fails with `.timeout`; a command that may have run is never sent twice;
+/// - with `requiringTrustedData` a command is sent only while the data guard trusts the data (see
+///   ``RedisDataGuard``), else it fails with `.untrustedData`, not sent;
+/// - as a `Service` it closes its connections on graceful shutdown; it works without being run.
+public protocol RedisClient: Service, Sendable {
     /// Sends one command and returns its reply; an error reply is thrown as `.server`.
-    ///
-    /// With `requiringTrustedData`, the command is sent only while the data guard trusts the
-    /// server's data, as verified on the connection it would go over (a restarted server is
-    /// verified before its first command); otherwise it fails with `.untrustedData`, not sent.
     @discardableResult
-    public func send(_ command: RedisCommand, requiringTrustedData: Bool = false) async throws -> RedisReply {
-        let slot = slots[nextSlot.wrappingAdd(1, ordering: .relaxed).oldValue % slots.count]
-        let connection = try await slot.connection(backoff: configuration.reconnectBackoff) { try await self.connect() }
-        if requiringTrustedData, let dataGuard, let distrust = dataGuard.distrust {
-            throw RedisError(.untrustedData, distrust)
-        }
-        return try await connection.send(command, timeout: configuration.commandTimeout)
-    }
+    func send(_ command: RedisCommand, requiringTrustedData: Bool) async throws -> RedisReply
 
-    /// Sends `arguments` as one command, e.g. `send("SET", key, value)`.
+    /// Runs `script` with `keys` (all on one slot) and `args` through `EVALSHA`, loading it on the
+    /// server that lacks it.
     @discardableResult
-    public func send(_ arguments: RedisArgument...) async throws -> RedisReply {
-        try await send(RedisCommand(arguments))
-    }
+    func run(_ script: RedisScript, keys: [String], args: [RedisArgument], requiringTrustedData: Bool) async throws -> RedisReply
+
+    /// One client per primary server now: for work over the whole keyspace (`SCAN`) and facts of
+    /// each server (its `run_id`, its data marker).
+    func primaries() async throws -> [RedisNodeClient]
 
     /// Closes every connection; later calls fail with `.clientClosed`.
-    public func shutdown() {
-        for slot in slots { slot.close() }
+    func shutdown()
+}
+
+extension RedisClient {
+    @discardableResult
+    public func send(_ command: RedisCommand) async throws -> RedisReply {
+        try await send(command, requiringTrustedData: false)
     }
 
-    public func run() async throws {
-        try? await gracefulShutdown()
-        shutdown()
+    /// Sends `arguments` as one command, e.g. `send("SET", .key(name), value)`.
+    @discardableResult
+    public func send(_ arguments: RedisArgument...) async throws -> RedisReply {
+        try await send(RedisCommand(arguments), requiringTrustedData: false)
     }
 
-    private func connect() async throws -> RedisConnection {
-        let configuration = self.configuration
-        let dataGuard = self.dataGuard
-        let logger = self.logger
-        let eventLoop = eventLoopGroup.any()
-        let bootstrap = ClientBootstrap(group: eventLoop)
-            .connectTimeout(configuration.connectTimeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(
-                        RedisChannelHandler(commandTimeout: configuration.commandTimeout))
-                }
-            }
-        // An IP literal needs no resolver round trip (which, on a busy machine, queues behind
-        // other blocking work); names still go through the system resolver.
-        let channel = if let address = try? SocketAddress(ipAddress: configuration.host, port: configuration.port) {
-            bootstrap.connect(to: address)
-        } else {
-            bootstrap.connect(host: configuration.host, port: configuration.port)
-        }
-        let connected = channel
-            .flatMapThrowing { channel in
-                let handler = try channel.pipeline.syncOperations.handler(type: RedisChannelHandler.self)
-                return RedisConnection(channel: channel, handler: NIOLoopBound(handler, eventLoop: channel.eventLoop))
-            }
-            .flatMapError { error in
-                eventLoop.makeFailedFuture(RedisError(
-                    .connectionFailed, "cannot connect to \(configuration.host):\(configuration.port): \(error)"))
-            }
-        let connection = try await connected.get()
-        do {
-            try await Self.prepare(connection, configuration)
-            try await dataGuard?.verify { try await connection.send($0, timeout: configuration.commandTimeout) }
-        } catch {
-            connection.close()
-            throw RedisError(.connectionFailed, "Redis refused the connection set-up: \(error)")
-        }
-        logger.debug("redis connected", metadata: ["host": "\(configuration.host)", "port": "\(configuration.port)"])
-        return connection
+    @discardableResult
+    public func run(_ script: RedisScript, keys: [String] = [], args: [RedisArgument] = []) async throws -> RedisReply {
+        try await run(script, keys: keys, args: args, requiringTrustedData: false)
     }
 
-    /// AUTH and SELECT, before the connection is handed to callers.
-    private static func prepare(_ connection: RedisConnection, _ configuration: RedisConfiguration) async throws {
-        if let password = configuration.password {
-            try await connection.send(RedisCommand("AUTH", RedisArgument(password)), timeout: configuration.commandTimeout)
+    /// One step of a SCAN-family cursor (`SCAN`, `HSCAN`, ...; `arguments` start with the command
+    /// name): the next cursor ("0": done) and this step's elements. A `SCAN` sees the keys of the
+    /// server it is sent to: run it on each of ``primaries()``.
+    public func scanStep(_ arguments: RedisArgument...) async throws -> (next: String, elements: [RedisReply]) {
+        let reply = try await send(RedisCommand(arguments))
+        guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let elements = parts[1].array else {
+            throw RedisError(.protocolError, "\(String(decoding: arguments[0].bytes, as: UTF8.self)) returned \(reply)")
         }
-        if configuration.database != 0 {
-            try await connection.send(RedisCommand("SELECT", RedisArgument(configuration.database)), timeout: configuration.commandTimeout)
-        }
+        return (next, elements)
+    }
+}
+
+extension RedisConfiguration {
+    /// The client for this configuration: a cluster client for `redis+cluster://`, else one for
+    /// the one server.
+    /// - Parameter dataGuard: told of every server's data before a new connection serves anyone.
+    public func makeClient(logger: Logger = Logger(label: "redis"), dataGuard: RedisDataGuard? = nil) -> any RedisClient {
+        isCluster ? RedisClusterClient(configuration: self, logger: logger, dataGuard: dataGuard)
+            : RedisNodeClient(configuration: self, logger: logger, dataGuard: dataGuard)
     }
 }

@@ -24,11 +24,15 @@ final class RedisConnection: Sendable {
     var isActive: Bool { channel.isActive }
 
     /// Sends `command` and returns its reply; a top-level error reply is thrown as `.server`.
+    /// With `asking`, `ASKING` goes right before it (nothing can come between: one batch).
     @discardableResult
-    func send(_ command: RedisCommand, timeout: TimeAmount) async throws -> RedisReply {
+    func send(_ command: RedisCommand, asking: Bool = false, timeout: TimeAmount) async throws -> RedisReply {
         let reply = try await withCheckedThrowingContinuation { continuation in
-            let outgoing = OutgoingCommand(bytes: command.encoded, deadline: .now() + timeout, continuation: continuation)
+            let deadline = NIODeadline.now() + timeout
+            let outgoing = OutgoingCommand(bytes: command.encoded, deadline: deadline, continuation: continuation)
             let mustSchedule = outbox.withLock { outbox in
+                // ASKING's own reply is not awaited: the command's reply says how it went.
+                if asking { outbox.commands.append(OutgoingCommand(bytes: Self.asking, deadline: deadline, continuation: nil)) }
                 outbox.commands.append(outgoing)
                 defer { outbox.drainScheduled = true }
                 return !outbox.drainScheduled
@@ -42,6 +46,8 @@ final class RedisConnection: Sendable {
         }
         return reply
     }
+
+    private static let asking = RedisCommand("ASKING").encoded
 
     func close() {
         channel.close(promise: nil)

@@ -31,7 +31,7 @@ struct ConsumeOrders: AsyncParsableCommand {
         var redisConfiguration = try redisOption.resolvedRedis()
         // Reads block for up to a second waiting for new events; the reply may take that long.
         redisConfiguration.commandTimeout = .seconds(5)
-        let redis = RedisClient(configuration: redisConfiguration)
+        let redis = redisConfiguration.makeClient()
         let logger = Logger(label: "consume-orders")
         let reader = OrderStreamConsumer(
             redis: redis,

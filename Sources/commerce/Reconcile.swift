@@ -45,7 +45,7 @@ struct Reconcile: AsyncParsableCommand {
             FileHandle.standardError.write(Data("reconcile: \(error)\n".utf8))
             throw ExitCode(2)
         }
-        let redis = RedisClient(configuration: try stores.resolvedRedis(), logger: logger)
+        let redis = try stores.resolvedRedis().makeClient(logger: logger)
         defer { redis.shutdown() }
         let progress: (@Sendable (String) -> Void)? = onTerminal ? Self.showProgress : nil
         let reconciler = Reconciler(store: store, redis: redis, timeZone: try timeZone.resolvedTimeZone(),

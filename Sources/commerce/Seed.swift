@@ -18,7 +18,7 @@ struct Seed: AsyncParsableCommand {
     func run() async throws {
         let location = try stores.resolvedDatabase()
         let store = try await stores.openStore(location, logger: Logger(label: "commerce"))
-        let redis = RedisClient(configuration: try stores.resolvedRedis())
+        let redis = try stores.resolvedRedis().makeClient()
         defer { redis.shutdown() }
         // One run of the store (a driver runs once): what it pools lives while it runs.
         let summary = try await store.whileRunning { [demo] in

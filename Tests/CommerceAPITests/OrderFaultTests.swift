@@ -103,7 +103,7 @@ import RedisClient
     }
 
     /// The stream's events, in stream order: (event_id, order_id).
-    static func streamEvents(_ redis: RedisClient) async throws -> [(String, Int)] {
+    static func streamEvents(_ redis: any RedisClient) async throws -> [(String, Int)] {
         let reply = try await redis.send("XRANGE", .key("stream:orders"), "-", "+")
         return (reply.array ?? []).compactMap { entry in
             guard let fields = entry.array?.last?.array, fields.count == 2, let text = fields[1].string,

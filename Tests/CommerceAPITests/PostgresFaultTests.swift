@@ -25,7 +25,7 @@ struct PostgresFaultTests {
         }
     }
 
-    private static func check(_ server: CommerceServer, postgres: PostgresServer, redis: RedisClient) async throws {
+    private static func check(_ server: CommerceServer, postgres: PostgresServer, redis: any RedisClient) async throws {
         let call = { @Sendable (method: HTTPRequest.Method, path: String, body: String?) async throws -> Reply in
             try await server.once { try await $0.call(method, path, body) }
         }

@@ -10,19 +10,19 @@ import TestSupport
     static let keys = CouponKeys(couponID: 7)
 
     /// One batch: `{remaining, status per request}`.
-    static func issue(_ redis: RedisClient, _ requests: [(user: Int64, at: Int64)]) async throws -> [Int64] {
+    static func issue(_ redis: any RedisClient, _ requests: [(user: Int64, at: Int64)]) async throws -> [Int64] {
         let reply = try await redis.run(LuaScripts.couponIssue, keys: [keys.meta, keys.remaining, keys.issued],
                                         args: requests.flatMap { [RedisArgument($0.user), RedisArgument($0.at)] })
         return reply.array?.compactMap(\.int) ?? []
     }
 
     /// A batch of one: `[status, remaining]`.
-    static func issue(_ redis: RedisClient, user: Int64, at now: Int64) async throws -> [Int64] {
+    static func issue(_ redis: any RedisClient, user: Int64, at now: Int64) async throws -> [Int64] {
         let reply = try await issue(redis, [(user, now)])
         return reply.count == 2 ? [reply[1], reply[0]] : reply
     }
 
-    static func giveBack(_ redis: RedisClient, user: Int64, issuedAt: Int64) async throws -> Int64? {
+    static func giveBack(_ redis: any RedisClient, user: Int64, issuedAt: Int64) async throws -> Int64? {
         try await redis.run(LuaScripts.couponGiveBack, keys: [keys.remaining, keys.issued],
                             args: [RedisArgument(user), RedisArgument(issuedAt)]).int
     }

@@ -147,12 +147,12 @@ import TestSupport
             try await admin.send("SELECT", 0)
             try await admin.send("CONFIG", "SET", "requirepass", "s3cr:t")
 
-            let authed = RedisClient(configuration: try RedisConfiguration(url: "redis://:s3cr%3At@127.0.0.1:\(server.port)/3"))
+            let authed = RedisNodeClient(configuration: try RedisConfiguration(url: "redis://:s3cr%3At@127.0.0.1:\(server.port)/3"))
             defer { authed.shutdown() }
             try await authed.send("SET", .key("where"), "db3")
             #expect(try await authed.send("EVAL", "return redis.call('GET', 'where')", 0).string == "db3")
 
-            let anonymous = RedisClient(configuration: try RedisConfiguration(url: "redis://127.0.0.1:\(server.port)/0"))
+            let anonymous = RedisNodeClient(configuration: try RedisConfiguration(url: "redis://127.0.0.1:\(server.port)/0"))
             defer { anonymous.shutdown() }
             let error = await #expect(throws: RedisError.self) { try await anonymous.send("GET", .key("where")) }
             #expect(error?.message.contains("NOAUTH") == true)

@@ -48,8 +48,8 @@ public final class RedisServer: Sendable {
     }
 
     /// A client for this server with short timeouts, so failure tests stay fast.
-    public func client(commandTimeout: TimeAmount = .milliseconds(500), poolSize: Int = 4, dataGuard: RedisDataGuard? = nil) -> RedisClient {
-        RedisClient(configuration: RedisConfiguration(
+    public func client(commandTimeout: TimeAmount = .milliseconds(500), poolSize: Int = 4, dataGuard: RedisDataGuard? = nil) -> RedisNodeClient {
+        RedisNodeClient(configuration: RedisConfiguration(
             host: "127.0.0.1", port: port, poolSize: poolSize, commandTimeout: commandTimeout), dataGuard: dataGuard)
     }
 

@@ -38,7 +38,7 @@ public struct AppDependencies: Sendable {
     ///   - redisCheckInterval: how often Redis's data is verified besides on every new connection
     ///     (what catches a flush, which keeps the connections).
     public init(
-        store: any StoreDriver, redis: RedisClient, dataGuard: RedisDataGuard, authentication: AuthenticationMode,
+        store: any StoreDriver, redis: any RedisClient, dataGuard: RedisDataGuard, authentication: AuthenticationMode,
         issueLimits: IssueRateLimits = .standard, trustedProxies: TrustedProxies = .none, timeZone: TimeZone = TimeZone(identifier: "UTC")!,
         logger: Logger = Logger(label: "commerce"), now: @escaping @Sendable () -> Int64 = Timestamp.now,
         redisCheckInterval: Duration = .milliseconds(250)

@@ -15,7 +15,7 @@ public func buildApplication(_ configuration: AppConfiguration, store: any Store
     var logger = Logger(label: "commerce")
     logger.logLevel = configuration.logLevel
     let dataGuard = RedisDataGuard(logger: logger)
-    let redis = RedisClient(configuration: configuration.redis, logger: logger, dataGuard: dataGuard)
+    let redis = configuration.redis.makeClient(logger: logger, dataGuard: dataGuard)
     let dependencies = AppDependencies(
         store: store, redis: redis, dataGuard: dataGuard, authentication: configuration.authentication,
         issueLimits: configuration.issueLimits, trustedProxies: configuration.trustedProxies, timeZone: configuration.timeZone,

@@ -40,7 +40,7 @@ public enum DemoData {
     /// Adds the demo data through the store (which must be running, see
     /// ``StoreDriver/whileRunning(_:)``) unless it has items already, then publishes every coupon
     /// to Redis with its issued count.
-    public static func seed(store: any StoreDriver, redis: RedisClient, now: Date = Date()) async throws -> Summary {
+    public static func seed(store: any StoreDriver, redis: any RedisClient, now: Date = Date()) async throws -> Summary {
         let nowMs = Timestamp(now).milliseconds
         let alreadySeeded = try await !store.items.page(afterID: 0, limit: 1).isEmpty
         if !alreadySeeded {

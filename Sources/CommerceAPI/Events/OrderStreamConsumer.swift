@@ -26,7 +26,7 @@ public struct OrderStreamConsumer: Sendable {
     /// - Parameter block: how long one read waits for new entries; keep it under the client's
     ///   command timeout.
     public init(
-        redis: RedisClient, group: String, consumer: String, batchSize: Int = 100, block: Duration = .seconds(1),
+        redis: any RedisClient, group: String, consumer: String, batchSize: Int = 100, block: Duration = .seconds(1),
         logger: Logger = Logger(label: "consume-orders")
     ) {
         self.redis = redis

@@ -8,7 +8,7 @@ import RedisClient
 public struct OrderStreamPublisher: OutboxSink {
     private let redis: RedisClient
 
-    public init(redis: RedisClient) {
+    public init(redis: any RedisClient) {
         self.redis = redis
     }
 

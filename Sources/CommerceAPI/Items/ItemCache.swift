@@ -50,7 +50,7 @@ final class ItemCache: Service, Sendable {
     }
 
     init(
-        redis: RedisClient, items: any ItemStore, logger: Logger, dataGuard: RedisDataGuard? = nil,
+        redis: any RedisClient, items: any ItemStore, logger: Logger, dataGuard: RedisDataGuard? = nil,
         wallClock: @escaping @Sendable () -> Int64 = Timestamp.now,
         lifetime: Duration = .seconds(600), fillDeadline: Duration = .seconds(1), retryInterval: Duration = .milliseconds(250)
     ) {

@@ -19,7 +19,7 @@ final class ReconcileLock: Sendable {
     private let lifetime: Duration
     private let extendedAt: Mutex<ContinuousClock.Instant>
 
-    private init(redis: RedisClient, token: String, lifetime: Duration) {
+    private init(redis: any RedisClient, token: String, lifetime: Duration) {
         self.redis = redis
         self.token = token
         self.lifetime = lifetime
@@ -27,7 +27,7 @@ final class ReconcileLock: Sendable {
     }
 
     /// Takes the lock; ``ReconcileRunning`` when another run holds it.
-    static func take(_ redis: RedisClient, lifetime: Duration) async throws -> ReconcileLock {
+    static func take(_ redis: any RedisClient, lifetime: Duration) async throws -> ReconcileLock {
         let token = UUID().uuidString
         let reply = try await redis.send("SET", .key(key), RedisArgument(token), "NX", "PX", RedisArgument(milliseconds: lifetime))
         guard reply.string == "OK" else { throw ReconcileRunning() }

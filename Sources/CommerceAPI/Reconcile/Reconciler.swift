@@ -33,7 +33,7 @@ public final class Reconciler: Sendable {
     private let metrics: CommerceMetrics?
 
     init(
-        store: any StoreDriver, redis: RedisClient, ranking: SalesRanking, itemCache: ItemCache, logger: Logger,
+        store: any StoreDriver, redis: any RedisClient, ranking: SalesRanking, itemCache: ItemCache, logger: Logger,
         now: @escaping @Sendable () -> Int64, lockLifetime: Duration = .seconds(60),
         progress: (@Sendable (String) -> Void)? = nil, metrics: CommerceMetrics? = nil
     ) {
@@ -51,7 +51,7 @@ public final class Reconciler: Sendable {
 
     /// A reconciler for the given stores, for `commerce reconcile`.
     public convenience init(
-        store: any StoreDriver, redis: RedisClient, timeZone: TimeZone, logger: Logger,
+        store: any StoreDriver, redis: any RedisClient, timeZone: TimeZone, logger: Logger,
         progress: (@Sendable (String) -> Void)? = nil
     ) {
         self.init(store: store, redis: redis, ranking: SalesRanking(redis: redis, timeZone: timeZone),
@@ -68,9 +68,12 @@ public final class Reconciler: Sendable {
 
     /// Repairs Redis after it lost data (see `RedisDataGuard`): the run above, then each outbox
     /// sink's cursor moved back to what Redis still holds (the stream's watermark; none: every
-    /// order again, consumers drop repeats by `event_id`), then the server's `run_id` written
-    /// into the marker, all under the lock. Returns the report and how many orders go out again.
-    func repairLostData(runID: String, marker: String) async throws -> (report: ReconcileReport, redelivered: Int64) {
+    /// order again, consumers drop repeats by `event_id`), then `markRepaired` (each server's
+    /// `run_id` written into its marker), all under the lock. Returns the report and how many
+    /// orders go out again.
+    func repairLostData(
+        markRepaired: @escaping @Sendable () async throws -> Void
+    ) async throws -> (report: ReconcileReport, redelivered: Int64) {
         let redelivered = Mutex<Int64>(0)
         let report = try await run(dryRun: false, counted: false) { [self] in
             let held = try await redis.send("GET", .key(OrderEvent.watermark)).int ?? 0
@@ -81,7 +84,7 @@ public final class Reconciler: Sendable {
                 let waiting = Int64(try await store.outbox.backlog(sink: OrderEvent.stream))
                 redelivered.withLock { $0 = waiting }
             }
-            try await redis.send("SET", .key(marker), RedisArgument(runID))
+            try await markRepaired()
         }
         return (report, redelivered.withLock { $0 })
     }

@@ -25,7 +25,7 @@ final class RedisRepair: Service, Sendable {
     /// instead of verifying and repairing again (each once logged its own start).
     private let looks = Turns<Int, CheckedContinuation<Bool, Never>>()
 
-    init(dataGuard: RedisDataGuard, redis: RedisClient, reconciler: Reconciler, metrics: CommerceMetrics, logger: Logger,
+    init(dataGuard: RedisDataGuard, redis: any RedisClient, reconciler: Reconciler, metrics: CommerceMetrics, logger: Logger,
          interval: Duration = .milliseconds(250)) {
         self.dataGuard = dataGuard
         self.redis = redis
@@ -60,16 +60,25 @@ final class RedisRepair: Service, Sendable {
         guard await looks.turn(0, lead: true, waiter: { $0 }) else { return }
         defer { for waiter in looks.end(0) { waiter.resume(returning: false) } }
         // Redis away: nothing to verify now; the connection that reaches it again verifies first.
-        guard (try? await dataGuard.verify(using: { try await self.redis.send($0) })) != nil else { return }
+        guard let primaries = try? await redis.primaries() else { return }
+        for primary in primaries {
+            guard (try? await primary.verifyData()) != nil else { return }
+        }
         let detected = dataGuard.lossesDetected
         for _ in 0..<max(0, detected - detectionsCounted.exchange(detected, ordering: .relaxed)) {
             metrics.redisDataLoss("detected")
         }
-        guard let reason = dataGuard.distrust, let runID = dataGuard.runID else { return }
+        guard let reason = dataGuard.distrust else { return }
+        // The run_ids as verified: a server that restarts during the repair gets a marker that
+        // is not its own, and is repaired again.
+        let runIDs = dataGuard.runIDs
         do {
             logger.notice("redis repair: started", metadata: ["reason": "\(reason)"])
-            let (report, redelivered) = try await reconciler.repairLostData(runID: runID, marker: dataGuard.markerKey)
-            dataGuard.repaired(runID: runID)
+            let (report, redelivered) = try await reconciler.repairLostData {
+                for primary in primaries {
+                    if let runID = runIDs[primary.address] { try await primary.markRepaired(runID: runID) }
+                }
+            }
             metrics.redisDataLoss("repaired")
             logger.notice("redis repair: done; coupon issuing resumes", metadata: [
                 "coupons": "\(report.couponsChecked)", "issuances_restored": "\(report.redisRestored)",
