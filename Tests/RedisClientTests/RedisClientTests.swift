@@ -76,7 +76,7 @@ import TestSupport
 
     @Test func scriptSurvivesScriptFlush() async throws {
         try await RedisServer.with { server async throws in
-            let client = server.client()
+            let client = server.nodeClient()
             defer { client.shutdown() }
             let script = RedisScript(name: "incr", source: "return redis.call('INCRBY', KEYS[1], ARGV[1])")
             #expect(try await client.run(script, keys: ["n"], args: [2]) == .integer(2))

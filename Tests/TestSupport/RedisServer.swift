@@ -7,15 +7,18 @@ import Glibc
 
 /// A real `redis-server` for one test: its own free loopback port and temporary directory,
 /// started daemonized (so it is nobody's zombie) and stopped by the PID it wrote.
-public final class RedisServer: Sendable {
+public final class RedisServer: TestRedis {
     public let port: Int
     public let directory: URL
+    /// More `redis-server` options (a cluster node's).
+    private let options: [String]
 
     public var url: String { "redis://127.0.0.1:\(port)/0" }
 
-    private init(port: Int, directory: URL) {
+    private init(port: Int, directory: URL, options: [String]) {
         self.port = port
         self.directory = directory
+        self.options = options
     }
 
     /// Runs `body` with a fresh server, stopping it afterwards whatever happens.
@@ -30,12 +33,13 @@ public final class RedisServer: Sendable {
 
     /// Starts a server on a free port (trying a few, since another process may take a port
     /// between our probe and Redis binding it).
-    public static func start() async throws -> RedisServer {
+    /// - Parameter busPort: the server is a cluster node, which also listens on its port + 10,000.
+    public static func start(options: [String] = [], busPort: Bool = false) async throws -> RedisServer {
         let directory = testScratchDirectory.appendingPathComponent("commerce-redis-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var lastError: (any Error)?
         for _ in 0..<5 {
-            let server = RedisServer(port: try freePort(), directory: directory)
+            let server = RedisServer(port: try busPort ? freePortWithBusPort() : freePort(), directory: directory, options: options)
             do {
                 try await server.restart()
                 return server
@@ -48,7 +52,12 @@ public final class RedisServer: Sendable {
     }
 
     /// A client for this server with short timeouts, so failure tests stay fast.
-    public func client(commandTimeout: TimeAmount = .milliseconds(500), poolSize: Int = 4, dataGuard: RedisDataGuard? = nil) -> RedisNodeClient {
+    public func client(commandTimeout: TimeAmount = .milliseconds(500), poolSize: Int = 4, dataGuard: RedisDataGuard? = nil) -> any RedisClient {
+        nodeClient(commandTimeout: commandTimeout, poolSize: poolSize, dataGuard: dataGuard)
+    }
+
+    /// A client of this one server (in a cluster too).
+    public func nodeClient(commandTimeout: TimeAmount = .milliseconds(500), poolSize: Int = 4, dataGuard: RedisDataGuard? = nil) -> RedisNodeClient {
         RedisNodeClient(configuration: RedisConfiguration(
             host: "127.0.0.1", port: port, poolSize: poolSize, commandTimeout: commandTimeout), dataGuard: dataGuard)
     }
@@ -60,9 +69,9 @@ public final class RedisServer: Sendable {
             "--port", "\(port)", "--bind", "127.0.0.1", "--dir", directory.path,
             "--daemonize", "yes", "--pidfile", pidFile.path, "--logfile", "redis.log",
             "--save", "", "--appendonly", "no", "--enable-debug-command", "local",
-        ]
+        ] + options
         try Self.runToCompletion(arguments)
-        let probe = client(commandTimeout: .milliseconds(200), poolSize: 1)
+        let probe = nodeClient(commandTimeout: .milliseconds(200), poolSize: 1)
         defer { probe.shutdown() }
         for _ in 0..<100 {
             if (try? await probe.send("PING"))?.string == "PONG", pid != nil { return }
@@ -94,7 +103,7 @@ public final class RedisServer: Sendable {
         return pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
-    private func removeFiles() {
+    func removeFiles() {
         try? FileManager.default.removeItem(at: directory)
     }
 
@@ -105,6 +114,29 @@ public final class RedisServer: Sendable {
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
         }
         return "/usr/bin/redis-server"
+    }
+}
+
+/// A free port whose cluster bus port (+10,000, so at most 55,535) is free too.
+func freePortWithBusPort() throws -> Int {
+    for _ in 0..<1_000 {
+        let port = try freePort()
+        if port <= 55_535, isFree(port + 10_000) { return port }
+    }
+    throw TestSupportError("could not find a free port with a free bus port")
+}
+
+/// True when nothing listens on `port` of 127.0.0.1 right now.
+private func isFree(_ port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = UInt16(port).bigEndian
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
     }
 }
 

@@ -8,31 +8,19 @@ extension ItemCache {
     /// are left to expire.
     func dropStaleEntries(dryRun: Bool) async throws -> Int64 {
         var dropped: Int64 = 0
-        var cursor = "0"
-        repeat {
-            let (next, keys) = try await redis.scanStep("SCAN", RedisArgument(cursor), "MATCH", RedisArgument("\(Self.itemKeyPrefix)*"), "COUNT", "1000")
-            cursor = next
-            // Per SCAN batch: the cached values read concurrently (pipelined), the store once.
-            let itemIDs = keys.compactMap { $0.string.flatMap(Self.itemID(ofKey:)) }
-            let cached = try await withThrowingTaskGroup(of: (Int64, [UInt8]?).self) { group in
-                for itemID in itemIDs {
-                    group.addTask { [redis] in
-                        (itemID, try await redis.send("HGET", .key(Self.itemKey(itemID)), "item").bytes)
-                    }
-                }
-                // A key holding only a version (nil) is left out: nothing to disagree with.
-                return try await group.reduce(into: [Int64: [UInt8]]()) { $0[$1.0] = $1.1 }
-            }
-            let live = try await items.live(Array(cached.keys))
-            for (itemID, value) in cached where value != live[itemID].map(Self.compact) {
-                try await drop(Self.itemKey(itemID), dryRun: dryRun)
-                dropped += 1
-            }
-        } while cursor != "0"
+        // Item keys spread over every primary of a cluster: each lists its own.
+        for primary in try await redis.primaries() {
+            var cursor = "0"
+            repeat {
+                let (next, keys) = try await primary.scanStep("SCAN", RedisArgument(cursor), "MATCH", RedisArgument("\(Self.itemKeyPrefix)*"), "COUNT", "1000")
+                cursor = next
+                dropped += try await dropStale(keys, dryRun: dryRun)
+            } while cursor != "0"
+        }
 
         // Listing pages: each cached page compared with the page the store gives now.
         var stale: Int64 = 0
-        cursor = "0"
+        var cursor = "0"
         repeat {
             let (next, flat) = try await redis.scanStep("HSCAN", .key(Self.pagesKey), RedisArgument(cursor), "COUNT", "1000")
             cursor = next
@@ -44,6 +32,28 @@ extension ItemCache {
         if stale > 0 {
             try await drop(Self.pagesKey, dryRun: dryRun)
             dropped += stale
+        }
+        return dropped
+    }
+
+    /// One SCAN batch of item keys: the cached values read concurrently (pipelined), the store
+    /// once; returns how many disagreed (and were dropped unless `dryRun`).
+    private func dropStale(_ keys: [RedisReply], dryRun: Bool) async throws -> Int64 {
+        let itemIDs = keys.compactMap { $0.string.flatMap(Self.itemID(ofKey:)) }
+        let cached = try await withThrowingTaskGroup(of: (Int64, [UInt8]?).self) { group in
+            for itemID in itemIDs {
+                group.addTask { [redis] in
+                    (itemID, try await redis.send("HGET", .key(Self.itemKey(itemID)), "item").bytes)
+                }
+            }
+            // A key holding only a version (nil) is left out: nothing to disagree with.
+            return try await group.reduce(into: [Int64: [UInt8]]()) { $0[$1.0] = $1.1 }
+        }
+        let live = try await items.live(Array(cached.keys))
+        var dropped: Int64 = 0
+        for (itemID, value) in cached where value != live[itemID].map(Self.compact) {
+            try await drop(Self.itemKey(itemID), dryRun: dryRun)
+            dropped += 1
         }
         return dropped
     }
