@@ -16,7 +16,7 @@ enum CouponIssueStatus: Int64, Sendable {
 /// One call of `coupon-issue.lua`: a batch of requests for one coupon decided atomically, in
 /// arrival order.
 struct CouponIssueScript: Sendable {
-    let redis: RedisClient
+    let redis: any RedisClient
 
     /// The stock left afterwards and each request's status, in order.
     func run(couponID: Int64, _ requests: [Issuance]) async throws -> (remaining: Int64, statuses: [CouponIssueStatus]) {

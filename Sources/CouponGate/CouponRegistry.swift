@@ -28,7 +28,7 @@ extension CouponTerms {
 
 /// Publishes coupons to Redis, where the gate decides issuances.
 public struct CouponRegistry: Sendable {
-    private let redis: RedisClient
+    private let redis: any RedisClient
 
     public init(redis: any RedisClient) {
         self.redis = redis

@@ -26,7 +26,7 @@ public struct CouponRepair: Sendable {
         public var changedAnything: Bool { restored > 0 || inserted > 0 || stockFixed }
     }
 
-    private let redis: RedisClient
+    private let redis: any RedisClient
     private let store: any CouponStore
     private let registry: CouponRegistry
     private let batchSize: Int

@@ -15,7 +15,7 @@ final class GiveBackQueue: Sendable {
         var issuedAt: Int64
     }
 
-    private let redis: RedisClient
+    private let redis: any RedisClient
     private let logger: Logger
     private let pending = Mutex<[GiveBack]>([])
     /// Told when a give-back put stock back, so a sold-out flag can be dropped.

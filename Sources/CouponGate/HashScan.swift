@@ -5,7 +5,7 @@ import Synchronization
 /// coupon repair hands the store as it goes, so memory stays flat. HSCAN may return an entry
 /// twice; the reader must not mind.
 final class HashScan: Sendable {
-    private let redis: RedisClient
+    private let redis: any RedisClient
     private let key: String
     private let batchSize: Int
     /// The cursor to read from next (nil: done) and how many entries were read.

@@ -59,7 +59,7 @@ public struct RateLimited: Error, Sendable {
 /// issue script, so the limit costs one extra script call per batch and no extra wait per request.
 struct IssueRateLimiter: Sendable {
     private let limits: IssueRateLimits
-    private let redis: RedisClient
+    private let redis: any RedisClient
 
     init(redis: any RedisClient, limits: IssueRateLimits) {
         self.redis = redis

@@ -9,7 +9,7 @@ import RedisClient
 /// or more, and each is counted once, on the day it was placed (`scripts/lua/rank-record.lua`).
 /// ``rebuild(_:from:dryRun:)`` recomputes a day from the store after Redis lost or skewed it.
 public struct SalesRanking: OutboxSink {
-    private let redis: RedisClient
+    private let redis: any RedisClient
     /// The zone whose calendar days are counted.
     public let timeZone: TimeZone
     /// How long a window's union is kept before it is computed again (it is also dropped

@@ -93,7 +93,7 @@ import TestSupport
     }
 
     @Test func insecureDevServesWithoutTokens() async throws {
-        try await RedisServer.with { redis async throws in
+        try await withTestRedis { redis async throws in
             try await withTemporaryDirectory { directory async throws in
                 let server = try await CommerceServer.start(
                     databasePath: directory.appendingPathComponent("c.sqlite").path, redisURL: redis.url,
@@ -109,7 +109,7 @@ import TestSupport
     }
 
     @Test func seedDemoAddsTheDemoDataOnceThroughTheStoreAndPublishesItsCoupons() async throws {
-        try await RedisServer.with { redis async throws in
+        try await withTestRedis { redis async throws in
             try await withTemporaryDirectory { directory async throws in
                 let path = directory.appendingPathComponent("demo.sqlite").path
                 let first = try await Self.run(["seed", "--demo", "--db", path, "--redis", redis.url])

@@ -34,7 +34,7 @@ import TestSupport
             let coupon = try await app.createCoupon(stock: 5)
             let admin = app.redisServer.client()
             defer { admin.shutdown() }
-            try await admin.send("CLIENT", "PAUSE", "1500", "ALL")
+            try await admin.sendToEveryPrimary("CLIENT", "PAUSE", "1500", "ALL")
             let start = ContinuousClock.now
             let reply = try await app.client.call(.post, "/coupons/issue", #"{"user_id": 1, "coupon_id": \#(coupon)}"#)
             #expect(ContinuousClock.now - start < .seconds(1))
@@ -93,7 +93,7 @@ import TestSupport
         // Before the loss is found (no periodic check here), the gate meets a coupon Redis lacks.
         try await withTestApp(redisCheckInterval: .seconds(3600)) { app async throws in
             let coupon = try await app.createCoupon(stock: 3)
-            try await app.redis.send("FLUSHALL")
+            try await app.redis.sendToEveryPrimary("FLUSHALL")
             let reply = try await app.client.call(.post, "/coupons/issue", #"{"user_id": 1, "coupon_id": \#(coupon)}"#)
             #expect(reply.status == .serviceUnavailable)
             #expect(reply.detail.contains("coupon \(coupon)"))
@@ -111,7 +111,7 @@ import TestSupport
     @Test func killNineMidBurstThenRestartAndReconcileLeaveRedisAndSQLiteEqual() async throws {
         let stock: Int64 = 100_000
         let connections = 32
-        try await RedisServer.with { redisServer async throws in
+        try await withTestRedis { redisServer async throws in
             try await withTemporaryDirectory { directory async throws in
                 let path = directory.appendingPathComponent("c.sqlite").path
                 let database = try SQLiteStore(path: path)

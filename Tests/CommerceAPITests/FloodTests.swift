@@ -16,7 +16,7 @@ import Glibc
     static func withServer<T>(arguments: [String] = [], launcher: [String] = limitedTo1024,
                               _ body: (CommerceServer) async throws -> T) async throws -> T {
         #expect(raiseOpenFileLimit() >= 4_000, "the test itself needs descriptors for thousands of connections")
-        return try await RedisServer.with { redis async throws in
+        return try await withTestRedis { redis async throws in
             try await withTemporaryDirectory { directory async throws in
                 try await CommerceServer.with(
                     databasePath: directory.appendingPathComponent("c.sqlite").path, redisURL: redis.url,

@@ -110,7 +110,7 @@ import RedisClient
                     }
                 }
                 try await waitFor { printed().count >= 2 }
-                try await app.redis.send("SAVE") // the stream and the group survive the restart
+                try await app.redis.sendToEveryPrimary("SAVE") // the stream and the group survive the restart
                 app.redisServer.stop()
                 try await Task.sleep(for: .seconds(1))
                 try await app.redisServer.restart()

@@ -24,7 +24,7 @@ import RedisClient
 
     /// A Redis, a temporary directory and a seeded SQLite file there, for one test.
     struct Store: Sendable {
-        let redis: RedisServer
+        let redis: any TestRedis
         let directory: URL
         let path: String
         let database: SQLiteStore
@@ -32,7 +32,7 @@ import RedisClient
     }
 
     static func withSeededStore(_ body: @escaping @Sendable (Store) async throws -> Void) async throws {
-        try await RedisServer.with { redis async throws in
+        try await withTestRedis { redis async throws in
             try await withTemporaryDirectory { directory async throws in
                 let path = directory.appendingPathComponent("c.sqlite").path
                 let database = try SQLiteStore(path: path)
@@ -163,7 +163,7 @@ import RedisClient
 
                 for n in 0..<5 { #expect(try await server.once { try await $0.call(.post, "/orders", order(n)) }.status == .created) }
                 try await waitFor { try await Self.streamEvents(redis).count == 5 }
-                try await redis.send("SAVE") // the stream survives the restart below
+                try await redis.sendToEveryPrimary("SAVE") // the stream survives the restart below
                 redisServer.stop()
 
                 var placedWhileDown: [Int] = []

@@ -10,7 +10,7 @@ import TestSupport
 struct PostgresFaultTests {
     @Test func postgresStoppedIsA503WithNothingChangedAndTheSameProcessRecovers() async throws {
         try await PostgresServer.with { postgres async throws in
-            try await RedisServer.with { redisServer async throws in
+            try await withTestRedis { redisServer async throws in
                 try await withTemporaryDirectory { directory async throws in
                     try postgres.psql("CREATE DATABASE shop")
                     let url = postgres.url(database: "shop")

@@ -16,8 +16,8 @@ struct SharedDatabaseTests {
     /// Two servers on a fresh database of the shared PostgreSQL and a fresh Redis.
     struct Pair: Sendable {
         let servers: [CommerceServer]
-        let redis: RedisClient
-        let redisServer: RedisServer
+        let redis: any RedisClient
+        let redisServer: any TestRedis
         let sql: TestSQL
         let databaseURL: String
         let directory: URL
@@ -32,7 +32,7 @@ struct SharedDatabaseTests {
     }
 
     static func withPair(arguments: [String] = [], _ body: @escaping @Sendable (Pair) async throws -> Void) async throws {
-        try await RedisServer.with { redisServer async throws in
+        try await withTestRedis { redisServer async throws in
             try await withTemporaryDirectory { directory async throws in
                 let server = try await PostgresServer.shared()
                 let database = try server.freshDatabase()
@@ -275,7 +275,7 @@ struct SharedDatabaseTests {
             }
             let issuedKey = "coupon:{\(coupon)}:issued"
             try await waitFor { issued.all.count >= 50 }
-            try await pair.redis.send("SAVE")  // the snapshot Redis comes back from
+            try await pair.redis.sendToEveryPrimary("SAVE")  // the snapshot Redis comes back from
             let inSnapshot = Int(try #require(try await pair.redis.send("HLEN", .key(issuedKey)).int))
             try await waitFor { issued.all.count >= inSnapshot + 100 }
             let repairsBefore = pair.repairsDone

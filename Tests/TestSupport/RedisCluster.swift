@@ -120,8 +120,10 @@ public final class RedisCluster: TestRedis {
                                   topologyRefreshInterval: .milliseconds(500))
     }
 
+    /// Stops every node, replicas first (a primary stopped while its replica runs on would be
+    /// failed over after the node timeout).
     public func stop() {
-        for node in nodes { node.stop() }
+        for node in replicas + primaries { node.stop() }
     }
 
     /// Every node again on its port, from its own snapshot and `nodes.conf` (so the cluster

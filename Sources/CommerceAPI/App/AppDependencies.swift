@@ -12,7 +12,7 @@ import ServiceLifecycle
 /// days). Routes get only the parts they use.
 public struct AppDependencies: Sendable {
     public let store: any StoreDriver
-    public let redis: RedisClient
+    public let redis: any RedisClient
     /// The coupon gate; a `Service` too (it retries give-backs).
     public let coupons: CouponIssuer
     public let authentication: AuthenticationMode

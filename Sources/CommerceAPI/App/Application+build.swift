@@ -69,7 +69,8 @@ public func buildRouter(_ dependencies: AppDependencies) -> Router<CommerceReque
     router.add(middleware: RequestObserver(metrics: dependencies.metrics))
     router.add(middleware: ProblemMiddleware(metrics: dependencies.metrics, storeName: store.name))
     HealthController(store: store, redis: dependencies.redis, dataGuard: dependencies.dataGuard).addRoutes(to: router)
-    MetricsController(metrics: dependencies.metrics, counters: dependencies.coupons.counters, outbox: store.outbox,
+    MetricsController(metrics: dependencies.metrics, counters: dependencies.coupons.counters, redis: dependencies.redis,
+                      outbox: store.outbox,
                       sinks: dependencies.outboxSinks.map { ($0.label, $0.sink.cursorName) }).addRoutes(to: router)
     OpenAPIController().addRoutes(to: router)
 

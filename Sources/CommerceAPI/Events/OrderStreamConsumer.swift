@@ -16,7 +16,7 @@ public struct OrderStreamConsumer: Sendable {
         public var event: String?
     }
 
-    private let redis: RedisClient
+    private let redis: any RedisClient
     private let group: String
     private let consumer: String
     private let batchSize: Int

@@ -6,7 +6,7 @@ import RedisClient
 /// per batch (`scripts/lua/orders-publish.lua`) whose watermark skips what an earlier attempt
 /// already appended and detects events Redis lost after acknowledging them.
 public struct OrderStreamPublisher: OutboxSink {
-    private let redis: RedisClient
+    private let redis: any RedisClient
 
     public init(redis: any RedisClient) {
         self.redis = redis

@@ -5,7 +5,7 @@ import RedisClient
 /// `/health/live` (the process runs) and `/health/ready` (its dependencies answer).
 struct HealthController {
     let store: any StoreDriver
-    let redis: RedisClient
+    let redis: any RedisClient
     let dataGuard: RedisDataGuard
 
     func addRoutes(to router: some RouterMethods<CommerceRequestContext>) {

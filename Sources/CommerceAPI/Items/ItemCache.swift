@@ -18,7 +18,7 @@ import Synchronization
 /// Redis away: reads go to the store. An invalidation that fails is retried (this is the
 /// `Service` part) and, until it succeeds, this process reads those keys from the store.
 final class ItemCache: Service, Sendable {
-    let redis: RedisClient
+    let redis: any RedisClient
     let items: any ItemStore
     private let logger: Logger
     /// While it does not trust Redis's data (lost, being repaired), reads go to the store.

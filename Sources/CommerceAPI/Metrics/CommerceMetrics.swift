@@ -3,6 +3,7 @@ import CouponGate
 import CoreMetrics
 import Metrics
 import Prometheus
+import RedisClient
 import Synchronization
 
 /// The service's metrics, all named `commerce_*`, recorded through swift-metrics into one
@@ -98,8 +99,10 @@ public final class CommerceMetrics: Sendable {
     /// The Prometheus text format (version 0.0.4): the registry, then the coupon gate's own
     /// per-coupon counters (``IssueCounters``, which the admin view shows too) as
     /// `commerce_coupons_issued_total{coupon_id}` and
-    /// `commerce_coupons_rejected_total{coupon_id,reason}`, then the connection counts.
-    func render(coupons: IssueCounters) -> [UInt8] {
+    /// `commerce_coupons_rejected_total{coupon_id,reason}`, then the connection counts, and on a
+    /// Redis Cluster the redirections its client followed,
+    /// `commerce_redis_cluster_redirections_total{kind="moved"|"ask"|"backoff"}`.
+    func render(coupons: IssueCounters, cluster: RedisClusterClient.Redirections? = nil) -> [UInt8] {
         var bytes: [UInt8] = []
         registry.emit(into: &bytes)
         var issued = "# TYPE commerce_coupons_issued_total counter\n"
@@ -115,7 +118,14 @@ public final class CommerceMetrics: Sendable {
                 }
             }
         }
-        bytes += Array((issued + rejected + connections.rendered()).utf8)
+        var redirections = ""
+        if let cluster {
+            redirections = "# TYPE commerce_redis_cluster_redirections_total counter\n"
+            for (kind, count) in [("moved", cluster.moved), ("ask", cluster.ask), ("backoff", cluster.backoffs)] {
+                redirections += "commerce_redis_cluster_redirections_total{kind=\"\(kind)\"} \(count)\n"
+            }
+        }
+        bytes += Array((issued + rejected + connections.rendered() + redirections).utf8)
         return bytes
     }
 }

@@ -1,11 +1,13 @@
 import CommerceStore
 import CouponGate
 import Hummingbird
+import RedisClient
 
 /// `GET /metrics`: the Prometheus text format; no token needed.
 struct MetricsController {
     let metrics: CommerceMetrics
     let counters: IssueCounters
+    let redis: any RedisClient
     let outbox: any OutboxStore
     /// The outbox sinks, by their metric label.
     let sinks: [(label: String, cursorName: String)]
@@ -15,7 +17,7 @@ struct MetricsController {
             await updateOutboxBacklog()
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(bytes: metrics.render(coupons: counters))))
+                body: .init(byteBuffer: ByteBuffer(bytes: metrics.render(coupons: counters, cluster: (redis as? RedisClusterClient)?.redirections))))
         }
     }
 

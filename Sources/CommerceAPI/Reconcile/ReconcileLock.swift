@@ -14,7 +14,7 @@ public struct ReconcileRunning: Error, CustomStringConvertible {
 final class ReconcileLock: Sendable {
     static let key = "reconcile:lock"
 
-    private let redis: RedisClient
+    private let redis: any RedisClient
     private let token: String
     private let lifetime: Duration
     private let extendedAt: Mutex<ContinuousClock.Instant>

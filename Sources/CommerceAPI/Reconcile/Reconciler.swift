@@ -18,7 +18,7 @@ import Synchronization
 /// with the number of issuances.
 public final class Reconciler: Sendable {
     private let store: any StoreDriver
-    private let redis: RedisClient
+    private let redis: any RedisClient
     private let coupons: CouponRepair
     private let ranking: SalesRanking
     private let itemCache: ItemCache

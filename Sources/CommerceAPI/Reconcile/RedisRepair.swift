@@ -12,7 +12,7 @@ import Synchronization
 /// the others see the marker when it is done.
 final class RedisRepair: Service, Sendable {
     private let dataGuard: RedisDataGuard
-    private let redis: RedisClient
+    private let redis: any RedisClient
     private let reconciler: Reconciler
     private let metrics: CommerceMetrics
     private let logger: Logger

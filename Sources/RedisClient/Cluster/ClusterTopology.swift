@@ -58,6 +58,10 @@ enum ClusterRetry: Equatable {
     /// little and resend, with a fresh map when the cluster's shape may have changed.
     case backoff(refresh: Bool)
 
+    var isRedirection: Bool {
+        if case .backoff = self { false } else { true }
+    }
+
     /// The action for `error`; nil when the error is the caller's (including every error after
     /// which the command may have run: it is never sent twice).
     init?(_ error: RedisError) {

@@ -111,26 +111,43 @@ public final class RedisClusterClient: RedisClient {
         _ slot: HashSlot?, _ operation: (RedisNodeClient, _ asking: Bool) async throws -> RedisReply
     ) async throws -> RedisReply {
         let deadline = ContinuousClock.now + .nanoseconds(configuration.commandTimeout.nanoseconds)
-        var asked: RedisEndpoint?
+        // Where the last redirection pointed: the node that answered knows better than a map
+        // refreshed from a node that may not have heard of the change yet.
+        var redirected: (endpoint: RedisEndpoint, asking: Bool)?
         var attempt = 0
         while true {
             attempt += 1
-            let node = if let asked { self.node(at: asked) } else { try await node(serving: slot) }
+            let node = if let redirected { self.node(at: redirected.endpoint) } else { try await node(serving: slot) }
             do {
-                return try await operation(node, asked != nil)
+                return try await operation(node, redirected?.asking ?? false)
             } catch let error as RedisError {
-                guard let retry = ClusterRetry(error), attempt < 16 else { throw error }
-                asked = nil
+                guard let retry = ClusterRetry(error) else { throw error }
+                if retry.isRedirection, attempt >= 16 {
+                    // Not run: a cluster in the middle of changing its mind is unavailable for now.
+                    throw RedisError(.connectionFailed, "the cluster redirected one command 16 times, last: \(error.message)")
+                }
+                redirected = nil
                 switch retry {
                 case .moved(let slot, let endpoint):
                     counters.moved.add(1, ordering: .relaxed)
-                    _ = state.withLock { $0.topology?.move(slot, to: endpoint) }
+                    redirected = (endpoint, false)
+                    let known = state.withLock { state in
+                        defer { state.topology?.move(slot, to: endpoint) }
+                        return state.topology?.primaries.contains(endpoint) ?? false
+                    }
+                    // A primary not seen before (a failover, a new node): the whole map first,
+                    // so the data guard knows it before it serves anyone.
+                    if !known { try? await refreshTopology(askingFirst: endpoint) }
                 case .ask(let endpoint):
                     counters.ask.add(1, ordering: .relaxed)
-                    asked = endpoint
+                    redirected = (endpoint, true)
                 case .backoff(let refresh):
                     let pause = Duration.milliseconds(min(100, 5 << min(attempt, 5)))
-                    guard ContinuousClock.now + pause < deadline else { throw error }
+                    guard ContinuousClock.now + pause < deadline else {
+                        // Not run, and the cluster could not take it in time: as unavailable as
+                        // a server that cannot be reached.
+                        throw error.code == .server ? RedisError(.connectionFailed, "the cluster did not serve the command in time: \(error.message)") : error
+                    }
                     counters.backoffs.add(1, ordering: .relaxed)
                     try await Task.sleep(for: pause)
                     if refresh { try? await refreshTopology() }
@@ -174,25 +191,31 @@ public final class RedisClusterClient: RedisClient {
         }
     }
 
-    /// The key of `endpoint`'s data marker: the guard's key with the first hash tag (`{0}`,
-    /// `{1}`, ...) whose slot `endpoint` serves, so every primary holds its own marker.
+    /// The key of `endpoint`'s data marker: the guard's key with the first hash tag
+    /// (`{marker-0}`, `{marker-1}`, ...) whose slot `endpoint` serves, so every primary holds
+    /// its own marker. (Not `{0}`, `{1}`...: those are the coupons' tags, whose slots move when a
+    /// hot coupon is moved to a node of its own; a marker that moves away means a repair.)
     private func markerKey(of endpoint: RedisEndpoint) -> String {
         let base = dataGuard?.markerKey ?? "commerce:repaired-run-id"
         guard let topology = state.withLock({ $0.topology }) else { return base }
-        for tag in 0..<100_000 where topology.serves(endpoint, HashSlot(key: String(tag))) {
-            return "\(base):{\(tag)}"
+        for number in 0..<100_000 where topology.serves(endpoint, HashSlot(key: "marker-\(number)")) {
+            return "\(base):{marker-\(number)}"
         }
         return base
     }
 
     /// Asks the known primaries, then the seeds, for `CLUSTER SLOTS` until one answers, and
     /// installs the map it gives. Callers that come while a refresh runs wait for it instead.
-    private func refreshTopology() async throws {
+    /// `askingFirst`: a node that just said it owns a slot, which knows the change best.
+    private func refreshTopology(askingFirst first: RedisEndpoint? = nil) async throws {
         guard await refreshes.turn(0, lead: true, waiter: { $0 }) else { return }
         defer { for waiter in refreshes.end(0) { waiter.resume(returning: false) } }
-        let known = state.withLock { $0.topology?.primaries ?? [] }
+        var candidates = first.map { [$0] } ?? []
+        for endpoint in state.withLock({ $0.topology?.primaries ?? [] }) + configuration.clusterSeeds where !candidates.contains(endpoint) {
+            candidates.append(endpoint)
+        }
         var lastError: (any Error)?
-        for endpoint in known + configuration.clusterSeeds.filter({ !known.contains($0) }) {
+        for endpoint in candidates {
             do {
                 let reply = try await node(at: endpoint).send(RedisCommand("CLUSTER", "SLOTS"))
                 install(try ClusterTopology(slots: reply, askedAt: endpoint))

@@ -24,8 +24,8 @@ struct TestApp: Sendable {
     let sql: TestSQL
     /// A scratch folder of the test's own (logs of processes it starts).
     let directory: URL
-    let redisServer: RedisServer
-    let redis: RedisClient
+    let redisServer: any TestRedis
+    let redis: any RedisClient
     let coupons: CouponIssuer
     let dataGuard: RedisDataGuard
     let ranking: SalesRanking
@@ -53,7 +53,7 @@ func withTestApp<T>(
     extraRoutes: (Router<CommerceRequestContext>) -> Void = { _ in },
     _ body: @escaping @Sendable (TestApp) async throws -> T
 ) async throws -> T {
-    try await RedisServer.with { server async throws in
+    try await withTestRedis { server async throws in
         try await withTemporaryDirectory { directory async throws in
             let (database, path, sql) = try await TestDatabase.open(in: directory, busyTimeout: busyTimeout)
             let dataGuard = RedisDataGuard(logger: Logger(label: "test"))
