@@ -57,13 +57,34 @@ public struct RateLimited: Error, Sendable {
 ///
 /// It has no queue of its own: the coupon gate asks it about each batch it takes, just before the
 /// issue script, so the limit costs one extra script call per batch and no extra wait per request.
+///
+/// On a Redis Cluster the buckets are spread over ``clusterShards`` hash tags
+/// (`ratelimit:{issue-N}:...`, users by id, addresses by hash), so that no one node takes a
+/// script call for every request. A request's two buckets then often sit on different slots,
+/// which one script call cannot touch: the user buckets are taken first (one call per shard, with
+/// the address bucket too when it shares the shard), then the address buckets of the requests
+/// that passed, and a request refused there gets its user token back (`rate-limit-return.lua`),
+/// so a refused request still takes nothing. On one Redis everything is one shard: one call.
 struct IssueRateLimiter: Sendable {
+    /// Hash tags the buckets are spread over on a cluster: enough that three to six primaries
+    /// each get a share, few enough that a batch of 256 requests makes a handful of calls.
+    static let clusterShards = 8
+
     private let limits: IssueRateLimits
     private let redis: any RedisClient
+    private let shards: Int
 
     init(redis: any RedisClient, limits: IssueRateLimits) {
         self.redis = redis
         self.limits = limits
+        self.shards = redis is RedisClusterClient ? Self.clusterShards : 1
+    }
+
+    /// One bucket of one request.
+    private struct Bucket {
+        var key: String
+        var shard: Int
+        var limit: TokenBucket
     }
 
     /// For each request (user, client address) in arrival order: nil when it may go on (a token
@@ -73,27 +94,93 @@ struct IssueRateLimiter: Sendable {
         guard limits.perUser != nil || limits.perAddress != nil else {
             return Array(repeating: nil, count: requests.count)
         }
+        let buckets: [[Bucket]] = requests.map { request in
+            var buckets: [Bucket] = []
+            if let perUser = limits.perUser {
+                let shard = Int(request.userID.magnitude % UInt64(shards))
+                buckets.append(Bucket(key: "ratelimit:{issue-\(shard)}:user:\(request.userID)", shard: shard, limit: perUser))
+            }
+            if let perAddress = limits.perAddress {
+                let shard = Int(HashSlot(key: request.address).rawValue) % shards
+                buckets.append(Bucket(key: "ratelimit:{issue-\(shard)}:addr:\(request.address)", shard: shard, limit: perAddress))
+            }
+            return buckets
+        }
+        // First call per request: its first bucket, and the other when it shares the shard.
+        var first: [(request: Int, buckets: [Bucket])] = []
+        var second: [(request: Int, buckets: [Bucket])] = []
+        for (index, own) in buckets.enumerated() {
+            first.append((index, own.filter { $0.shard == own[0].shard }))
+            let rest = own.filter { $0.shard != own[0].shard }
+            if !rest.isEmpty { second.append((index, rest)) }
+        }
+        var refused = try await take(first)
+        let refusedLater = try await take(second.filter { refused[$0.request] == nil })
+        var giveBack: [Bucket] = []
+        for (index, wait) in refusedLater {
+            refused[index] = wait
+            giveBack += first[index].buckets  // `first` holds every request, in order
+        }
+        if !giveBack.isEmpty { try await returnTokens(giveBack) }
+        return requests.indices.map { refused[$0] }
+    }
+
+    /// Takes a token from each listed bucket of each request that can have all of them, one
+    /// script call per shard (concurrently). Returns the wait of each refused request.
+    private func take(_ requests: [(request: Int, buckets: [Bucket])]) async throws -> [Int: Duration] {
+        let byShard = Dictionary(grouping: requests) { $0.buckets[0].shard }
+        return try await withThrowingTaskGroup(of: [Int: Duration].self) { group in
+            for calls in byShard.values {
+                group.addTask { try await takeOnOneShard(calls) }
+            }
+            return try await group.reduce(into: [:]) { $0.merge($1) { $1 } }
+        }
+    }
+
+    private func takeOnOneShard(_ requests: [(request: Int, buckets: [Bucket])]) async throws -> [Int: Duration] {
         var keys: [String] = []
         var keyIndex: [String: Int] = [:]
         var bucketArgs: [RedisArgument] = []
         var requestArgs: [RedisArgument] = []
-        func index(_ key: String, _ bucket: TokenBucket?) -> Int {
-            guard let bucket else { return 0 }
-            if let known = keyIndex[key] { return known }
-            keys.append(key)
-            keyIndex[key] = keys.count
-            bucketArgs.append(RedisArgument(bucket.intervalMicroseconds))
-            bucketArgs.append(RedisArgument(bucket.burst))
-            return keys.count
-        }
-        for request in requests {
-            requestArgs.append(RedisArgument(index("ratelimit:{issue}:user:\(request.userID)", limits.perUser)))
-            requestArgs.append(RedisArgument(index("ratelimit:{issue}:addr:\(request.address)", limits.perAddress)))
+        for (_, buckets) in requests {
+            for slot in 0..<2 {
+                guard slot < buckets.count else {
+                    requestArgs.append(0)
+                    continue
+                }
+                let bucket = buckets[slot]
+                if keyIndex[bucket.key] == nil {
+                    keys.append(bucket.key)
+                    keyIndex[bucket.key] = keys.count
+                    bucketArgs.append(RedisArgument(bucket.limit.intervalMicroseconds))
+                    bucketArgs.append(RedisArgument(bucket.limit.burst))
+                }
+                requestArgs.append(RedisArgument(keyIndex[bucket.key]!))
+            }
         }
         let reply = try await redis.run(LuaScripts.rateLimit, keys: keys, args: bucketArgs + requestArgs)
         guard let waits = reply.array?.compactMap(\.int), waits.count == requests.count else {
             throw RedisError(.protocolError, "rate-limit returned \(reply)")
         }
-        return waits.map { $0 == 0 ? nil : .milliseconds($0) }
+        var refused: [Int: Duration] = [:]
+        for (request, wait) in zip(requests, waits) where wait > 0 { refused[request.request] = .milliseconds(wait) }
+        return refused
+    }
+
+    /// One token back to each bucket (as often as it is listed), one call per shard.
+    private func returnTokens(_ buckets: [Bucket]) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for shard in Dictionary(grouping: buckets, by: \.shard).values {
+                group.addTask {
+                    let counts = Dictionary(grouping: shard, by: \.key)
+                    var args: [RedisArgument] = []
+                    for key in counts.keys {
+                        args += [RedisArgument(counts[key]![0].limit.intervalMicroseconds), RedisArgument(counts[key]!.count)]
+                    }
+                    try await redis.run(LuaScripts.rateLimitReturn, keys: Array(counts.keys), args: args)
+                }
+            }
+            try await group.waitForAll()
+        }
     }
 }

@@ -1,6 +1,7 @@
 import CouponGate
 import Foundation
 import HTTPTypes
+import RedisClient
 import Testing
 @testable import CommerceAPI
 
@@ -98,6 +99,25 @@ import Testing
             let coupon = try await app.createCoupon(stock: 100)
             #expect(try await issue(app, coupon, 1...1, forwardedFor: "203.0.113.1") == [.created])
             #expect(try await issue(app, coupon, 2...3, forwardedFor: "203.0.113.2") == [.created, .tooManyRequests])
+        }
+    }
+
+    @Test func aRequestRefusedByItsAddressBucketTakesNothingFromItsUserBucket() async throws {
+        // On a cluster a user's bucket and its address's bucket sit on different slots unless
+        // their shards happen to match: user 9 (shard 1) from 203.0.113.7, whose shard is not 1.
+        #expect(HashSlot(key: "203.0.113.7").rawValue % 8 != 9 % 8)
+        let limits = IssueRateLimits(perUser: TokenBucket(perSecond: 0.01, burst: 1), perAddress: TokenBucket(perSecond: 0.01, burst: 1))
+        try await withTestApp(issueLimits: limits, trustedProxies: TrustedProxies("127.0.0.1/32")!) { app async throws in
+            let coupon = try await app.createCoupon(stock: 100)
+            @Sendable func issue(_ user: Int64, from address: String) async throws -> HTTPResponse.Status {
+                try await app.client.call(.post, "/coupons/issue", #"{"user_id": \#(user), "coupon_id": \#(coupon)}"#,
+                                          headers: [HTTPField.Name("X-Forwarded-For")!: address], token: TestTokens.token(user: user)).status
+            }
+            #expect(try await issue(8, from: "203.0.113.7") == .created)  // the address's one token
+            #expect(try await issue(9, from: "203.0.113.7") == .tooManyRequests)
+            // User 9's own token is still there: from another address it passes.
+            #expect(try await issue(9, from: "198.51.100.1") == .created)
+            #expect(try await app.issuedRows(coupon) == [8, 9])
         }
     }
 
