@@ -33,6 +33,85 @@ free_port() {
   return 1
 }
 
+# free_cluster_port: a free port whose cluster bus port (port + 10000) is free too.
+free_cluster_port() {
+  local port
+  for _ in $(seq 1 100); do
+    port=$(free_port)
+    if [ "$port" -le 55535 ] && ! (exec 3<>"/dev/tcp/127.0.0.1/$((port + 10000))") 2>/dev/null; then
+      echo "$port"
+      return 0
+    fi
+  done
+  echo "no free cluster port found" >&2
+  return 1
+}
+
+# wait_cluster_ok PORT...: waits until every node says cluster_state:ok.
+wait_cluster_ok() {
+  for _ in $(seq 1 100); do
+    local ok=true
+    for port in "$@"; do
+      redis-cli -p "$port" cluster info 2>/dev/null | grep -q '^cluster_state:ok' || ok=false
+    done
+    $ok && return 0
+    sleep 0.1
+  done
+  echo "the Redis Cluster on ports $* did not become ok" >&2
+  return 1
+}
+
+# start_nginx DIR PORT UPSTREAM_PORT...: nginx in the foreground of a background process (its own
+# prefix, config and logs in DIR), balancing 127.0.0.1:PORT over the local upstream ports and
+# passing the client's address in X-Forwarded-For; waits until it answers, prints its PID.
+start_nginx() {
+  local dir=$1 port=$2 upstreams=""
+  shift 2
+  for upstream in "$@"; do upstreams+="    server 127.0.0.1:$upstream;"$'\n'; done
+  mkdir -p "$dir/logs" "$dir/tmp"
+  cat >"$dir/nginx.conf" <<NGINX
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log notice;
+events { worker_connections 4096; }
+http {
+  access_log $dir/logs/access.log;
+  client_body_temp_path $dir/tmp/body;
+  proxy_temp_path $dir/tmp/proxy;
+  fastcgi_temp_path $dir/tmp/fastcgi;
+  uwsgi_temp_path $dir/tmp/uwsgi;
+  scgi_temp_path $dir/tmp/scgi;
+  upstream commerce {
+$upstreams    keepalive 64;
+  }
+  server {
+    listen 127.0.0.1:$port;
+    location / {
+      proxy_pass http://commerce;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$host;
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+    }
+  }
+}
+NGINX
+  local nginx
+  nginx=$(command -v nginx || echo /usr/sbin/nginx)
+  "$nginx" -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' >>"$dir/logs/stderr.log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 1 100); do
+    if curl -s -o /dev/null "http://127.0.0.1:$port/health/live"; then
+      echo "$pid"
+      return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "nginx did not start on port $port; see $dir/logs" >&2
+  return 1
+}
+
 # start_redis DIR PORT [redis-server options...]: starts redis-server daemonized with its data,
 # log and pidfile in DIR, waits until it answers, prints its PID.
 start_redis() {
@@ -57,7 +136,7 @@ start_redis() {
 # stop_pid PID [SIGNAL]: SIGNAL (TERM unless given), then SIGKILL after 5 s; returns once the
 # process is gone (a zombie left for a PID 1 that does not reap counts as gone).
 stop_pid() {
-  local pid=$1
+  local pid=$1 i
   [ -n "$pid" ] || return 0
   kill -"${2:-TERM}" "$pid" 2>/dev/null || return 0
   for i in $(seq 1 100); do
@@ -85,6 +164,8 @@ ensure_swift() {
 
 # The system packages the build and the tests need.
 BUILD_PACKAGES=(redis-server redis-tools libhiredis-dev libsqlite3-dev pkg-config)
+# nginx, for the load-balancer test and scripts/run --scale.
+PROXY_PACKAGES=(nginx)
 # PostgreSQL, for the tests of its driver and the PostgreSQL benchmark (not for scripts/run).
 POSTGRES_PACKAGES=(postgresql postgresql-contrib)
 

@@ -57,11 +57,20 @@ private struct PrintingConsumer: Service {
         try await cancelWhenGracefulShutdown {
             do {
                 try await reader.run { entry in
-                    FileHandle.standardOutput.write(Data((entry.event ?? "").utf8 + [UInt8(ascii: "\n")]))
+                    do {
+                        try FileHandle.standardOutput.write(contentsOf: Data((entry.event ?? "").utf8 + [UInt8(ascii: "\n")]))
+                    } catch {
+                        throw OutputClosed()
+                    }
                 }
+            } catch is OutputClosed {
+                // The reader of the output went away (`| head`): done, the entry stays unacknowledged.
             } catch is CancellationError {
             } catch let error as RedisError where error.code == .clientClosed {
             }
         }
     }
 }
+
+/// Standard output can no longer be written (its reader closed the pipe).
+private struct OutputClosed: Error {}

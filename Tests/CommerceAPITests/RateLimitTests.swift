@@ -2,6 +2,7 @@ import CouponGate
 import Foundation
 import HTTPTypes
 import RedisClient
+import TestSupport
 import Testing
 @testable import CommerceAPI
 
@@ -99,6 +100,35 @@ import Testing
             let coupon = try await app.createCoupon(stock: 100)
             #expect(try await issue(app, coupon, 1...1, forwardedFor: "203.0.113.1") == [.created])
             #expect(try await issue(app, coupon, 2...3, forwardedFor: "203.0.113.2") == [.created, .tooManyRequests])
+        }
+    }
+
+    @Test(.enabled(if: Nginx.isInstalled, "needs nginx (scripts/test installs it)"))
+    func throughNginxEachClientKeepsItsOwnAddressBucketAndAForgedHeaderCountsForNothing() async throws {
+        let limits = IssueRateLimits(perUser: TokenBucket(perSecond: 100, burst: 100), perAddress: TokenBucket(perSecond: 0.01, burst: 2))
+        try await withTestApp(issueLimits: limits, trustedProxies: TrustedProxies("127.0.0.1/32")!) { app async throws in
+            let coupon = try await app.createCoupon(stock: 100)
+            let server = try #require(app.client.port)
+            /// The status of user's issue request sent to `port` from the loopback address `source`.
+            func issue(_ user: Int64, from source: String, to port: Int, forwardedFor: String? = nil) throws -> Int? {
+                let body = #"{"user_id": \#(user), "coupon_id": \#(coupon)}"#
+                let forwarded = forwardedFor.map { "X-Forwarded-For: \($0)\r\n" } ?? ""
+                return try RawConnection.status(of: "POST /coupons/issue HTTP/1.1\r\nHost: shop\r\nConnection: close\r\n"
+                    + "Authorization: Bearer \(TestTokens.token(user: user))\r\nContent-Type: application/json\r\n\(forwarded)"
+                    + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)", port: port, from: source)
+            }
+            try await Nginx.with(upstreams: [server], in: app.directory) { nginx async throws in
+                // Two clients behind nginx (which connects from 127.0.0.1, the trusted proxy).
+                #expect(try issue(1, from: "127.0.0.2", to: nginx) == 201)
+                #expect(try issue(2, from: "127.0.0.2", to: nginx) == 201)
+                #expect(try issue(3, from: "127.0.0.2", to: nginx) == 429)
+                #expect(try issue(4, from: "127.0.0.3", to: nginx) == 201, "another client, another bucket")
+                #expect(try issue(5, from: "127.0.0.3", to: nginx) == 201)
+                // Straight to the server from an untrusted peer, the header is not believed: the
+                // request counts against 127.0.0.2, which is empty, not against a fresh address.
+                #expect(try issue(6, from: "127.0.0.2", to: server, forwardedFor: "203.0.113.50") == 429)
+            }
+            #expect(try await app.issuedRows(coupon) == [1, 2, 4, 5])
         }
     }
 

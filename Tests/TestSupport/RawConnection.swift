@@ -10,10 +10,23 @@ public final class RawConnection: Sendable {
     public let fd: Int32
 
     /// Starts connecting to 127.0.0.1:`port` (completion is seen by ``waitUntilWritable``);
-    /// `receiveBuffer` bytes, if given, bound what the kernel takes in before this side reads.
-    public init(port: Int, receiveBuffer: Int32? = nil) throws {
+    /// `receiveBuffer` bytes, if given, bound what the kernel takes in before this side reads;
+    /// `source`, if given, is the loopback address it connects from (`127.0.0.2`: another client).
+    public init(port: Int, receiveBuffer: Int32? = nil, from source: String? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestSupportError("socket() failed: errno \(errno) (raise the open-file limit?)") }
+        if let source {
+            var local = sockaddr_in()
+            local.sin_family = sa_family_t(AF_INET)
+            local.sin_addr.s_addr = inet_addr(source)
+            let bound = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0 else {
+                close(fd)
+                throw TestSupportError("bind(\(source)) failed: errno \(errno)")
+            }
+        }
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         if var size = receiveBuffer {
             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
@@ -97,6 +110,17 @@ public final class RawConnection: Sendable {
             }
         }
         return results
+    }
+
+    /// Sends one request (with `Connection: close`) and returns the status code of the answer,
+    /// nil when none came within `timeout`.
+    public static func status(of request: String, port: Int, from source: String? = nil, timeout: Duration = .seconds(5)) throws -> Int? {
+        let connection = try RawConnection(port: port, from: source)
+        guard waitUntilWritable([connection], timeout: timeout).isEmpty, connection.send(request) else { return nil }
+        let bytes = watchUntilClosed([connection], timeout: timeout)[0].bytes
+        // "HTTP/1.1 201 Created"
+        let words = String(decoding: bytes.prefix(32), as: UTF8.self).split(separator: " ")
+        return words.count > 1 ? Int(words[1]) : nil
     }
 
     /// The indices among `indices` whose socket has `events` (or an error or hang-up) within `wait`.
