@@ -47,6 +47,23 @@ free_cluster_port() {
   return 1
 }
 
+# start_redis_cluster DIR COUNT [redis-server options...]: COUNT primaries (no replicas), each in
+# DIR/redis-N on a free port with a free bus port, joined by `redis-cli --cluster create`;
+# waits for cluster_state:ok; prints "PID PORT" per node, one per line.
+start_redis_cluster() {
+  local dir=$1 count=$2 n port pid ports=()
+  shift 2
+  for n in $(seq 1 "$count"); do
+    port=$(free_cluster_port)
+    pid=$(start_redis "$dir/redis-$n" "$port" --cluster-enabled yes --cluster-config-file nodes.conf "$@")
+    echo "$pid $port"
+    ports+=("$port")
+  done
+  redis-cli --cluster create "${ports[@]/#/127.0.0.1:}" --cluster-yes >"$dir/cluster-create.log" 2>&1 ||
+    { cat "$dir/cluster-create.log" >&2; return 1; }
+  wait_cluster_ok "${ports[@]}"
+}
+
 # wait_cluster_ok PORT...: waits until every node says cluster_state:ok.
 wait_cluster_ok() {
   for _ in $(seq 1 100); do
@@ -226,6 +243,14 @@ start_commerce() {
   done
   echo "commerce serve did not start on port $port; see $log" >&2
   return 1
+}
+
+# create_coupon BASE_URL ADMIN_TOKEN STOCK: creates a coupon valid for a century, prints its id.
+create_coupon() {
+  curl -sf "$1/admin/coupons" -H "Authorization: Bearer $2" -H 'Content-Type: application/json' -d "{\"name\": \"Bench $3\",
+    \"discount_type\": \"FIXED\", \"discount_value\": 1000, \"stock\": $3,
+    \"valid_from\": \"2000-01-01T00:00:00Z\", \"valid_until\": \"2100-01-01T00:00:00Z\"}" |
+    sed -E 's/.*"coupon_id":([0-9]+).*/\1/'
 }
 
 # random_secret: 32 random bytes as 64 hex digits (a JWT secret).

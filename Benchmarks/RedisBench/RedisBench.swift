@@ -23,8 +23,11 @@ struct RedisBench: AsyncParsableCommand {
     @Option(help: "Total commands.")
     var requests = 200_000
 
-    @Option(help: "Connections in the client's pool.")
+    @Option(help: "Connections in the client's pool (per node on a cluster).")
     var poolSize = 4
+
+    @Option(help: "Keys the callers spread over (bench:{0}, bench:{1}, ...): on a cluster, more than the nodes, so every node gets its share.")
+    var keys = 1
 
     func run() async throws {
         var configuration = try RedisConfiguration(url: redis)
@@ -47,10 +50,11 @@ struct RedisBench: AsyncParsableCommand {
 
     private func callers(_ client: any RedisClient, _ script: RedisScript, total: Int) async throws {
         let perCaller = total / concurrency
+        let keys = self.keys
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<concurrency {
+            for caller in 0..<concurrency {
                 group.addTask {
-                    let key = "bench:counter"
+                    let key = keys == 1 ? "bench:counter" : "bench:{\(caller % keys)}"
                     for _ in 0..<perCaller {
                         let reply = try await client.run(script, keys: [key])
                         guard reply.int != nil else { throw RedisError(.protocolError, "unexpected reply \(reply)") }
