@@ -116,8 +116,14 @@ NGINX
   local nginx
   nginx=$(command -v nginx || echo /usr/sbin/nginx)
   "$nginx" -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' >>"$dir/logs/stderr.log" 2>&1 &
-  local pid=$!
-  for _ in $(seq 1 100); do
+  await_http $! "$port" "nginx" "$dir/logs"
+}
+
+# await_http PID PORT NAME LOG: waits (20 s at most) until 127.0.0.1:PORT answers /health/live
+# and prints PID; fails, naming LOG, if it does not or the process PID ends first.
+await_http() {
+  local pid=$1 port=$2
+  for _ in $(seq 1 200); do
     if curl -s -o /dev/null "http://127.0.0.1:$port/health/live"; then
       echo "$pid"
       return 0
@@ -125,7 +131,7 @@ NGINX
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
-  echo "nginx did not start on port $port; see $dir/logs" >&2
+  echo "$3 did not start on port $port; see $4" >&2
   return 1
 }
 
@@ -232,17 +238,7 @@ start_commerce() {
   local bin=$1 port=$2 log=$3
   shift 3
   "$bin" serve --port "$port" "$@" >>"$log" 2>&1 &
-  local pid=$!
-  for _ in $(seq 1 200); do
-    if curl -sf "http://127.0.0.1:$port/health/live" >/dev/null 2>&1; then
-      echo "$pid"
-      return 0
-    fi
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "commerce serve did not start on port $port; see $log" >&2
-  return 1
+  await_http $! "$port" "commerce serve" "$log"
 }
 
 # create_coupon BASE_URL ADMIN_TOKEN STOCK: creates a coupon valid for a century, prints its id.
