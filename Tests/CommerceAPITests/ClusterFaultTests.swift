@@ -79,6 +79,7 @@ struct ClusterFaultTests {
             // 300 ms after that, so the gate's scripts meet ASK, then MOVED once it is done.
             try await cluster.migrate(slotOf: tag, to: target, batch: 10, pause: .milliseconds(300))
             let all = try await answers
+            #expect(all.filter { $0.status == 503 }.isEmpty, "moving the slot cost no request a 503")
             #expect(try await cluster.nodes(serving: tag).primary.port == target.port)
             #expect((app.coupons.counters.counts(couponID: coupon)[.issued] ?? 0) >= 100)
             try await Self.expectExactlyStockIssued(app, coupon, all, stock: 1_000, users: 5_000)
