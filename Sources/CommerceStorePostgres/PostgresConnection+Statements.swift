@@ -1,3 +1,4 @@
+import CommerceStore
 import Logging
 import PostgresNIO
 
@@ -7,12 +8,23 @@ extension PostgresConnection {
 
     /// Runs a statement and drops what it returns.
     func run(_ query: PostgresQuery) async throws {
+        try ensureOpen()
         _ = try await self.query(query, logger: Self.quiet).collect()
     }
 
     /// Every row the statement returns.
     func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
-        try await self.query(query, logger: Self.quiet).collect()
+        try ensureOpen()
+        return try await self.query(query, logger: Self.quiet).collect()
+    }
+
+    /// Refuses to send a statement on a connection known to be closed. postgres-nio 1.33 loses a
+    /// statement written to a closed channel (the write's failure is dropped and the statement's
+    /// promise never completes: vapor/postgres-nio#487, fixed and then reverted in #501), and its
+    /// caller would wait forever: a relay that asked in the moment PostgreSQL stopped never asked
+    /// again. A close in the instant between this look and the write can still lose one.
+    func ensureOpen() throws {
+        if isClosed { throw StoreError(.unavailable, "PostgreSQL closed the connection") }
     }
 
     /// The first column of the first row, or nil when there is no row (or it is NULL).

@@ -79,7 +79,7 @@ struct StoreOptions: ParsableArguments {
 
 /// `--redis`, for commands that need Redis only.
 struct RedisOption: ParsableArguments {
-    @Option(help: "Redis URL redis://[:password@]host:port/db. (env: COMMERCE_REDIS, default: redis://127.0.0.1:6379/0)")
+    @Option(help: "Redis URL: redis://[:password@]host:port/db for one server, or redis+cluster://[:password@]host:port[,host:port...] (seed nodes) for a Redis Cluster. (env: COMMERCE_REDIS, default: redis://127.0.0.1:6379/0)")
     var redis: String?
 
     func resolvedRedis() throws -> RedisConfiguration {

@@ -17,7 +17,8 @@ struct PostgresFaultTests {
                     let redis = redisServer.client()
                     defer { redis.shutdown() }
                     try await CommerceServer.with(databasePath: url, redisURL: redisServer.url,
-                                                  logFile: directory.appendingPathComponent("serve.log")) { server in
+                                                  logFile: directory.appendingPathComponent("serve.log"),
+                                                  arguments: ["--log-level", "notice"]) { server in
                         try await Self.check(server, postgres: postgres, redis: redis)
                     }
                 }
@@ -60,6 +61,7 @@ struct PostgresFaultTests {
         #expect(try await call(.get, "/points?user_id=1", nil).json["balance"] as? Int == 800, "two orders of 100 taken, nothing else")
         #expect(try await call(.get, "/items/\(item)", nil).json["stock"] as? Int == 8)
         try await waitFor { try await OrderFaultTests.streamEvents(redis).count >= 2 }
-        #expect(try await OrderFaultTests.streamEvents(redis).map(\.1) == [before, after], "each order's event once, in order")
+        let events = try await OrderFaultTests.streamEvents(redis).map(\.1)
+        #expect(events == [before, after], "each order's event once, in order; the server said:\n\(server.process.output.suffix(4000))")
     }
 }

@@ -34,7 +34,13 @@ import Testing
         #expect(full.database == 2)
         let bare = try RedisConfiguration(url: "redis://127.0.0.1")
         #expect(bare.port == 6379 && bare.database == 0 && bare.password == nil)
-        for bad in ["http://x:1/0", "redis://:1/0", "redis://h:99999/0", "redis://h:1/x"] {
+        #expect(!full.isCluster && !bare.isCluster)
+        let cluster = try RedisConfiguration(url: "redis+cluster://:s3cret@10.0.0.1:7000,10.0.0.2:7001,node-3")
+        #expect(cluster.isCluster && cluster.password == "s3cret" && cluster.database == 0)
+        #expect(cluster.clusterSeeds.map(\.description) == ["10.0.0.1:7000", "10.0.0.2:7001", "node-3:6379"])
+        #expect(cluster.endpoint.description == "10.0.0.1:7000", "the first seed is the one to try first")
+        for bad in ["http://x:1/0", "redis://:1/0", "redis://h:99999/0", "redis://h:1/x",
+                    "redis+cluster://h:1/3", "redis+cluster://h:1,,h:2", "redis+cluster://h:1,h:0", "redis+cluster://"] {
             #expect(throws: RedisError.self, "\(bad)") { try RedisConfiguration(url: bad) }
         }
     }

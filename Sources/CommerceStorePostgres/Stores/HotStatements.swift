@@ -66,6 +66,7 @@ struct PlaceOrder: PostgresPreparedStatement {
 extension PostgresConnection {
     /// Every row of a prepared statement, decoded.
     func rows<Statement: PostgresPreparedStatement>(_ statement: Statement) async throws -> [Statement.Row] {
+        try ensureOpen()
         var rows: [Statement.Row] = []
         for try await row in try await execute(statement, logger: Self.quiet) { rows.append(row) }
         return rows
