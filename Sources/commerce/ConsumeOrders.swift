@@ -40,7 +40,8 @@ struct ConsumeOrders: AsyncParsableCommand {
             logger: logger
         )
         let services = ServiceGroup(configuration: .init(
-            services: [.init(service: redis), .init(service: PrintingConsumer(reader: reader))],
+            // The printer ends by itself when its output's reader goes away: then all stop.
+            services: [.init(service: redis), .init(service: PrintingConsumer(reader: reader), successTerminationBehavior: .gracefullyShutdownGroup)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         ))
