@@ -34,7 +34,7 @@ public struct AppDependencies: Sendable {
     let redisRepair: RedisRepair
 
     /// - Parameters:
-    ///   - dataGuard: the guard `redis` was created with (``RedisClient/init(configuration:eventLoopGroup:logger:dataGuard:)``).
+    ///   - dataGuard: the guard `redis` was created with (``RedisConfiguration/makeClient(logger:dataGuard:)``).
     ///   - redisCheckInterval: how often Redis's data is verified besides on every new connection
     ///     (what catches a flush, which keeps the connections).
     public init(
