@@ -49,19 +49,32 @@ free_cluster_port() {
 
 # start_redis_cluster DIR COUNT [redis-server options...]: COUNT primaries (no replicas), each in
 # DIR/redis-N on a free port with a free bus port, joined by `redis-cli --cluster create`;
-# waits for cluster_state:ok; prints "PID PORT" per node, one per line.
+# waits for cluster_state:ok; prints "PID PORT" per node, one per line. On failure it stops the
+# nodes it started, so the caller has nothing to clean up.
 start_redis_cluster() {
-  local dir=$1 count=$2 n port pid ports=()
+  local dir=$1 count=$2 n port pid ok=true ports=() pids=()
   shift 2
+  mkdir -p "$dir"
   for n in $(seq 1 "$count"); do
-    port=$(free_cluster_port)
-    pid=$(start_redis "$dir/redis-$n" "$port" --cluster-enabled yes --cluster-config-file nodes.conf "$@")
-    echo "$pid $port"
-    ports+=("$port")
+    if port=$(free_cluster_port) &&
+      pid=$(start_redis "$dir/redis-$n" "$port" --cluster-enabled yes --cluster-config-file nodes.conf "$@"); then
+      pids+=("$pid")
+      ports+=("$port")
+    else
+      ok=false
+      break
+    fi
   done
-  redis-cli --cluster create "${ports[@]/#/127.0.0.1:}" --cluster-yes >"$dir/cluster-create.log" 2>&1 ||
-    { cat "$dir/cluster-create.log" >&2; return 1; }
-  wait_cluster_ok "${ports[@]}"
+  if $ok && ! redis-cli --cluster create "${ports[@]/#/127.0.0.1:}" --cluster-yes >"$dir/cluster-create.log" 2>&1; then
+    cat "$dir/cluster-create.log" >&2
+    ok=false
+  fi
+  $ok && wait_cluster_ok "${ports[@]}" || ok=false
+  if ! $ok; then
+    for pid in "${pids[@]}"; do stop_pid "$pid"; done
+    return 1
+  fi
+  for n in "${!pids[@]}"; do echo "${pids[n]} ${ports[n]}"; done
 }
 
 # wait_cluster_ok PORT...: waits until every node says cluster_state:ok.

@@ -38,7 +38,11 @@ public final class RedisDataGuard: Sendable {
         var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
         var nextWaiter: UInt64 = 0
 
+        /// Asked on every guarded command: no sorting or formatting unless something is wrong.
+        var isTrusted: Bool { !servers.isEmpty && servers.values.allSatisfy { $0.distrust == nil } }
+
         var distrust: String? {
+            guard !isTrusted else { return nil }
             guard !servers.isEmpty else { return "not verified yet" }
             return servers.sorted { $0.key < $1.key }.lazy
                 .compactMap { address, server in server.distrust.map { servers.count == 1 ? $0 : "\(address): \($0)" } }
@@ -52,7 +56,7 @@ public final class RedisDataGuard: Sendable {
     }
 
     /// True when every server's marker was found to hold its `run_id` at the last look.
-    public var isTrusted: Bool { distrust == nil }
+    public var isTrusted: Bool { state.withLock { $0.isTrusted } }
 
     /// Why the data is not trusted (nil: it is).
     public var distrust: String? { state.withLock { $0.distrust } }
@@ -117,7 +121,7 @@ public final class RedisDataGuard: Sendable {
         await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 let now = state.withLock { state in
-                    guard state.distrust == nil, !Task.isCancelled else { return true }
+                    guard state.isTrusted, !Task.isCancelled else { return true }
                     state.waiters[id] = continuation
                     return false
                 }

@@ -184,7 +184,7 @@ public final class RedisClusterClient: RedisClient {
             var configuration = self.configuration
             (configuration.host, configuration.port, configuration.clusterSeeds, configuration.database) = (endpoint.host, endpoint.port, [], 0)
             let node = RedisNodeClient(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger, dataGuard: dataGuard) {
-                [weak self] in self?.markerKey(of: endpoint) ?? ""
+                [weak self] in self?.markerKey(of: endpoint) ?? ""  // asked only with a data guard
             }
             if state.closed { node.shutdown() } else { state.nodes[endpoint] = node }
             return node
@@ -196,7 +196,7 @@ public final class RedisClusterClient: RedisClient {
     /// its own marker. (Not `{0}`, `{1}`...: those are the coupons' tags, whose slots move when a
     /// hot coupon is moved to a node of its own; a marker that moves away means a repair.)
     private func markerKey(of endpoint: RedisEndpoint) -> String {
-        let base = dataGuard?.markerKey ?? "commerce:repaired-run-id"
+        guard let base = dataGuard?.markerKey else { return "" }
         guard let topology = state.withLock({ $0.topology }) else { return base }
         for number in 0..<100_000 where topology.serves(endpoint, HashSlot(key: "marker-\(number)")) {
             return "\(base):{marker-\(number)}"
