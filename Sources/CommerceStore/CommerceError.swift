@@ -20,6 +20,7 @@ public struct CommerceError: Error, Sendable, Hashable, CustomStringConvertible 
         public static let couponSoldOut = Code("COUPON_SOLD_OUT")
         public static let couponAlreadyIssued = Code("COUPON_ALREADY_ISSUED")
         public static let couponNotActive = Code("COUPON_NOT_ACTIVE")
+        public static let couponStockBelowIssued = Code("COUPON_STOCK_BELOW_ISSUED")
         public static let idempotencyKeyReused = Code("IDEMPOTENCY_KEY_REUSED")
 
         /// The codes that mean "no such thing" rather than "not allowed now".

@@ -10,6 +10,11 @@ public protocol CouponStore: Sendable {
     /// The coupon with this id, or nil.
     func coupon(_ couponID: Int64) async throws -> Coupon?
 
+    /// Sets the coupon's stock and end of its issue window, if its terms are still `current`'s
+    /// (compare and set: two changes never interleave); false when they were not (changed
+    /// meanwhile, or the coupon is gone), and then nothing changed.
+    func changeTerms(of current: Coupon, stock: Int64, validUntil: Timestamp) async throws -> Bool
+
     /// Every coupon's terms, a keyset page at a time (ids above `afterID`).
     func page(afterID: Int64, limit: Int) async throws -> [Coupon]
 

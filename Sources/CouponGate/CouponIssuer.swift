@@ -100,6 +100,15 @@ public final class CouponIssuer: Service, Sendable {
         soldOut.remember(holders: holders, of: couponID)
     }
 
+    /// Changes a coupon's stock and/or `valid_until` (nil: unchanged) in the store and in Redis,
+    /// atomically with issuing (see ``CouponTermsChange``); this process's sold-out memory of the
+    /// coupon is dropped at once, other processes' within their flag's lifetime.
+    public func changeTerms(couponID: Int64, stock: Int64?, validUntil: Timestamp?) async throws -> CouponTermsChanged {
+        defer { soldOut.clear(couponID) }
+        return try await CouponTermsChange(store: store, registry: registry, logger: logger)
+            .apply(couponID: couponID, stock: stock, validUntil: validUntil)
+    }
+
     // MARK: Batches
 
     /// Requests per script call: a script holds Redis for its whole run, so one call must stay

@@ -45,6 +45,35 @@ public struct CouponRegistry: Sendable {
         ])
     }
 
+    /// What Redis made of a change of a coupon's terms.
+    public enum TermsChange: Sendable, Hashable {
+        /// Changed: the stock still to issue and the users issued, as they are now.
+        case changed(remaining: Int64, issued: Int64)
+        /// Refused, nothing changed: more users hold the coupon than the new stock.
+        case belowIssued(issued: Int64)
+        /// Redis does not know the coupon (lost data): nothing changed.
+        case unknownCoupon
+    }
+
+    /// Changes a published coupon's terms in one script on its slot, atomically with issuing:
+    /// remaining becomes `stock - issued` as the issued set is at that moment, and a stock below
+    /// the users already issued is refused. Throws `untrustedData` while Redis's data is not
+    /// trusted (its issued set may be short).
+    public func changeTerms(_ terms: CouponTerms) async throws -> TermsChange {
+        let keys = CouponKeys(couponID: terms.couponID)
+        let reply = try await redis.run(LuaScripts.couponChangeTerms, keys: [keys.meta, keys.remaining, keys.issued], args: [
+            RedisArgument(terms.validFrom), RedisArgument(terms.validUntil), RedisArgument(terms.stock),
+        ], requiringTrustedData: true)
+        guard let values = reply.array?.compactMap(\.int), values.count == 3 else {
+            throw RedisError(.protocolError, "coupon-change-terms returned \(reply)")
+        }
+        switch values[0] {
+        case 0: return .changed(remaining: values[1], issued: values[2])
+        case 1: return .unknownCoupon
+        default: return .belowIssued(issued: values[2])
+        }
+    }
+
     /// Redis's live view of a coupon: stock still to issue and users issued so far; nil when
     /// Redis does not know the coupon (no remaining count). The two are read concurrently, not
     /// atomically: under issuing they may be a few apart.

@@ -29,6 +29,11 @@ struct SharedDatabaseTests {
 
         /// A server by turn: request `index` goes to server `index % 2`.
         func server(_ index: Int) -> CommerceServer { servers[index % servers.count] }
+
+        /// The same pair with requests sent to server `index` only.
+        func only(_ index: Int) -> Pair {
+            Pair(servers: [servers[index]], redis: redis, redisServer: redisServer, sql: sql, databaseURL: databaseURL, directory: directory)
+        }
     }
 
     static func withPair(arguments: [String] = [], _ body: @escaping @Sendable (Pair) async throws -> Void) async throws {
@@ -295,6 +300,56 @@ struct SharedDatabaseTests {
             #expect(inRedis == rows)
             #expect(remaining == 0)
             #expect(pair.repairsDone - repairsBefore == 1, "one process repaired, the other waited for it")
+        }
+    }
+
+    @Test func afterASellOutHoldersAreToldSoOnBothProcessesAndARestockReachesBoth() async throws {
+        try await Self.withPair { pair in
+            let coupon = try await Self.createCoupon(pair, stock: 100)
+            // Sold out through the first process only: the second never sees it happen.
+            let sellOut = try await Self.spread(pair.only(0), count: 150, connections: 16) { index in
+                ("/coupons/issue", #"{"user_id": \#(index + 1), "coupon_id": \#(coupon)}"#)
+            }
+            let holders = Set(sellOut.filter { $0.value.status == 201 }.map { Int64($0.key + 1) })
+            #expect(holders.count == 100)
+
+            // Every user of 1...200 asks three times, spread over both processes, 32 connections
+            // at once: holders are told they hold it, everyone else that it is sold out.
+            for round in 1...2 {
+                let replies = try await Self.spread(pair, count: 600, connections: 32) { index in
+                    ("/coupons/issue", #"{"user_id": \#(index % 200 + 1), "coupon_id": \#(coupon)}"#)
+                }
+                for (index, reply) in replies {
+                    let user = Int64(index % 200 + 1)
+                    let expected = holders.contains(user) ? "COUPON_ALREADY_ISSUED" : "COUPON_SOLD_OUT"
+                    #expect(reply.status == 409 && reply.json["code"] as? String == expected,
+                            "round \(round), user \(user): \(reply.status) \(reply.json)")
+                }
+                try await Task.sleep(for: .milliseconds(1_200))  // the second round after the flags expired
+            }
+
+            // A restock of 50 through the first process reaches the second within 2 s.
+            let raised = try await pair.server(0).once { try await $0.call(.patch, "/admin/coupons/\(coupon)", #"{"stock": 150}"#) }
+            #expect(raised.status == .ok && raised.json["remaining"] as? Int64 == 50)
+            let start = ContinuousClock.now
+            var firstUser: Int64 = 1_000
+            while try await pair.server(1).once({ try await $0.call(.post, "/coupons/issue", #"{"user_id": \#(firstUser), "coupon_id": \#(coupon)}"#) }).status != .created {
+                firstUser += 1
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(ContinuousClock.now - start < .seconds(2), "the second process issued again \(ContinuousClock.now - start) after the restock")
+            let more = try await Self.spread(pair, count: 300, connections: 32) { index in
+                ("/coupons/issue", #"{"user_id": \#(2_001 + index), "coupon_id": \#(coupon)}"#)
+            }
+            #expect(more.filter { $0.value.status == 201 }.count == 49, "exactly 50 more, one of them user \(firstUser)")
+            #expect(more.filter { $0.value.json["code"] as? String == "COUPON_SOLD_OUT" }.count == 251)
+
+            // A cut below the 150 issued, through the second process: refused, nothing changed.
+            let cut = try await pair.server(1).once { try await $0.call(.patch, "/admin/coupons/\(coupon)", #"{"stock": 120}"#) }
+            #expect(cut.status == .conflict && cut.json["code"] as? String == "COUPON_STOCK_BELOW_ISSUED")
+            let (rows, inRedis, remaining) = try await Self.holdings(pair, coupon: coupon)
+            #expect(rows.count == 150 && inRedis == rows && remaining == 0)
+            #expect(try await pair.sql.int("SELECT stock FROM coupons WHERE id = \(coupon)") == 150)
         }
     }
 }

@@ -42,6 +42,27 @@ import Testing
     }
 
     @Test(arguments: StoreKind.allCases)
+    func termsChangeOnlyFromTheTermsTheCallerSaw(_ kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            let coupon = try await store.coupon(stock: 10)
+            let later = Timestamp(milliseconds: coupon.validUntil.milliseconds + 1_000)
+            // Ten changes from the same terms at once: exactly one wins.
+            let won = try await concurrently(10) { n in
+                try await store.coupons.changeTerms(of: coupon, stock: Int64(20 + n), validUntil: later)
+            }
+            #expect(won.filter { $0 }.count == 1)
+            let changed = try #require(try await store.coupons.coupon(coupon.couponID))
+            #expect(changed.stock >= 20 && changed.validUntil == later)
+            #expect(try await store.coupons.changeTerms(of: coupon, stock: 5, validUntil: coupon.validUntil) == false, "stale terms")
+            #expect(try await store.coupons.changeTerms(of: changed, stock: 5, validUntil: coupon.validUntil))
+            #expect(try await store.coupons.coupon(coupon.couponID)?.stock == 5)
+            var missing = coupon
+            missing.couponID = 999
+            #expect(try await store.coupons.changeTerms(of: missing, stock: 5, validUntil: later) == false)
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
     func aCouponIsListedForItsHoldersAndDeletedOnlyWhileNobodyHoldsIt(_ kind: StoreKind) async throws {
         try await kind.withStore { store in
             let first = try await store.coupon()

@@ -2,9 +2,10 @@ import CommerceStore
 import CouponGate
 import Hummingbird
 
-/// `POST /admin/coupons` and `GET /admin/coupons/{coupon_id}`.
+/// `POST /admin/coupons`, `GET /admin/coupons/{coupon_id}` and `PATCH /admin/coupons/{coupon_id}`.
 struct AdminCouponsController {
     let coupons: any CouponStore
+    let gate: CouponIssuer
     let registry: CouponRegistry
     let counters: IssueCounters
     let now: @Sendable () -> Int64
@@ -20,6 +21,23 @@ struct AdminCouponsController {
             case name, stock
             case discountType = "discount_type", discountValue = "discount_value"
             case validFrom = "valid_from", validUntil = "valid_until"
+        }
+    }
+
+    /// Absent fields stay as they are; an explicit `null` is a 400 (there is no null to set).
+    struct PatchBody: Decodable, Sendable {
+        var stock: Int64?
+        var validUntil: String?
+
+        enum CodingKeys: String, CodingKey {
+            case stock
+            case validUntil = "valid_until"
+        }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            stock = try container.decodeUnlessAbsent(Int64.self, forKey: .stock)
+            validUntil = try container.decodeUnlessAbsent(String.self, forKey: .validUntil)
         }
     }
 
@@ -58,6 +76,24 @@ struct AdminCouponsController {
             }
             return JSONResponse.response(status: .ok, AdminCouponView(
                 coupon: coupon, remaining: live.remaining, issued: live.issued,
+                requests: counters.counts(couponID: couponID)))
+        }
+        router.patch("/admin/coupons/{coupon_id}") { request, context in
+            let couponID = try context.pathID("coupon_id")
+            let body = try await JSONBody.decode(PatchBody.self, from: request, context: context)
+            guard body.stock != nil || body.validUntil != nil else {
+                throw Problem.invalidRequest("`stock`, `valid_until`: give at least one to change")
+            }
+            let stock = try body.stock.map { try Field.integer($0, in: Field.stock, "stock") }
+            let validUntil = try body.validUntil.map { try Field.timestamp($0, "valid_until") }
+            let changed: CouponTermsChanged
+            do {
+                changed = try await gate.changeTerms(couponID: couponID, stock: stock, validUntil: validUntil)
+            } catch let invalid as CouponTermsInvalid {
+                throw Problem.invalidRequest(invalid.message)
+            }
+            return JSONResponse.response(status: .ok, AdminCouponView(
+                coupon: changed.coupon, remaining: changed.remaining, issued: changed.issued,
                 requests: counters.counts(couponID: couponID)))
         }
     }

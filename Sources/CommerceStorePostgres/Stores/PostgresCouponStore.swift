@@ -36,6 +36,19 @@ struct PostgresCouponStore: CouponStore {
         }
     }
 
+    func changeTerms(of current: Coupon, stock: Int64, validUntil: Timestamp) async throws -> Bool {
+        try await store.connection { connection in
+            try await connection.value(Int64.self, """
+                WITH changed AS (
+                    UPDATE coupons SET stock = \(stock), valid_until = \(validUntil.milliseconds)
+                    WHERE id = \(current.couponID) AND stock = \(current.stock)
+                      AND valid_until = \(current.validUntil.milliseconds)
+                    RETURNING 1)
+                SELECT count(*) FROM changed
+                """) == 1
+        }
+    }
+
     func page(afterID: Int64, limit: Int) async throws -> [Coupon] {
         try await store.connection { connection in
             try await connection.rows("""

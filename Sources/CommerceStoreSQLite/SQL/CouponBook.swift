@@ -24,6 +24,13 @@ enum CouponBook {
     }
 
     /// The coupon with this id, or nil.
+    static func changeTerms(_ db: Database, of current: Coupon, stock: Int64, validUntil: Timestamp) throws -> Bool {
+        try db.execute(sql: """
+            UPDATE coupons SET stock = ?, valid_until = ? WHERE id = ? AND stock = ? AND valid_until = ?
+            """, arguments: [stock, validUntil.milliseconds, current.couponID, current.stock, current.validUntil.milliseconds])
+        return db.changesCount == 1
+    }
+
     static func find(_ db: Database, couponID: Int64) throws -> Coupon? {
         let statement = try db.cachedStatement(sql: """
             SELECT id, name, discount_type, discount_value, stock, valid_from, valid_until FROM coupons WHERE id = ?

@@ -16,6 +16,10 @@ struct SQLiteCouponStore: CouponStore {
         try await store.read { try CouponBook.find($0, couponID: couponID) }
     }
 
+    func changeTerms(of current: Coupon, stock: Int64, validUntil: Timestamp) async throws -> Bool {
+        try await store.write { try CouponBook.changeTerms($0, of: current, stock: stock, validUntil: validUntil) }
+    }
+
     func page(afterID: Int64, limit: Int) async throws -> [Coupon] {
         try await store.read { try CouponBook.page($0, afterID: afterID, limit: limit) }
     }
