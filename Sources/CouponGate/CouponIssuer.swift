@@ -141,33 +141,42 @@ public final class CouponIssuer: Service, Sendable {
     /// Runs the batch through the rate limit, then the rest through the issue script: the
     /// issued requests (still to be recorded) and the refused ones with why.
     ///
-    /// Two scripts, not one: the rate-limit buckets and the coupon live in different Redis
-    /// Cluster slots, and a script may only touch one.
+    /// On one Redis server both are one script call (`coupon-issue-limited.lua`). On a cluster
+    /// they are two: the rate-limit buckets and the coupon live in different slots, and a script
+    /// may only touch one.
     private func decide(_ batch: [IssueRequest], couponID: Int64) async -> Decided {
-        var (admitted, refused) = await admitted(batch)
-        guard !admitted.isEmpty else { return Decided(issued: [], refused: refused) }
-        var holdersWanted = false
-        let statuses: [CouponIssueStatus]
+        var admitted = batch
+        var refused: [(IssueRequest, any Error)] = []
+        let decision: CouponIssueScript.Decision
         do {
-            let decided = try await script.run(couponID: couponID, admitted.map(\.issuance))
-            statuses = decided.statuses
-            // No stock left, for a coupon Redis knows (an unknown one also reports 0).
-            if decided.remaining <= 0 && statuses.first != .unknownCoupon && soldOut.flag(couponID) { holdersWanted = true }
+            if let limit = limiter.oneCallArguments(batch.map { (userID: $0.userID, address: $0.address) }) {
+                let reply = try await script.run(couponID: couponID, batch.map(\.issuance), limit: limit)
+                (admitted, refused) = Self.split(batch, waits: reply.waits)
+                decision = reply.decided
+            } else {
+                (admitted, refused) = await self.admitted(batch)
+                guard !admitted.isEmpty else { return Decided(issued: [], refused: refused) }
+                decision = try await script.run(couponID: couponID, admitted.map(\.issuance))
+            }
         } catch let error as RedisError where error.code == .untrustedData {
             // Redis restarted or lost data since the last batch: not sent; fenced until repaired.
             return Decided(issued: [], refused: refused + admitted.map { ($0, IssueFenced()) })
         } catch {
             // Unless the connection was refused, the script may have run with its reply lost
             // (timeout, dropped connection): undo it once Redis answers, since every client of
-            // the batch is told nothing was issued.
+            // the batch is told nothing was issued (a give-back of a request that was not issued
+            // changes nothing).
             if (error as? RedisError)?.code != .connectionFailed {
                 for request in admitted { giveBacks.remember(request.giveBack(couponID), error: error) }
             }
             return Decided(issued: [], refused: refused + admitted.map { ($0, error) })
         }
+        guard !admitted.isEmpty else { return Decided(issued: [], refused: refused) }
+        // No stock left, for a coupon Redis knows (an unknown one also reports 0).
+        let holdersWanted = decision.remaining <= 0 && decision.statuses.first != .unknownCoupon && soldOut.flag(couponID)
         var issued: [IssueRequest] = []
         var unknown: (any Error)?  // looked up once per batch
-        for (request, status) in zip(admitted, statuses) {
+        for (request, status) in zip(admitted, decision.statuses) {
             switch status {
             case .issued: issued.append(request)
             case .unknownCoupon:
@@ -194,12 +203,15 @@ public final class CouponIssuer: Service, Sendable {
     /// The batch's requests that are within their rate limits, and the others refused
     /// ``RateLimited`` (or, when Redis cannot say, with its error: nothing was issued).
     private func admitted(_ batch: [IssueRequest]) async -> (admitted: [IssueRequest], refused: [(IssueRequest, any Error)]) {
-        let waits: [Duration?]
         do {
-            waits = try await limiter.admit(batch.map { (userID: $0.userID, address: $0.address) })
+            return Self.split(batch, waits: try await limiter.admit(batch.map { (userID: $0.userID, address: $0.address) }))
         } catch {
             return ([], batch.map { ($0, error) })
         }
+    }
+
+    /// The requests the rate limit let through (no wait), and the others refused ``RateLimited``.
+    private static func split(_ batch: [IssueRequest], waits: [Duration?]) -> (admitted: [IssueRequest], refused: [(IssueRequest, any Error)]) {
         var admitted: [IssueRequest] = []
         var refused: [(IssueRequest, any Error)] = []
         admitted.reserveCapacity(batch.count)

@@ -94,18 +94,7 @@ struct IssueRateLimiter: Sendable {
         guard limits.perUser != nil || limits.perAddress != nil else {
             return Array(repeating: nil, count: requests.count)
         }
-        let buckets: [[Bucket]] = requests.map { request in
-            var buckets: [Bucket] = []
-            if let perUser = limits.perUser {
-                let shard = Int(request.userID.magnitude % UInt64(shards))
-                buckets.append(Bucket(key: "ratelimit:{issue-\(shard)}:user:\(request.userID)", shard: shard, limit: perUser))
-            }
-            if let perAddress = limits.perAddress {
-                let shard = Int(HashSlot(key: request.address).rawValue) % shards
-                buckets.append(Bucket(key: "ratelimit:{issue-\(shard)}:addr:\(request.address)", shard: shard, limit: perAddress))
-            }
-            return buckets
-        }
+        let buckets = requests.map(buckets(of:))
         // First call per request: its first bucket, and the other when it shares the shard.
         var first: [(request: Int, buckets: [Bucket])] = []
         var second: [(request: Int, buckets: [Bucket])] = []
@@ -123,6 +112,59 @@ struct IssueRateLimiter: Sendable {
         }
         if !giveBack.isEmpty { try await returnTokens(giveBack) }
         return requests.indices.map { refused[$0] }
+    }
+
+    /// The buckets of one request (its user's and its address's, as far as they are limited).
+    private func buckets(of request: (userID: Int64, address: String)) -> [Bucket] {
+        var buckets: [Bucket] = []
+        if let perUser = limits.perUser {
+            let shard = Int(request.userID.magnitude % UInt64(shards))
+            buckets.append(Bucket(key: "ratelimit:{issue-\(shard)}:user:\(request.userID)", shard: shard, limit: perUser))
+        }
+        if let perAddress = limits.perAddress {
+            let shard = Int(HashSlot(key: request.address).rawValue) % shards
+            buckets.append(Bucket(key: "ratelimit:{issue-\(shard)}:addr:\(request.address)", shard: shard, limit: perAddress))
+        }
+        return buckets
+    }
+
+    /// `rate-limit.lua`'s keys and arguments for a batch whose buckets all sit on one shard.
+    struct ScriptArguments {
+        var keys: [String]
+        var args: [RedisArgument]
+    }
+
+    /// On one Redis server, with a limit on: the batch's `rate-limit.lua` keys and arguments, for
+    /// the gate to run inside its issue call (`coupon-issue-limited.lua`: one round trip per batch
+    /// instead of two); nil when the limit is off or the buckets are spread over a cluster.
+    func oneCallArguments(_ requests: [(userID: Int64, address: String)]) -> ScriptArguments? {
+        guard shards == 1, limits.perUser != nil || limits.perAddress != nil else { return nil }
+        return arguments(requests.map(buckets(of:)))
+    }
+
+    /// The keys (each once) and arguments of `rate-limit.lua` for the requests' buckets.
+    private func arguments(_ requests: [[Bucket]]) -> ScriptArguments {
+        var keys: [String] = []
+        var keyIndex: [String: Int] = [:]
+        var bucketArgs: [RedisArgument] = []
+        var requestArgs: [RedisArgument] = []
+        for buckets in requests {
+            for slot in 0..<2 {
+                guard slot < buckets.count else {
+                    requestArgs.append(0)
+                    continue
+                }
+                let bucket = buckets[slot]
+                if keyIndex[bucket.key] == nil {
+                    keys.append(bucket.key)
+                    keyIndex[bucket.key] = keys.count
+                    bucketArgs.append(RedisArgument(bucket.limit.intervalMicroseconds))
+                    bucketArgs.append(RedisArgument(bucket.limit.burst))
+                }
+                requestArgs.append(RedisArgument(keyIndex[bucket.key]!))
+            }
+        }
+        return ScriptArguments(keys: keys, args: bucketArgs + requestArgs)
     }
 
     /// Takes a token from each listed bucket of each request that can have all of them, one
@@ -143,33 +185,19 @@ struct IssueRateLimiter: Sendable {
     }
 
     private func takeOnOneShard(_ requests: [(request: Int, buckets: [Bucket])]) async throws -> [Int: Duration] {
-        var keys: [String] = []
-        var keyIndex: [String: Int] = [:]
-        var bucketArgs: [RedisArgument] = []
-        var requestArgs: [RedisArgument] = []
-        for (_, buckets) in requests {
-            for slot in 0..<2 {
-                guard slot < buckets.count else {
-                    requestArgs.append(0)
-                    continue
-                }
-                let bucket = buckets[slot]
-                if keyIndex[bucket.key] == nil {
-                    keys.append(bucket.key)
-                    keyIndex[bucket.key] = keys.count
-                    bucketArgs.append(RedisArgument(bucket.limit.intervalMicroseconds))
-                    bucketArgs.append(RedisArgument(bucket.limit.burst))
-                }
-                requestArgs.append(RedisArgument(keyIndex[bucket.key]!))
-            }
-        }
-        let reply = try await redis.run(LuaScripts.rateLimit, keys: keys, args: bucketArgs + requestArgs)
-        guard let waits = reply.array?.compactMap(\.int), waits.count == requests.count else {
+        let call = arguments(requests.map(\.buckets))
+        let waits = try Self.waits(try await redis.run(LuaScripts.rateLimit, keys: call.keys, args: call.args), count: requests.count)
+        var refused: [Int: Duration] = [:]
+        for (request, wait) in zip(requests, waits) where wait != nil { refused[request.request] = wait }
+        return refused
+    }
+
+    /// `rate-limit.lua`'s reply for `count` requests: nil for each that passed, else its wait.
+    static func waits(_ reply: RedisReply, count: Int) throws -> [Duration?] {
+        guard let waits = reply.array?.compactMap(\.int), waits.count == count else {
             throw RedisError(.protocolError, "rate-limit returned \(reply)")
         }
-        var refused: [Int: Duration] = [:]
-        for (request, wait) in zip(requests, waits) where wait > 0 { refused[request.request] = .milliseconds(wait) }
-        return refused
+        return waits.map { $0 > 0 ? .milliseconds($0) : nil }
     }
 
     /// One token back to each bucket (as often as it is listed), one call per shard.

@@ -17,13 +17,15 @@ public struct RedisCommand: Sendable {
     /// The slot of the command's keys; nil for a command without keys.
     public let slot: HashSlot?
 
-    public init(_ arguments: [RedisArgument]) {
+    /// - Parameter keysShareSlot: false for a command meant for one Redis server only, whose
+    ///   keys may sit in different slots (its ``slot`` is then its first key's).
+    public init(_ arguments: [RedisArgument], keysShareSlot: Bool = true) {
         precondition(!arguments.isEmpty, "a Redis command needs a name")
         self.name = String(decoding: arguments[0].bytes, as: UTF8.self)
         self.encoded = Self.format(arguments)
         let firstKey = arguments.first(where: \.isKey)
         self.slot = firstKey.map { HashSlot(key: $0.bytes) }
-        assert(arguments.allSatisfy { !$0.isKey || HashSlot(key: $0.bytes) == slot },
+        assert(!keysShareSlot || arguments.allSatisfy { !$0.isKey || HashSlot(key: $0.bytes) == slot },
                "the keys of one \(name) must share a slot (hash tag)")
     }
 

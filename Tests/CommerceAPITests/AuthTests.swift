@@ -54,7 +54,7 @@ import Testing
     @Test func everyRouteButTheOpenOnesRefusesEveryBadToken() async throws {
         try await withTestApp { app async throws in
             let guarded = app.routes.filter { !Self.openRoutes.contains($0) }
-            #expect(guarded.count == 17)  // every route family, /admin included
+            #expect(guarded.count == 18)  // every route family, /admin included
             for route in guarded {
                 let parts = route.split(separator: " ")
                 let method = HTTPRequest.Method(String(parts[0]))!
@@ -84,7 +84,7 @@ import Testing
     @Test func adminRoutesRefuseAUserToken() async throws {
         try await withTestApp { app async throws in
             let adminRoutes = app.routes.filter { $0.split(separator: " ")[1].hasPrefix("/admin/") }
-            #expect(adminRoutes.count == 6)
+            #expect(adminRoutes.count == 7)
             let user = TestTokens.token(user: 7)
             for route in adminRoutes {
                 let parts = route.split(separator: " ")

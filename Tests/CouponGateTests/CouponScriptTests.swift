@@ -1,3 +1,5 @@
+import Foundation
+import CommerceStore
 import LuaScripts
 import RedisClient
 import Testing
@@ -57,6 +59,27 @@ import TestSupport
             #expect(reply == [0, 0, 2, 3, 0, 0, 4, 3], "remaining 0; early; duplicate in the batch; last two; sold out; holder")
             #expect(try await redis.send("HGET", .key(Self.keys.issued), "4").int == 1_503)
             #expect(try await redis.send("HLEN", .key(Self.keys.issued)).int == 3)
+        }
+    }
+
+    @Test func theLimitedIssueTakesTokensThenIssuesOnlyWhatPassed() async throws {
+        try await RedisServer.with { server async throws in
+            let redis = server.client()
+            defer { redis.shutdown() }
+            try await CouponRegistry(redis: redis).publish(CouponTerms(couponID: 7, stock: 2, validFrom: 0, validUntil: Int64(4e12)))
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            // Users 1, 2, 1 again, 3: a bucket of 2 per user, 3 per address (all share one address).
+            let limiter = IssueRateLimiter(redis: redis, limits: IssueRateLimits(
+                perUser: TokenBucket(perSecond: 0.01, burst: 2), perAddress: TokenBucket(perSecond: 0.01, burst: 3)))
+            let requests = [(1, "a"), (2, "a"), (1, "a"), (3, "a")].map { (userID: Int64($0.0), address: $0.1) }
+            let limit = try #require(limiter.oneCallArguments(requests))
+            let script = CouponIssueScript(redis: redis)
+            let reply = try await script.run(couponID: 7, requests.map { Issuance(userID: $0.userID, issuedAt: now) }, limit: limit)
+            #expect(reply.waits.map { $0 == nil } == [true, true, true, false], "the fourth is over its address's burst")
+            #expect(reply.decided.statuses == [.issued, .issued, .alreadyIssued], "only the three that passed were decided")
+            #expect(reply.decided.remaining == 0)
+            #expect(try await redis.send("HLEN", .key(Self.keys.issued)).int == 2)
+            #expect(!LuaScripts.couponIssueLimited.keysShareSlot && !LuaScripts.couponIssueLimited.source.contains("--! include"))
         }
     }
 

@@ -77,7 +77,10 @@ public final class RedisClusterClient: RedisClient {
     }
 
     public func run(_ script: RedisScript, keys: [String], args: [RedisArgument], requiringTrustedData: Bool) async throws -> RedisReply {
-        try await routed(keys.first.map { HashSlot(key: $0) }) { node, asking in
+        guard script.keysShareSlot else {
+            throw RedisError(.protocolError, "\(script.name) is for one Redis server: its keys span hash slots")
+        }
+        return try await routed(keys.first.map { HashSlot(key: $0) }) { node, asking in
             try await node.run(script, keys: keys, args: args, asking: asking, requiringTrustedData: requiringTrustedData)
         }
     }
