@@ -38,6 +38,20 @@ enum CouponBook {
         return try Row.fetchOne(statement, arguments: [couponID]).map { try coupon($0) }
     }
 
+    /// Inserts a row for each issuance whose user holds no row of the coupon yet, in one
+    /// statement; returns the users it inserted. Everything else (a user with a row already, a
+    /// coupon that does not exist) is left to ``recordIssue(_:userID:couponID:issuedAt:)``.
+    static func recordNewIssues(_ db: Database, couponID: Int64, _ issuances: [Issuance]) throws -> [Int64] {
+        let statement = try db.cachedStatement(sql: """
+            INSERT INTO user_coupons (user_id, coupon_id, issued_at)
+            SELECT j.value ->> 0, c.id, j.value ->> 1 FROM json_each(?) j JOIN coupons c ON c.id = ?
+            WHERE true
+            ON CONFLICT (user_id, coupon_id) DO NOTHING
+            RETURNING user_id
+            """)
+        return try Int64.fetchAll(statement, arguments: [jsonPairs(issuances), couponID])
+    }
+
     /// Records that `userID` was issued the coupon at `issuedAt`: `COUPON_ALREADY_ISSUED` when a
     /// row of another issuance exists already (a row of this very issuance is success), and
     /// `COUPON_NOT_FOUND` when there is no such coupon.

@@ -24,12 +24,21 @@ struct SQLiteCouponStore: CouponStore {
         try await store.read { try CouponBook.page($0, afterID: afterID, limit: limit) }
     }
 
-    /// One group-commit write for the batch, one statement per issuance: a failing one undoes
-    /// itself and nothing else, unless its error ended the whole transaction (disk full, I/O),
-    /// which then fails the whole call.
+    /// One group-commit write for the batch: one statement inserts the rows of users new to the
+    /// coupon (nearly always all of them); only the others go one statement each, where a
+    /// failing one undoes itself and nothing else, unless its error ended the whole transaction
+    /// (disk full, I/O), which then fails the whole call.
     func recordIssues(couponID: Int64, _ issuances: [Issuance]) async throws -> [Result<Void, any Error>] {
         try await store.write { db in
-            try issuances.map { issuance in
+            var inserted: Set<Int64> = []
+            do {
+                inserted = Set(try CouponBook.recordNewIssues(db, couponID: couponID, issuances))
+            } catch where db.isInsideTransaction {
+                // The statement undid itself: every issuance gets its own below.
+            }
+            return try issuances.map { issuance in
+                // A user twice in one batch got its row from the first of them (json_each's order).
+                if inserted.remove(issuance.userID) != nil { return .success(()) }
                 do {
                     try CouponBook.recordIssue(db, userID: issuance.userID, couponID: couponID, issuedAt: issuance.issuedAt)
                     return .success(())
