@@ -54,14 +54,15 @@ public final class CouponIssuer: Service, Sendable {
     }
 
     /// Issues the coupon to the user at `now` and returns the durable issuance. `address` is the
-    /// client's, for the per-address rate limit.
+    /// client's, for the per-address rate limit (asked for only when a request goes on to Redis:
+    /// a refusal from memory needs none).
     ///
     /// Refusals are ``CommerceError``s: `COUPON_NOT_FOUND`, `COUPON_NOT_ACTIVE`,
     /// `COUPON_ALREADY_ISSUED`, `COUPON_SOLD_OUT`; over a rate limit: ``RateLimited``. Redis
     /// unreachable: a ``RedisError`` (``RedisError/isUnavailable``); not recorded in the store:
     /// ``IssueUnavailable``; Redis's data not trusted (being repaired): ``IssueFenced``. In every
     /// case but the 201 nothing stays issued.
-    public func issue(userID: Int64, couponID: Int64, address: String = "", at now: Int64) async throws -> IssuedCoupon {
+    public func issue(userID: Int64, couponID: Int64, address: @autoclosure () -> String = "", at now: Int64) async throws -> IssuedCoupon {
         if let dataGuard, !dataGuard.isTrusted {
             counters.record(.unavailable, couponID: couponID)
             throw IssueFenced()
@@ -69,7 +70,7 @@ public final class CouponIssuer: Service, Sendable {
         // A sold-out answer costs no Redis call, so it comes before the rate limit's.
         try refuseIfSoldOut(couponID: couponID, userID: userID)
         let request = IssueRequest(id: nextRequestID.wrappingAdd(1, ordering: .relaxed).oldValue,
-                                   userID: userID, address: address, issuedAt: now)
+                                   userID: userID, address: address(), issuedAt: now)
         switch await queue.wait(request, couponID: couponID) {
         case .answered(let result): return try result.get()
         case .lead: return try await lead(request, couponID: couponID).get()

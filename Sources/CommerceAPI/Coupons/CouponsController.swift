@@ -28,8 +28,9 @@ struct CouponsController {
             let userID = try Field.id(body.userID, "user_id")
             let couponID = try Field.id(body.couponID, "coupon_id")
             try context.authorize(userID: userID)
-            let address = proxies.clientAddress(peer: context.peerAddress, request: request.head)
-            let issued = try await gate.issue(userID: userID, couponID: couponID, address: address, at: now())
+            let issued = try await gate.issue(
+                userID: userID, couponID: couponID, address: proxies.clientAddress(peer: context.peerAddress, request: request.head),
+                at: now())
             return JSONResponse.response(status: .created, issued)
         }
         router.get("/coupons") { request, context in

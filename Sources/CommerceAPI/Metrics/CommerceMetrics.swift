@@ -19,6 +19,7 @@ public final class CommerceMetrics: Sendable {
     /// dictionaries, a lock) cost more than the rest of a request's metrics together.
     private let counters = Mutex<[[String]: CoreMetrics.Counter]>([:])
     private let timers = Mutex<[[String]: CoreMetrics.Timer]>([:])
+    private let requestHandles = Mutex<[RequestSeries: (CoreMetrics.Counter, CoreMetrics.Timer)]>([:])
     /// The server's connections: the cap and the request deadlines count into it.
     let connections = ConnectionCounts()
 
@@ -37,9 +38,23 @@ public final class CommerceMetrics: Sendable {
     /// One HTTP request: `route` is the matched path template (`/orders/{order_id}`), so ids do
     /// not multiply the series.
     func request(route: String, method: String, status: Int, duration: Duration) {
-        let dimensions = [("route", route), ("method", method), ("status", String(status))]
-        counter("commerce_http_requests_total", dimensions).increment()
-        timer("commerce_http_request_duration_seconds", dimensions).record(duration: duration)
+        let series = RequestSeries(route: route, method: method, status: status)
+        let handles = requestHandles.withLock { $0[series] } ?? {
+            let dimensions = [("route", route), ("method", method), ("status", String(status))]
+            let handles = (counter("commerce_http_requests_total", dimensions), timer("commerce_http_request_duration_seconds", dimensions))
+            requestHandles.withLock { $0[series] = handles }
+            return handles
+        }()
+        handles.0.increment()
+        handles.1.record(duration: duration)
+    }
+
+    /// The series of one kind of request; its two handles are looked up together, with one
+    /// small key (every request pays for this).
+    private struct RequestSeries: Hashable {
+        var route: String
+        var method: String
+        var status: Int
     }
 
     /// How a `POST /orders` ended: `PAID` or the refusal's code.
