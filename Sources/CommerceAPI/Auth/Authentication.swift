@@ -27,17 +27,29 @@ struct Authentication: RouterMiddleware {
         guard let header = request.headers[.authorization] else {
             throw Self.unauthenticated("send `Authorization: Bearer <token>`")
         }
-        let scheme = "bearer "
-        guard header.count > scheme.count, header.prefix(scheme.count).lowercased() == scheme else {
-            throw Self.unauthenticated("the Authorization header must be `Bearer <token>`")
+        // Byte by byte (every request passes here): `String.count` and `lowercased()` walk
+        // grapheme clusters and allocate.
+        let utf8 = header.utf8
+        var start = utf8.startIndex
+        for expected in "bearer ".utf8 {
+            guard start != utf8.endIndex, Self.lowercased(utf8[start]) == expected else {
+                throw Self.unauthenticated("the Authorization header must be `Bearer <token>`")
+            }
+            start = utf8.index(after: start)
         }
+        while start != utf8.endIndex, utf8[start] == UInt8(ascii: " ") { start = utf8.index(after: start) }
+        guard start != utf8.endIndex else { throw Self.unauthenticated("the Authorization header must be `Bearer <token>`") }
         // Token lifetimes are wall-clock time, whatever clock the business logic runs on.
         let now = Int64(Date().timeIntervalSince1970)
         do {
-            return try tokens.verify(header.dropFirst(scheme.count).drop(while: { $0 == " " }), now: now)
+            return try tokens.verify(header[start...], now: now)
         } catch {
             throw Self.unauthenticated(error.reason)
         }
+    }
+
+    private static func lowercased(_ byte: UInt8) -> UInt8 {
+        (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte + 32 : byte
     }
 
     private static func unauthenticated(_ detail: String) -> Problem {
