@@ -54,6 +54,24 @@ final class Ticket: Sendable {
         }
     }
 
+    @Test func afterASellOutHoldersHearTheyHoldItAndEveryoneElseThatItIsSoldOut() async throws {
+        try await withTestApp { app async throws in
+            let coupon = try await app.createCoupon(stock: 100)
+            let first = try await Self.burst(app, coupon: coupon, users: (1...300).map { Int64($0) }, connections: 64)
+            let holders = Set(first.filter { $0.status == 201 }.map(\.user))
+            #expect(holders.count == 100)
+            // Everyone again, twice, 64 connections at once: answered from the sold-out memory
+            // once its holders are read, by Redis before that; the same answers either way.
+            let again = try await Self.burst(app, coupon: coupon, users: (1...600).map { Int64(($0 - 1) % 300 + 1) }, connections: 64)
+            #expect(again.count == 600)
+            for reply in again {
+                #expect(reply.status == 409 && reply.code == (holders.contains(reply.user) ? "COUPON_ALREADY_ISSUED" : "COUPON_SOLD_OUT"),
+                        "user \(reply.user): \(reply.status) \(reply.code ?? "")")
+            }
+            #expect(try await app.issuedRows(coupon) == holders.sorted())
+        }
+    }
+
     @Test func oneUserClickingFiftyTimesAtOnceGetsOneCoupon() async throws {
         try await withTestApp { app async throws in
             let coupon = try await app.createCoupon(stock: 10)
