@@ -55,8 +55,9 @@ public struct RateLimited: Error, Sendable {
 /// The rate limit in front of the coupon gate: one token bucket per user and one per client
 /// address, kept in Redis (`rate-limit.lua`) so every server process shares them.
 ///
-/// It has no queue of its own: the coupon gate asks it about each batch it takes, just before the
-/// issue script, so the limit costs one extra script call per batch and no extra wait per request.
+/// It has no queue of its own: the coupon gate asks it about each batch it takes. On one Redis
+/// server the batch's buckets go into the issue script's own call (``oneCallArguments(_:)``), so
+/// the limit costs no extra round trip; on a cluster it is one extra call before the issue script.
 ///
 /// On a Redis Cluster the buckets are spread over ``clusterShards`` hash tags
 /// (`ratelimit:{issue-N}:...`, users by id, addresses by hash), so that no one node takes a
@@ -64,7 +65,7 @@ public struct RateLimited: Error, Sendable {
 /// which one script call cannot touch: the user buckets are taken first (one call per shard, with
 /// the address bucket too when it shares the shard), then the address buckets of the requests
 /// that passed, and a request refused there gets its user token back (`rate-limit-return.lua`),
-/// so a refused request still takes nothing. On one Redis everything is one shard: one call.
+/// so a refused request still takes nothing. On one Redis everything is one shard.
 struct IssueRateLimiter: Sendable {
     /// Hash tags the buckets are spread over on a cluster: enough that three to six primaries
     /// each get a share, few enough that a batch of 256 requests makes a handful of calls.
