@@ -27,7 +27,7 @@ struct CouponIssueScript: Sendable {
 
     /// Decides every request; returns the stock left afterwards and each request's status, in order.
     func run(couponID: Int64, _ requests: [Issuance]) async throws -> Decision {
-        let reply = try await redis.run(LuaScripts.couponIssue, keys: Self.keys(couponID), args: Self.arguments(requests),
+        let reply = try await redis.run(LuaScripts.couponIssue, keys: CouponKeys(couponID: couponID).all, args: Self.arguments(requests),
                                         requiringTrustedData: true)
         return try Self.decision(reply, count: requests.count)
     }
@@ -38,18 +38,13 @@ struct CouponIssueScript: Sendable {
     func run(couponID: Int64, _ requests: [Issuance], limit: IssueRateLimiter.ScriptArguments) async throws
         -> (waits: [Duration?], decided: Decision) {
         let args = [RedisArgument(limit.keys.count), RedisArgument(limit.args.count)] + limit.args + Self.arguments(requests)
-        let reply = try await redis.run(LuaScripts.couponIssueLimited, keys: limit.keys + Self.keys(couponID), args: args,
+        let reply = try await redis.run(LuaScripts.couponIssueLimited, keys: limit.keys + CouponKeys(couponID: couponID).all, args: args,
                                         requiringTrustedData: true)
         guard let parts = reply.array, parts.count == 2 else {
             throw RedisError(.protocolError, "coupon-issue-limited returned \(reply)")
         }
         let waits = try IssueRateLimiter.waits(parts[0], count: requests.count)
         return (waits, try Self.decision(parts[1], count: waits.count { $0 == nil }))
-    }
-
-    private static func keys(_ couponID: Int64) -> [String] {
-        let keys = CouponKeys(couponID: couponID)
-        return [keys.meta, keys.remaining, keys.issued]
     }
 
     private static func arguments(_ requests: [Issuance]) -> [RedisArgument] {

@@ -150,7 +150,7 @@ public final class CouponIssuer: Service, Sendable {
         var refused: [(IssueRequest, any Error)] = []
         let decision: CouponIssueScript.Decision
         do {
-            if let limit = limiter.oneCallArguments(batch.map { (userID: $0.userID, address: $0.address) }) {
+            if let limit = limiter.oneCallArguments(batch.map(\.client)) {
                 let reply = try await script.run(couponID: couponID, batch.map(\.issuance), limit: limit)
                 (admitted, refused) = Self.split(batch, waits: reply.waits)
                 decision = reply.decided
@@ -205,7 +205,7 @@ public final class CouponIssuer: Service, Sendable {
     /// ``RateLimited`` (or, when Redis cannot say, with its error: nothing was issued).
     private func admitted(_ batch: [IssueRequest]) async -> (admitted: [IssueRequest], refused: [(IssueRequest, any Error)]) {
         do {
-            return Self.split(batch, waits: try await limiter.admit(batch.map { (userID: $0.userID, address: $0.address) }))
+            return Self.split(batch, waits: try await limiter.admit(batch.map(\.client)))
         } catch {
             return ([], batch.map { ($0, error) })
         }

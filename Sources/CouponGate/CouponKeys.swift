@@ -8,6 +8,9 @@ public struct CouponKeys: Sendable, Hashable {
     /// Hash: user id → issue time (ms since the epoch); dedupe and issue time in one place.
     public let issued: String
 
+    /// Meta, remaining, issued: the order the coupon scripts take them in.
+    public var all: [String] { [meta, remaining, issued] }
+
     public init(couponID: Int64) {
         meta = "coupon:{\(couponID)}:meta"
         remaining = "coupon:{\(couponID)}:remaining"

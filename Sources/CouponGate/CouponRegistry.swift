@@ -60,8 +60,7 @@ public struct CouponRegistry: Sendable {
     /// the users already issued is refused. Throws `untrustedData` while Redis's data is not
     /// trusted (its issued set may be short).
     public func changeTerms(_ terms: CouponTerms) async throws -> TermsChange {
-        let keys = CouponKeys(couponID: terms.couponID)
-        let reply = try await redis.run(LuaScripts.couponChangeTerms, keys: [keys.meta, keys.remaining, keys.issued], args: [
+        let reply = try await redis.run(LuaScripts.couponChangeTerms, keys: CouponKeys(couponID: terms.couponID).all, args: [
             RedisArgument(terms.validFrom), RedisArgument(terms.validUntil), RedisArgument(terms.stock),
         ], requiringTrustedData: true)
         guard let values = reply.array?.compactMap(\.int), values.count == 3 else {

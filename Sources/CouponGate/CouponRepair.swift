@@ -73,9 +73,7 @@ public struct CouponRepair: Sendable {
             outcome.inserted = try await recordMissingRows(coupon, keys, dryRun: dryRun, progress: progress)
         }
 
-        let reply = try await redis.run(LuaScripts.couponRepair, keys: [
-            keys.meta, keys.remaining, keys.issued,
-        ], args: [
+        let reply = try await redis.run(LuaScripts.couponRepair, keys: keys.all, args: [
             RedisArgument(coupon.validFrom.milliseconds), RedisArgument(coupon.validUntil.milliseconds),
             RedisArgument(coupon.stock), mode,
         ])

@@ -14,6 +14,9 @@ struct IssueRequest: Sendable {
 
     var issuance: Issuance { Issuance(userID: userID, issuedAt: issuedAt) }
 
+    /// Who asked, as the rate limit counts it.
+    var client: (userID: Int64, address: String) { (userID, address) }
+
     func giveBack(_ couponID: Int64) -> GiveBackQueue.GiveBack {
         .init(couponID: couponID, userID: userID, issuedAt: issuedAt)
     }

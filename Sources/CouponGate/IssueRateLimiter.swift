@@ -172,7 +172,7 @@ struct IssueRateLimiter: Sendable {
     /// script call per shard (concurrently). Returns the wait of each refused request.
     private func take(_ requests: [(request: Int, buckets: [Bucket])]) async throws -> [Int: Duration] {
         let byShard = Dictionary(grouping: requests) { $0.buckets[0].shard }
-        // One Redis (one shard) or nothing to ask: no child tasks on the gate's hot path.
+        // One shard or nothing to ask: no child tasks on the gate's hot path.
         if byShard.count <= 1 {
             guard let only = byShard.values.first else { return [:] }
             return try await takeOnOneShard(only)

@@ -1,22 +1,7 @@
 import ArgumentParser
-import Logging
 
 @main
 struct Commerce: AsyncParsableCommand {
-    static func main() async {
-        LoggingSystem.bootstrap(StandardOutputLogHandler.init)
-        do {
-            var command = try parseAsRoot()
-            if var asyncCommand = command as? any AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                try command.run()
-            }
-        } catch {
-            exit(withError: error)
-        }
-    }
-
     static let configuration = CommandConfiguration(
         commandName: "commerce",
         abstract: "A Redis-fronted commerce service: points, items, first-come coupons, orders.",

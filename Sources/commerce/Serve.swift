@@ -47,6 +47,7 @@ struct Serve: AsyncParsableCommand {
     var trustedProxy: String?
 
     func run() async throws {
+        LoggingSystem.bootstrap(StandardOutputLogHandler.init)
         let host = try resolve(host, env: "COMMERCE_HOST", default: "127.0.0.1")
         let port = try resolve(port, env: "COMMERCE_PORT", default: 8080)
         guard (1...65535).contains(port) else { throw ValidationError("--port must be 1...65535") }

@@ -87,10 +87,3 @@ import TestSupport
         }
     }
 }
-
-extension TestApp {
-    /// `POST /coupons/issue` for the user and coupon.
-    func issue(user: Int64, coupon: Int64) async throws -> Reply {
-        try await client.call(.post, "/coupons/issue", #"{"user_id": \#(user), "coupon_id": \#(coupon)}"#)
-    }
-}

@@ -225,6 +225,11 @@ extension TestApp {
         return id
     }
 
+    /// `POST /coupons/issue` for the user and coupon, with an admin token.
+    func issue(user: Int64, coupon: Int64) async throws -> Reply {
+        try await client.call(.post, "/coupons/issue", #"{"user_id": \#(user), "coupon_id": \#(coupon)}"#)
+    }
+
     /// The users holding the coupon according to the database, ascending.
     func issuedRows(_ couponID: Int64) async throws -> [Int64] {
         try await sql.strings("SELECT user_id FROM user_coupons WHERE coupon_id = \(couponID) ORDER BY user_id").compactMap { Int64($0) }

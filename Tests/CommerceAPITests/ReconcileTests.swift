@@ -37,17 +37,13 @@ import TestSupport
         #expect(Int64(rows.count) <= stock, "never beyond stock", sourceLocation: sourceLocation)
     }
 
-    static func issue(_ app: TestApp, user: Int64, coupon: Int64) async throws -> Reply {
-        try await app.client.call(.post, "/coupons/issue", #"{"user_id": \#(user), "coupon_id": \#(coupon)}"#)
-    }
-
     @Test func afterFlushAllCouponsStockAndRankingAreRestoredAndIssuingContinuesWhereItStopped() async throws {
         // The reconcile job by hand: no periodic check, so the flush is not found (and repaired)
         // by the service meanwhile (RedisLossTests cover that).
         try await withTestApp(redisCheckInterval: .seconds(3600)) { app async throws in
             let stock: Int64 = 50
             let coupon = try await app.createCoupon(stock: stock)
-            for user in 1...30 { #expect(try await Self.issue(app, user: Int64(user), coupon: coupon).status == .created) }
+            for user in 1...30 { #expect(try await app.issue(user: Int64(user), coupon: coupon).status == .created) }
             let items = try await app.createItems(3, price: 10, stock: 100)
             try await app.charge(user: 1, 10_000)
             #expect(try await app.order(user: 1, [(items[0], 4), (items[1], 2)]).status == .created)
@@ -64,7 +60,7 @@ import TestSupport
             let issuedTimes = try await app.redis.send("HGETALL", .key(CouponKeys(couponID: coupon).issued))
 
             try await app.redis.sendToEveryPrimary("FLUSHALL")
-            #expect(try await Self.issue(app, user: 99, coupon: coupon).status == .serviceUnavailable)
+            #expect(try await app.issue(user: 99, coupon: coupon).status == .serviceUnavailable)
 
             let dry = try await app.reconciler.run(dryRun: true)
             #expect(dry.redisRestored == 30 && dry.stockFixed == 1 && dry.rankingDaysRebuilt == 1 && !dry.agreed)
@@ -83,9 +79,9 @@ import TestSupport
             #expect(try await app.client.call(.get, "/items/popular").text == popular)
 
             // Issuing goes on exactly: holders are refused, 20 more are issued, then sold out.
-            #expect(try await Self.issue(app, user: 7, coupon: coupon).code == "COUPON_ALREADY_ISSUED")
+            #expect(try await app.issue(user: 7, coupon: coupon).code == "COUPON_ALREADY_ISSUED")
             var created = 0
-            for user in 100..<130 where try await Self.issue(app, user: Int64(user), coupon: coupon).status == .created { created += 1 }
+            for user in 100..<130 where try await app.issue(user: Int64(user), coupon: coupon).status == .created { created += 1 }
             #expect(created == 20)
             try await Self.expectAgreement(app, coupon: coupon, stock: stock)
             #expect(try await app.reconciler.run(dryRun: false).changedNothing)
@@ -95,7 +91,7 @@ import TestSupport
     @Test func deletedRowsAreInsertedAgainWithTheirIssueTimesAndADryRunOnlyCounts() async throws {
         try await withTestApp { app async throws in
             let coupon = try await app.createCoupon(stock: 100)
-            for user in 1...20 { #expect(try await Self.issue(app, user: Int64(user), coupon: coupon).status == .created) }
+            for user in 1...20 { #expect(try await app.issue(user: Int64(user), coupon: coupon).status == .created) }
             let rows = "SELECT user_id || ':' || issued_at FROM user_coupons ORDER BY user_id"
             let before = try await app.sql.strings(rows)
             try await app.sql.execute("DELETE FROM user_coupons WHERE user_id % 3 = 0")
@@ -124,7 +120,7 @@ import TestSupport
         try await withTestApp { app async throws in
             let stock: Int64 = 1_500
             let coupon = try await app.createCoupon(stock: stock)
-            for user in 1...200 { #expect(try await Self.issue(app, user: Int64(user), coupon: coupon).status == .created) }
+            for user in 1...200 { #expect(try await app.issue(user: Int64(user), coupon: coupon).status == .created) }
             // Faults to repair while the burst runs: rows lost in SQLite, and entries lost in
             // Redis whose stock stays taken (a loss that also gave the stock back would let the
             // burst oversell before any repair; what is tested here is the repair).
@@ -159,7 +155,7 @@ import TestSupport
             // No stock was lost: what is left can still be issued, and not one more.
             try await Task.sleep(for: .milliseconds(1_100))  // past the burst's sold-out flag
             var user: Int64 = 100_000
-            while try await Self.issue(app, user: user, coupon: coupon).status == .created { user += 1 }
+            while try await app.issue(user: user, coupon: coupon).status == .created { user += 1 }
             rows = try await app.issuedRows(coupon)
             #expect(rows.count == Int(stock), "exactly the stock issued in the end: \(rows.count)")
             try await Self.expectAgreement(app, coupon: coupon, stock: stock)

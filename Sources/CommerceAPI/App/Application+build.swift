@@ -85,7 +85,7 @@ public func buildRouter(_ dependencies: AppDependencies) -> Router<CommerceReque
     let admins = users.group().add(middleware: RequireAdmin())
     AdminItemsController(items: store.items, itemCache: dependencies.itemCache, now: now).addRoutes(to: admins)
     AdminCouponsController(coupons: store.coupons, gate: dependencies.coupons, registry: CouponRegistry(redis: dependencies.redis),
-                           counters: dependencies.coupons.counters, now: now).addRoutes(to: admins)
+                           now: now).addRoutes(to: admins)
     ReconcileController(reconciler: dependencies.reconciler).addRoutes(to: admins)
     return router
 }

@@ -7,7 +7,6 @@ struct AdminCouponsController {
     let coupons: any CouponStore
     let gate: CouponIssuer
     let registry: CouponRegistry
-    let counters: IssueCounters
     let now: @Sendable () -> Int64
 
     struct CreateBody: Decodable, Sendable {
@@ -76,7 +75,7 @@ struct AdminCouponsController {
             }
             return JSONResponse.response(status: .ok, AdminCouponView(
                 coupon: coupon, remaining: live.remaining, issued: live.issued,
-                requests: counters.counts(couponID: couponID)))
+                requests: gate.counters.counts(couponID: couponID)))
         }
         router.patch("/admin/coupons/{coupon_id}") { request, context in
             let couponID = try context.pathID("coupon_id")
@@ -94,7 +93,7 @@ struct AdminCouponsController {
             }
             return JSONResponse.response(status: .ok, AdminCouponView(
                 coupon: changed.coupon, remaining: changed.remaining, issued: changed.issued,
-                requests: counters.counts(couponID: couponID)))
+                requests: gate.counters.counts(couponID: couponID)))
         }
     }
 }

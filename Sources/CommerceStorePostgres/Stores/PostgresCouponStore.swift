@@ -39,13 +39,10 @@ struct PostgresCouponStore: CouponStore {
     func changeTerms(of current: Coupon, stock: Int64, validUntil: Timestamp) async throws -> Bool {
         try await store.connection { connection in
             try await connection.value(Int64.self, """
-                WITH changed AS (
-                    UPDATE coupons SET stock = \(stock), valid_until = \(validUntil.milliseconds)
-                    WHERE id = \(current.couponID) AND stock = \(current.stock)
-                      AND valid_until = \(current.validUntil.milliseconds)
-                    RETURNING 1)
-                SELECT count(*) FROM changed
-                """) == 1
+                UPDATE coupons SET stock = \(stock), valid_until = \(validUntil.milliseconds)
+                WHERE id = \(current.couponID) AND stock = \(current.stock) AND valid_until = \(current.validUntil.milliseconds)
+                RETURNING id
+                """) != nil
         }
     }
 

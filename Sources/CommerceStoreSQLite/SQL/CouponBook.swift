@@ -23,7 +23,7 @@ enum CouponBook {
             """, arguments: [couponID, couponID])
     }
 
-    /// The coupon with this id, or nil.
+    /// Sets stock and `valid_until` if the coupon's terms are still `current`'s; true when it did.
     static func changeTerms(_ db: Database, of current: Coupon, stock: Int64, validUntil: Timestamp) throws -> Bool {
         try db.execute(sql: """
             UPDATE coupons SET stock = ?, valid_until = ? WHERE id = ? AND stock = ? AND valid_until = ?
@@ -31,6 +31,7 @@ enum CouponBook {
         return db.changesCount == 1
     }
 
+    /// The coupon with this id, or nil.
     static func find(_ db: Database, couponID: Int64) throws -> Coupon? {
         let statement = try db.cachedStatement(sql: """
             SELECT id, name, discount_type, discount_value, stock, valid_from, valid_until FROM coupons WHERE id = ?
