@@ -19,11 +19,13 @@ ensure_packages() {
   DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# free_port: prints a TCP port on 127.0.0.1 that nothing listens on.
+# free_port: prints a TCP port on 127.0.0.1 that nothing listens on, from 10000-22699: below
+# Linux's ephemeral range (32768+), so no outgoing connection holds it when a server binds it,
+# and a cluster node's bus port (port + 10000) stays below that range too.
 free_port() {
   local port
   for _ in $(seq 1 100); do
-    port=$(( RANDOM % 30000 + 20000 ))
+    port=$(( RANDOM % 12700 + 10000 ))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       echo "$port"
       return 0
@@ -145,6 +147,8 @@ await_http() {
     sleep 0.1
   done
   echo "$3 did not start on port $port; see $4" >&2
+  # The caller's cleanup may remove LOG: show its end here, where CI keeps it.
+  if [ -f "$4" ]; then tail -n 40 "$4" >&2; fi
   return 1
 }
 
