@@ -19,8 +19,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
-        // HMAC-SHA256 for the bearer tokens; Hummingbird's graph (swift-certificates) holds it already.
-        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        // Bearer tokens: parsing, HS256 / RS256 / ES256 signatures, JSON Web Key Sets.
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
+        // The tests sign tokens with their own keys (HMAC, P-256, RSA); jwt-kit's dependency.
+        .package(url: "https://github.com/apple/swift-crypto.git", "4.1.0"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
@@ -85,17 +87,26 @@ let package = Package(
             ]
         ),
         .target(name: "Ranking", dependencies: ["RedisClient", "LuaScripts", "CommerceStore"]),
+        // Who a request acts for: bearer tokens verified by jwt-kit. The only module that sees it.
+        .target(
+            name: "BearerTokens",
+            dependencies: [
+                "ServiceTasks",
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .target(
             name: "CommerceAPI",
             dependencies: [
-                "RedisClient", "CommerceStore", "CouponGate", "Ranking", "LuaScripts", "ServiceTasks",
+                "RedisClient", "CommerceStore", "CouponGate", "Ranking", "LuaScripts", "ServiceTasks", "BearerTokens",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
@@ -105,6 +116,7 @@ let package = Package(
             name: "commerce",
             dependencies: [
                 "CommerceAPI", "CommerceStore", "CommerceStoreSQLite", "CommerceStorePostgres", "CouponGate", "RedisClient",
+                "BearerTokens",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -150,8 +162,10 @@ let package = Package(
             name: "CommerceAPITests",
             dependencies: [
                 "CommerceAPI", "CommerceStore", "CommerceStoreSQLite", "CommerceStorePostgres", "CouponGate", "Ranking", "LuaScripts", "TestSupport",
+                "BearerTokens",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BearerTokens
 import CommerceAPI
 import CommerceStore
 import CommerceStorePostgres
@@ -106,17 +107,28 @@ struct TimeZoneOption: ParsableArguments {
     }
 }
 
-/// `--jwt-secret`, shared by `serve` (verifies tokens) and `token` (signs them).
-struct JWTSecretOption: ParsableArguments {
+/// `--jwt-secret`, `--jwt-issuer` and `--jwt-audience`, shared by `serve` (verifies tokens) and
+/// `token` (signs them, with the `iss` and `aud` the server requires).
+struct TokenOptions: ParsableArguments {
     @Option(help: "Secret that signs and verifies the HS256 bearer tokens, at least 32 bytes (e.g. `openssl rand -hex 32`). (env: COMMERCE_JWT_SECRET)")
     var jwtSecret: String?
 
-    /// The tokens for the configured secret, or nil when none is configured.
-    func resolvedTokens() throws -> AccessTokens? {
+    @Option(help: "Issuer every token must name as `iss`, e.g. your identity provider's URL. (env: COMMERCE_JWT_ISSUER, default: not checked)")
+    var jwtIssuer: String?
+
+    @Option(help: "Audience every token's `aud` must include, e.g. this service's client id at the identity provider. (env: COMMERCE_JWT_AUDIENCE, default: not checked)")
+    var jwtAudience: String?
+
+    /// The tokens for the configured secret and `keySet`, or nil when neither is configured.
+    func resolvedTokens(keySet: KeySetFile? = nil, logger: Logger? = nil) async throws -> AccessTokens? {
         let secret = try resolve(jwtSecret, env: "COMMERCE_JWT_SECRET", default: "")
-        guard !secret.isEmpty else { return nil }
+        guard !secret.isEmpty || keySet != nil else { return nil }
+        let issuer = try resolve(jwtIssuer, env: "COMMERCE_JWT_ISSUER", default: "")
+        let audience = try resolve(jwtAudience, env: "COMMERCE_JWT_AUDIENCE", default: "")
         do {
-            return try AccessTokens(secret: secret)
+            return try await AccessTokens(secret: secret.isEmpty ? nil : secret, keySet: keySet,
+                                          issuer: issuer.isEmpty ? nil : issuer, audience: audience.isEmpty ? nil : audience,
+                                          logger: logger)
         } catch {
             throw ValidationError(error.reason)
         }

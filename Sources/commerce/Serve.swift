@@ -1,4 +1,5 @@
 import ArgumentParser
+import BearerTokens
 import CommerceAPI
 import Foundation
 import CouponGate
@@ -32,7 +33,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Local time (in --timezone) of the nightly reconcile, HH:MM, or off. With several servers one runs it. (env: COMMERCE_RECONCILE_AT, default: 03:00)")
     var reconcileAt: String?
 
-    @OptionGroup var secret: JWTSecretOption
+    @OptionGroup var tokens: TokenOptions
+
+    @Option(help: "JSON Web Key Set file of your identity provider: RS256 and ES256 tokens signed by its keys (chosen by `kid`) are accepted; re-read when it changes. Without --jwt-secret, HS256 tokens are refused. (env: COMMERCE_JWKS)")
+    var jwks: String?
 
     @Flag(help: "Run without a JWT secret: no tokens are checked and every request acts as an admin. For a developer's own machine only. (env: COMMERCE_INSECURE_DEV=true)")
     var insecureDev = false
@@ -80,7 +84,7 @@ struct Serve: AsyncParsableCommand {
             host: host, port: port,
             redis: try stores.resolvedRedis(),
             timeZone: zone, logLevel: level, reconcileAt: reconcileTime,
-            authentication: try resolvedAuthentication(),
+            authentication: try await resolvedAuthentication(logger: logger),
             issueLimits: IssueRateLimits(
                 perUser: try limit(issueLimitUser, env: "COMMERCE_ISSUE_LIMIT_USER", flag: "--issue-limit-user",
                                    default: IssueRateLimits.standard.perUser!),
@@ -97,18 +101,20 @@ struct Serve: AsyncParsableCommand {
         app.logger.info("stopped: requests drained, pending writes committed")
     }
 
-    /// Tokens with the configured secret; without one the server refuses to start unless
-    /// `--insecure-dev` says that no tokens is what is wanted.
-    private func resolvedAuthentication() throws -> AuthenticationMode {
+    /// Tokens with the configured secret and/or key set; without either the server refuses to
+    /// start unless `--insecure-dev` says that no tokens is what is wanted.
+    private func resolvedAuthentication(logger: Logger) async throws -> AuthenticationMode {
         let insecure = try insecureDev || resolve(nil as Bool?, env: "COMMERCE_INSECURE_DEV", default: false)
-        switch (try secret.resolvedTokens(), insecure) {
+        let keySetPath = try resolve(jwks, env: "COMMERCE_JWKS", default: "")
+        let keySet = keySetPath.isEmpty ? nil : KeySetFile(path: keySetPath)
+        switch (try await tokens.resolvedTokens(keySet: keySet, logger: logger), insecure) {
         case (let tokens?, false): return .tokens(tokens)
         case (nil, true): return .insecureDev
-        case (_?, true): throw ValidationError("--insecure-dev and a JWT secret exclude each other; drop one")
+        case (_?, true): throw ValidationError("--insecure-dev and a JWT secret or key set (--jwks) exclude each other; drop one")
         case (nil, false):
             throw ValidationError("""
                 no JWT secret: set COMMERCE_JWT_SECRET or --jwt-secret (at least 32 bytes, e.g. `openssl rand -hex 32`), \
-                or pass --insecure-dev to run without tokens on your own machine
+                or --jwks with your identity provider's key set, or pass --insecure-dev to run without tokens on your own machine
                 """)
         }
     }

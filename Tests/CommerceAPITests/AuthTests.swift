@@ -3,22 +3,19 @@ import Foundation
 import HTTPTypes
 import Testing
 @testable import CommerceAPI
+import BearerTokens
 
 /// Bearer tokens on every route: who may call what, and every way a token is refused.
 @Suite struct AuthTests {
     static let openRoutes: Set<String> = ["GET /health/live", "GET /health/ready", "GET /metrics", "GET /openapi.yaml"]
 
-    /// A JWT with any header and claims, signed by `sign` over `header.claims`.
     static func jwt(header: String, claims: String, sign: ([UInt8]) -> [UInt8]) -> String {
-        let input = Base64URL.encode(Array(header.utf8)) + "." + Base64URL.encode(Array(claims.utf8))
-        return input + "." + Base64URL.encode(sign(Array(input.utf8)))
+        TestTokens.jwt(header: header, claims: claims, sign: sign)
     }
 
-    static func hs256(_ secret: String) -> ([UInt8]) -> [UInt8] {
-        { Array(HMAC<SHA256>.authenticationCode(for: $0, using: SymmetricKey(data: Array(secret.utf8)))) }
-    }
+    static func hs256(_ secret: String) -> ([UInt8]) -> [UInt8] { TestTokens.hs256(secret) }
 
-    static var future: Int64 { Int64(Date().timeIntervalSince1970) + 3600 }
+    static var future: Int64 { TestTokens.inAnHour }
 
     /// Every way a token must be refused, by name.
     static var refusedTokens: [(String, String?)] {
@@ -40,7 +37,7 @@ import Testing
             ("claims changed after signing", {
                 let token = TestTokens.token(user: 1)
                 let parts = token.split(separator: ".")
-                let admin = Base64URL.encode(Array(#"{"sub":"1","exp":\#(future),"role":"admin"}"#.utf8))
+                let admin = TestTokens.base64URL(Array(#"{"sub":"1","exp":\#(future),"role":"admin"}"#.utf8))
                 return "\(parts[0]).\(admin).\(parts[2])"
             }()),
         ]
@@ -153,24 +150,25 @@ import Testing
         }
     }
 
-    @Test func tokensRoundTripAndRefuseShortSecrets() throws {
-        let tokens = try AccessTokens(secret: TestTokens.secret)
+    @Test func tokensRoundTripAndRefuseShortSecrets() async throws {
+        let tokens = try await TestTokens.verifier()
         let now = Int64(Date().timeIntervalSince1970)
-        let token = tokens.sign(Identity(userID: 42, isAdmin: true), expiresAt: now + 10)
-        #expect(try tokens.verify(token[...], now: now) == Identity(userID: 42, isAdmin: true))
+        let token = try await tokens.sign(Identity(userID: 42, isAdmin: true), expiresAt: now + 10)
+        #expect(try await tokens.verify(token[...], now: now) == Identity(userID: 42, isAdmin: true))
         // Verified once (and remembered), the same token is still refused once expired, and a
         // token differing in one character is checked in full.
-        #expect(try tokens.verify(token[...], now: now + 9) == Identity(userID: 42, isAdmin: true))
-        #expect(throws: TokenRejection.self) { try tokens.verify(token[...], now: now + 10) }
+        #expect(try await tokens.verify(token[...], now: now + 9) == Identity(userID: 42, isAdmin: true))
+        await #expect(throws: TokenRejection.self) { try await tokens.verify(token[...], now: now + 10) }
         var tampered = Array(token.utf8)
         tampered[tampered.count - 2] = tampered[tampered.count - 2] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
-        #expect(throws: TokenRejection.self) { try tokens.verify(String(decoding: tampered, as: UTF8.self)[...], now: now) }
-        let other = try AccessTokens(secret: String(repeating: "x", count: 32))
-        #expect(throws: TokenRejection.self) { try other.verify(token[...], now: now) }
-        #expect(throws: TokenRejection.self) { try AccessTokens(secret: "short") }
-        // A role other than admin is a plain user.
+        await #expect(throws: TokenRejection.self) { try await tokens.verify(String(decoding: tampered, as: UTF8.self)[...], now: now) }
+        let other = try await AccessTokens(secret: String(repeating: "x", count: 32))
+        await #expect(throws: TokenRejection.self) { try await other.verify(token[...], now: now) }
+        await #expect(throws: TokenRejection.self) { try await AccessTokens(secret: "short") }
+        // A role other than admin is a plain user; the tests' own HS256 tokens pass the server's check.
         let claims = #"{"sub":"5","exp":\#(now + 60),"role":"root"}"#
         let plain = Self.jwt(header: #"{"alg":"HS256","typ":"JWT"}"#, claims: claims, sign: Self.hs256(TestTokens.secret))
-        #expect(try tokens.verify(plain[...], now: now) == Identity(userID: 5, isAdmin: false))
+        #expect(try await tokens.verify(plain[...], now: now) == Identity(userID: 5, isAdmin: false))
+        #expect(try await tokens.verify(TestTokens.token(user: 3)[...], now: now) == Identity(userID: 3, isAdmin: false))
     }
 }

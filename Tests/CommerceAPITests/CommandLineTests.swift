@@ -5,6 +5,7 @@ import Foundation
 import Testing
 import TestSupport
 @testable import CommerceAPI
+import BearerTokens
 
 /// `commerce token` and how `commerce serve` treats its JWT secret (the built binary).
 @Suite struct CommandLineTests {
@@ -23,12 +24,13 @@ import TestSupport
         #expect(status == 0)
         let token = output.trimmingCharacters(in: .whitespacesAndNewlines)
         let now = Int64(Date().timeIntervalSince1970)
-        #expect(try TestTokens.tokens.verify(token[...], now: now) == Identity(userID: 42, isAdmin: true))
-        #expect(throws: TokenRejection.self) { try TestTokens.tokens.verify(token[...], now: now + 61) }
+        let tokens = try await TestTokens.verifier()
+        #expect(try await tokens.verify(token[...], now: now) == Identity(userID: 42, isAdmin: true))
+        await #expect(throws: TokenRejection.self) { try await tokens.verify(token[...], now: now + 61) }
 
         let user = try await Self.run(["token", "--user", "7", "--jwt-secret", TestTokens.secret])
         let userToken = user.output.trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(try TestTokens.tokens.verify(userToken[...], now: now) == Identity(userID: 7, isAdmin: false))
+        #expect(try await tokens.verify(userToken[...], now: now) == Identity(userID: 7, isAdmin: false))
     }
 
     @Test func aDatabaseURLThatCannotBeUsedIsSaidClearly() async throws {
@@ -72,6 +74,19 @@ import TestSupport
         let both = try await Self.run(["serve", "--port", "\(try freePort())", "--jwt-secret", TestTokens.secret, "--insecure-dev"])
         #expect(both.status != 0 && both.status != nil)
         #expect(both.output.contains("exclude each other"))
+
+        // A key set that cannot be used stops the start, saying why.
+        let noKeySet = try await Self.run(["serve", "--port", "\(try freePort())", "--jwks", "/nonexistent/keys.json"])
+        #expect(noKeySet.status != 0 && noKeySet.status != nil)
+        #expect(noKeySet.output.contains("the key set /nonexistent/keys.json cannot be read"))
+        let notAKeySet = try await withTemporaryDirectory { directory in
+            let path = directory.appendingPathComponent("keys.json").path
+            try Data(#"{"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "ed", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#.utf8)
+                .write(to: URL(fileURLWithPath: path))
+            return try await Self.run(["serve", "--port", "\(try freePort())", "--jwks", path])
+        }
+        #expect(notAKeySet.status != 0 && notAKeySet.status != nil)
+        #expect(notAKeySet.output.contains("has no RSA or P-256 key with a kid"))
 
         let limits = try await Self.run(["serve", "--port", "\(try freePort())", "--jwt-secret", TestTokens.secret, "--issue-limit-user", "5"])
         #expect(limits.status != 0 && limits.status != nil)

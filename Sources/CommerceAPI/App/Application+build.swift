@@ -1,3 +1,4 @@
+import BearerTokens
 import CommerceStore
 import CouponGate
 import Hummingbird
@@ -50,6 +51,9 @@ public func buildApplication(_ configuration: AppConfiguration, store: any Store
     )
     app.addServices(redis)
     app.addServices(dependencies.services(logger: logger))
+    if case .tokens(let tokens) = configuration.authentication, tokens.hasKeySet {
+        app.addServices(KeySetWatcher(tokens: tokens, logger: logger))
+    }
     app.beforeServerStarts { await dependencies.prepareRedis() }
     if let time = configuration.reconcileAt {
         app.addServices(NightlyReconcile(reconciler: dependencies.reconciler, time: time, timeZone: configuration.timeZone, logger: logger))

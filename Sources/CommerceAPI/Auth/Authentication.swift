@@ -1,9 +1,11 @@
+import BearerTokens
 import Foundation
 import Hummingbird
 
 /// How requests prove who they are.
 public enum AuthenticationMode: Sendable {
-    /// Bearer tokens signed with this secret (the only mode for anything real).
+    /// Bearer tokens signed with the server's secret or an identity provider's keys (the only
+    /// mode for anything real).
     case tokens(AccessTokens)
     /// No tokens at all: every request acts as an admin. For a developer's own machine only;
     /// `commerce serve` needs `--insecure-dev` to run like this and says so in its log.
@@ -18,11 +20,11 @@ struct Authentication: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
-        context.identity = try identify(request)
+        context.identity = try await identify(request)
         return try await next(request, context)
     }
 
-    private func identify(_ request: Request) throws -> Identity {
+    private func identify(_ request: Request) async throws -> Identity {
         guard case .tokens(let tokens) = mode else { return Identity(userID: 0, isAdmin: true) }
         guard let header = request.headers[.authorization] else {
             throw Self.unauthenticated("send `Authorization: Bearer <token>`")
@@ -42,7 +44,7 @@ struct Authentication: RouterMiddleware {
         // Token lifetimes are wall-clock time, whatever clock the business logic runs on.
         let now = Int64(Date().timeIntervalSince1970)
         do {
-            return try tokens.verify(header[start...], now: now)
+            return try await tokens.verify(header[start...], now: now)
         } catch {
             throw Self.unauthenticated(error.reason)
         }

@@ -1,3 +1,4 @@
+import BearerTokens
 import Hummingbird
 import NIOCore
 

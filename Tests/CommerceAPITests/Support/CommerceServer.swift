@@ -35,9 +35,10 @@ struct CommerceServer: Sendable {
     }
 
     /// Runs `body` with a started server and stops it afterwards (SIGTERM), whatever happens.
-    static func with<T>(databasePath: String, redisURL: String, logFile: URL, arguments: [String] = [], launcher: [String] = [],
+    static func with<T>(databasePath: String, redisURL: String, logFile: URL, secret: String? = TestTokens.secret,
+                        arguments: [String] = [], launcher: [String] = [],
                         _ body: (CommerceServer) async throws -> T) async throws -> T {
-        let server = try await start(databasePath: databasePath, redisURL: redisURL, logFile: logFile,
+        let server = try await start(databasePath: databasePath, redisURL: redisURL, logFile: logFile, secret: secret,
                                      arguments: arguments, launcher: launcher)
         do {
             let result = try await body(server)

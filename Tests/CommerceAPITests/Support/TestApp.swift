@@ -1,3 +1,4 @@
+import BearerTokens
 import CommerceStore
 @testable import CommerceStoreSQLite
 import Foundation
@@ -50,6 +51,7 @@ func withTestApp<T>(
     issueLimits: IssueRateLimits = .off,
     trustedProxies: TrustedProxies = .none,
     redisCheckInterval: Duration = .milliseconds(250),
+    authentication: AuthenticationMode? = nil,
     extraRoutes: (Router<CommerceRequestContext>) -> Void = { _ in },
     _ body: @escaping @Sendable (TestApp) async throws -> T
 ) async throws -> T {
@@ -59,7 +61,8 @@ func withTestApp<T>(
             let dataGuard = RedisDataGuard(logger: Logger(label: "test"))
             let redis = server.client(dataGuard: dataGuard)
             defer { redis.shutdown() }
-            let dependencies = AppDependencies(store: database, redis: redis, dataGuard: dataGuard, authentication: .tokens(TestTokens.tokens),
+            let authentication: AuthenticationMode = if let authentication { authentication } else { .tokens(try await TestTokens.verifier()) }
+            let dependencies = AppDependencies(store: database, redis: redis, dataGuard: dataGuard, authentication: authentication,
                                                issueLimits: issueLimits, trustedProxies: trustedProxies, timeZone: timeZone, now: now,
                                                redisCheckInterval: redisCheckInterval)
             let router = buildRouter(dependencies)
@@ -124,18 +127,6 @@ func orderBody(user: Int64, _ lines: [(item: Int64, quantity: Int)]) -> String {
 
 func json(_ buffer: ByteBuffer) throws -> [String: Any] {
     try JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any] ?? [:]
-}
-
-/// The secret every test server verifies tokens with, and tokens signed with it.
-enum TestTokens {
-    static let secret = "test-secret-of-at-least-thirty-two-bytes"
-    static let tokens = try! AccessTokens(secret: secret)
-    /// An admin token valid for an hour: what requests carry unless a test says otherwise.
-    static let admin = token(user: 1, admin: true)
-
-    static func token(user: Int64, admin: Bool = false, expiresIn seconds: Int64 = 3600) -> String {
-        tokens.sign(Identity(userID: user, isAdmin: admin), expiresAt: Int64(Date().timeIntervalSince1970) + seconds)
-    }
 }
 
 /// `headers` with `Authorization: Bearer <token>` added (nil: no token), unless it has one.
