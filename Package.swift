@@ -110,7 +110,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
-            resources: [.embedInCode("OpenAPI/openapi.yaml")]
+            resources: [.embedInCode("OpenAPI/openapi.yaml"), .embedInCode("Board/board.html")]
         ),
         .executableTarget(
             name: "commerce",

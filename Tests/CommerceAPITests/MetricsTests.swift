@@ -11,6 +11,25 @@ import CouponGate
         text.split(separator: "\n").first { $0.hasPrefix(series + " ") }.flatMap { Double($0.split(separator: " ").last!) }
     }
 
+    /// The series the alert rules' tests feed promtool (deploy/prometheus), as (name, labels)
+    /// without the `job` and `instance` labels a scrape adds; `up` is Prometheus's own.
+    static func alertTestSeries() throws -> [(name: String, labels: [String: String])] {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let text = try String(contentsOf: root.appendingPathComponent("deploy/prometheus/commerce-alerts.test.yml"), encoding: .utf8)
+        return text.matches(of: /series: '([a-z_]+)\{([^}]*)\}'/).compactMap { match in
+            let name = String(match.output.1)
+            guard name != "up" else { return nil }
+            var labels = Self.labels(String(match.output.2))
+            labels["job"] = nil
+            labels["instance"] = nil
+            return (name, labels)
+        }
+    }
+
+    static func labels(_ text: String) -> [String: String] {
+        Dictionary(text.matches(of: /([a-z_]+)="([^"]*)"/).map { (String($0.output.1), String($0.output.2)) }, uniquingKeysWith: { $1 })
+    }
+
     @Test func requestsCouponsOrdersAndReconcileRunsAreCounted() async throws {
         let limits = IssueRateLimits(perUser: TokenBucket(perSecond: 0.1, burst: 2), perAddress: nil)
         try await withTestApp(issueLimits: limits) { app async throws in
@@ -33,6 +52,19 @@ import CouponGate
             #expect(reply.headers[.contentType]?.hasPrefix("text/plain; version=0.0.4") == true)
             let text = reply.text
             #expect(Self.sample(text, #"commerce_http_requests_total{route="/items/{item_id}",method="GET",status="200"}"#) == 3)
+
+            // The alert rules are tested on series shaped as written here: each of their test's
+            // series has one here with the same labels (status and coupon id aside: traffic).
+            let written = text.matches(of: #/(?m)^([a-z_]+)\{([^}]*)\} /#).map { (String($0.output.1), Self.labels(String($0.output.2))) }
+            let alertSeries = try Self.alertTestSeries()
+            #expect(alertSeries.count >= 15)
+            for (name, labels) in alertSeries {
+                let shaped = written.contains { writtenName, writtenLabels in
+                    writtenName == name && Set(writtenLabels.keys) == Set(labels.keys)
+                        && labels.allSatisfy { ["status", "coupon_id"].contains($0.key) || writtenLabels[$0.key] == $0.value }
+                }
+                #expect(shaped, "the alert tests' \(name)\(labels) is not a series GET /metrics writes")
+            }
             #expect(Self.sample(text, #"commerce_http_requests_total{route="/items/{item_id}",method="GET",status="404"}"#) == 1)
             #expect(Self.sample(text, #"commerce_http_request_duration_seconds_count{route="/items/{item_id}",method="GET",status="200"}"#) == 3)
             #expect(text.contains(#"commerce_http_request_duration_seconds_bucket{route="/items/{item_id}",method="GET",status="200",le="0.001"}"#))

@@ -32,6 +32,8 @@ public struct AppDependencies: Sendable {
     public let dataGuard: RedisDataGuard
     /// Repairs Redis after it lost data; a `Service`, and run once before the server starts.
     let redisRepair: RedisRepair
+    /// Issue outcomes and latency per second for the live board; a `Service` (it samples).
+    let issueActivity: IssueActivity
 
     /// - Parameters:
     ///   - dataGuard: the guard `redis` was created with (``RedisConfiguration/makeClient(logger:dataGuard:)``).
@@ -54,6 +56,7 @@ public struct AppDependencies: Sendable {
         self.popularItems = PopularItems(ranking: ranking, itemCache: itemCache, items: store.items, sales: store.sales,
                                          dataGuard: dataGuard)
         self.now = now
+        self.issueActivity = IssueActivity(counters: coupons.counters, latency: metrics.issueLatency)
         self.reconciler = Reconciler(store: store, redis: redis, ranking: ranking, itemCache: itemCache, logger: logger,
                                      now: now, metrics: metrics)
         self.redisRepair = RedisRepair(dataGuard: dataGuard, redis: redis, reconciler: reconciler, metrics: metrics, logger: logger,
@@ -67,7 +70,7 @@ public struct AppDependencies: Sendable {
 
     /// What runs beside the HTTP server, in start order (stopped in reverse): the store, the
     /// Redis repair, one outbox relay per sink (stream, ranking; paused while Redis's data is not
-    /// trusted), the key pruner, the coupon gate and the item cache.
+    /// trusted), the key pruner, the coupon gate, the item cache and the board's sampler.
     func services(logger: Logger) -> [any Service] {
         let dataGuard = self.dataGuard
         return [store, redisRepair]
@@ -79,6 +82,7 @@ public struct AppDependencies: Sendable {
                 IdempotencyKeyPruner(keys: store.idempotencyKeys, logger: logger, now: now),
                 coupons,
                 itemCache,
+                issueActivity,
             ]
     }
 

@@ -64,7 +64,7 @@ public func buildApplication(_ configuration: AppConfiguration, store: any Store
 /// The router with every route and middleware; separate from ``buildApplication(_:)`` so tests
 /// can drive it with their own stores and clock.
 ///
-/// Three groups: open routes (health, metrics, the OpenAPI document), routes for any valid token
+/// Three groups: open routes (health, metrics, the OpenAPI document, the board's page), routes for any valid token
 /// (each checks that the `user_id` it acts on is the token's), and `/admin/*` for admin tokens.
 public func buildRouter(_ dependencies: AppDependencies) -> Router<CommerceRequestContext> {
     let store = dependencies.store
@@ -77,6 +77,9 @@ public func buildRouter(_ dependencies: AppDependencies) -> Router<CommerceReque
                       outbox: store.outbox,
                       sinks: dependencies.outboxSinks.map { ($0.label, $0.sink.cursorName) }).addRoutes(to: router)
     OpenAPIController().addRoutes(to: router)
+    let board = BoardController(coupons: store.coupons, registry: CouponRegistry(redis: dependencies.redis),
+                                activity: dependencies.issueActivity, counters: dependencies.coupons.counters, now: now)
+    board.addPage(to: router)
 
     let users = router.group().add(middleware: Authentication(mode: dependencies.authentication))
     PointsController(points: store.points, now: now).addRoutes(to: users)
@@ -91,5 +94,6 @@ public func buildRouter(_ dependencies: AppDependencies) -> Router<CommerceReque
     AdminCouponsController(coupons: store.coupons, gate: dependencies.coupons, registry: CouponRegistry(redis: dependencies.redis),
                            now: now).addRoutes(to: admins)
     ReconcileController(reconciler: dependencies.reconciler).addRoutes(to: admins)
+    board.addSnapshot(to: admins)
     return router
 }

@@ -60,6 +60,20 @@ public struct JSONWriter: Sendable {
         }
     }
 
+    /// A finite number with at most three decimals (rates and milliseconds); `null` otherwise.
+    public mutating func field(_ name: String, _ value: Double) {
+        field(name) { writer in
+            guard value.isFinite else { return writer.null() }
+            let rounded = (value * 1000).rounded() / 1000
+            writer.bytes.append(contentsOf: (rounded == rounded.rounded() ? String(Int64(rounded)) : String(rounded)).utf8)
+        }
+    }
+
+    /// `null` when nil.
+    public mutating func field(_ name: String, _ value: Double?) {
+        if let value { field(name, value) } else { field(name) { $0.null() } }
+    }
+
     public mutating func field(_ name: String, _ value: String) {
         field(name) { $0.string(value) }
     }

@@ -22,6 +22,8 @@ public final class CommerceMetrics: Sendable {
     private let requestHandles = Mutex<[RequestSeries: (CoreMetrics.Counter, CoreMetrics.Timer)]>([:])
     /// The server's connections: the cap and the request deadlines count into it.
     let connections = ConnectionCounts()
+    /// `POST /coupons/issue` durations, finer than the Prometheus buckets, for the live board.
+    let issueLatency = LatencyHistogram()
 
     public init() {
         registry = PrometheusCollectorRegistry()
@@ -33,6 +35,10 @@ public final class CommerceMetrics: Sendable {
             .milliseconds(500), .seconds(1), .microseconds(2_500_000), .seconds(5), .seconds(10),
         ]
         self.factory = factory
+        // Written at 0 from the start, so an alert's increase() sees a first run's changes and
+        // failures (a series born at its first value hides that value).
+        for result in ["agreed", "disagreed", "failed"] { _ = counter("commerce_reconcile_runs_total", [("result", result)]) }
+        for change in ReconcileReport().changes { _ = counter("commerce_reconcile_changes_total", [("kind", change.name)]) }
     }
 
     /// One HTTP request: `route` is the matched path template (`/orders/{order_id}`), so ids do
@@ -47,6 +53,7 @@ public final class CommerceMetrics: Sendable {
         }()
         handles.0.increment()
         handles.1.record(duration: duration)
+        if route == "/coupons/issue" && method == "POST" { issueLatency.record(duration) }
     }
 
     /// The series of one kind of request; its two handles are looked up together, with one
@@ -125,7 +132,10 @@ public final class CommerceMetrics: Sendable {
         for (couponID, counts) in coupons.all() {
             let id = couponID == IssueCounters.unknownCoupon ? "unknown" : String(couponID)
             for outcome in IssueCounters.Outcome.allCases {
-                guard let count = counts[outcome], count > 0 else { continue }
+                // Every outcome from a coupon's first request on, zeros too: an alert's rate()
+                // then sees the first refusal, which a series born at 1 would hide.
+                let count = counts[outcome] ?? 0
+                guard count > 0 || couponID != IssueCounters.unknownCoupon else { continue }
                 if outcome == .issued {
                     issued += "commerce_coupons_issued_total{coupon_id=\"\(id)\"} \(count)\n"
                 } else {
