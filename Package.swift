@@ -87,11 +87,13 @@ let package = Package(
             ]
         ),
         .target(name: "Ranking", dependencies: ["RedisClient", "LuaScripts", "CommerceStore"]),
+        // Flat JSON objects read straight from bytes (the burst's bodies, tokens' parts).
+        .target(name: "FlatJSON"),
         // Who a request acts for: bearer tokens verified by jwt-kit. The only module that sees it.
         .target(
             name: "BearerTokens",
             dependencies: [
-                "ServiceTasks",
+                "ServiceTasks", "FlatJSON",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -100,7 +102,7 @@ let package = Package(
         .target(
             name: "CommerceAPI",
             dependencies: [
-                "RedisClient", "CommerceStore", "CouponGate", "Ranking", "LuaScripts", "ServiceTasks", "BearerTokens",
+                "RedisClient", "CommerceStore", "CouponGate", "Ranking", "LuaScripts", "ServiceTasks", "BearerTokens", "FlatJSON",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -154,6 +156,7 @@ let package = Package(
         ),
         .testTarget(name: "CouponGateTests", dependencies: ["CouponGate", "CommerceStore", "LuaScripts", "RedisClient", "TestSupport"]),
         .testTarget(name: "RankingTests", dependencies: ["Ranking"]),
+        .testTarget(name: "FlatJSONTests", dependencies: ["FlatJSON"]),
         .testTarget(
             name: "ServiceTasksTests",
             dependencies: ["ServiceTasks", .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle")]
@@ -163,6 +166,7 @@ let package = Package(
             dependencies: [
                 "CommerceAPI", "CommerceStore", "CommerceStoreSQLite", "CommerceStorePostgres", "CouponGate", "Ranking", "LuaScripts", "TestSupport",
                 "BearerTokens",
+                .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),

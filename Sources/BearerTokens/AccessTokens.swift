@@ -7,9 +7,9 @@ import Synchronization
 /// secret, and RS256 / ES256 signed by a key of an identity provider's key set, the key chosen
 /// by the token's `kid`; claims `sub`, `exp` and `role`, and `iss` / `aud` when configured.
 ///
-/// Parsing and signatures are jwt-kit's. Which algorithm checks a token is the key's choice,
-/// never the token's: HS256 only with the secret (never with only a key set), RS256 / ES256 only
-/// with a key-set key, and `none` never.
+/// Parsing and signatures are jwt-kit's (``SigningKeys``). Which algorithm checks a token is the
+/// key's choice, never the token's: HS256 only with the secret (never with only a key set),
+/// RS256 / ES256 only with a key-set key, and `none` never.
 public final class AccessTokens: Sendable {
     /// Secrets shorter than this are refused: HS256 wants a key of at least 256 bits (RFC 7518 §3.2).
     public static let minimumSecretLength = 32
@@ -17,9 +17,8 @@ public final class AccessTokens: Sendable {
     private let secret: HMACKey?
     private let keySet: KeySetFile?
     private let requirements: ClaimRequirements
-    /// The keys that verify: the secret (the default, for tokens without a `kid`) and the key
-    /// set's keys by `kid`; replaced whole when the key set file changes.
-    private let keys: Mutex<(collection: JWTKeyCollection, keySetStamp: KeySetFile.Stamp?)>
+    /// The keys that verify, replaced whole when the key set file changes.
+    private let keys: Mutex<(keys: SigningKeys, keySetStamp: KeySetFile.Stamp?)>
     /// Tokens that passed, until they expire: a client sends the same token with request after
     /// request, and a lookup costs a fraction of a verification.
     private let verified = VerifiedTokens(capacity: 10_000)
@@ -41,30 +40,7 @@ public final class AccessTokens: Sendable {
         self.keySet = keySet
         requirements = ClaimRequirements(issuer: issuer, audience: audience)
         let stamp = keySet?.stamp()
-        let collection = try await Self.collection(secret: self.secret, keySet: keySet, logger: logger)
-        keys = Mutex((collection, stamp))
-    }
-
-    /// A collection holding the secret and the key set's usable keys.
-    private static func collection(secret: HMACKey?, keySet: KeySetFile?, logger: Logger?) async throws(TokenRejection) -> JWTKeyCollection {
-        let collection = JWTKeyCollection()
-        if let secret { await collection.add(hmac: secret, digestAlgorithm: .sha256) }
-        guard let keySet else { return collection }
-        let (keys, skipped) = try keySet.read()
-        for key in keys {
-            do {
-                try await collection.add(jwk: key, isDefault: false)
-            } catch {
-                throw TokenRejection("the key set \(keySet.path) has a key jwt-kit cannot use (kid \(key.keyIdentifier?.string ?? "?")): \(error)")
-            }
-        }
-        // Without a secret there is no default key: a token without a `kid`, or with one the
-        // set does not have, is refused instead of checked against some other key.
-        if secret == nil { await collection.clearDefault() }
-        if !skipped.isEmpty {
-            logger?.warning("key set: keys left out", metadata: ["path": "\(keySet.path)", "skipped": "\(skipped)"])
-        }
-        return collection
+        keys = Mutex((try await SigningKeys(secret: self.secret, keySet: keySet, logger: logger), stamp))
     }
 
     /// Whether there is a key set file to watch.
@@ -78,8 +54,8 @@ public final class AccessTokens: Sendable {
         let stamp = keySet.stamp()
         guard keys.withLock({ $0.keySetStamp }) != stamp else { return }
         do {
-            let collection = try await Self.collection(secret: secret, keySet: keySet, logger: logger)
-            keys.withLock { $0 = (collection, stamp) }
+            let signingKeys = try await SigningKeys(secret: secret, keySet: keySet, logger: logger)
+            keys.withLock { $0 = (signingKeys, stamp) }
             verified.forgetAll()
             logger.notice("key set re-read", metadata: ["path": "\(keySet.path)"])
         } catch {
@@ -91,17 +67,11 @@ public final class AccessTokens: Sendable {
 
     /// The identity `token` carries, if a trusted key signed it and its claims hold at `now`
     /// (seconds since the epoch).
-    public func verify(_ token: Substring, now: Int64) async throws(TokenRejection) -> Identity {
+    public func verify(_ token: Substring, now: Int64) throws(TokenRejection) -> Identity {
         let text = String(token)
         if let known = verified.identity(for: text, now: now) { return known }
         let generation = verified.generation
-        let collection = keys.withLock { $0.collection }
-        let claims: TokenClaims
-        do {
-            claims = try await collection.verify(Array(token.utf8), as: TokenClaims.self)
-        } catch {
-            throw Self.rejection(error)
-        }
+        let claims = try keys.withLock { $0.keys }.verify(Array(token.utf8))
         let identity = try requirements.identity(of: claims, now: now)
         verified.remember(text, identity, expiresAt: claims.exp, generation: generation)
         return identity
@@ -118,21 +88,6 @@ public final class AccessTokens: Sendable {
             return try await signer.sign(requirements.claims(for: identity, expiresAt: expiresAt))
         } catch {
             throw TokenRejection("the token could not be signed: \(error)")
-        }
-    }
-
-    /// What the 401 says for an error from jwt-kit (its own texts can be long and internal).
-    private static func rejection(_ error: any Error) -> TokenRejection {
-        if let rejection = error as? TokenRejection { return rejection }
-        switch (error as? JWTError)?.errorType {
-        case .signatureVerificationFailed?:
-            return TokenRejection("the token's signature is not valid")
-        case .noKeyProvided?, .unknownKID?, .missingKIDHeader?:
-            return TokenRejection("the token names no key this server trusts (`kid`)")
-        case .malformedToken?:
-            return TokenRejection("the token is not a JWT with `sub` (a string) and `exp` (a number)")
-        default:
-            return TokenRejection("the token could not be verified")
         }
     }
 }

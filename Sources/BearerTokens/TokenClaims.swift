@@ -1,6 +1,6 @@
 import JWTKit
 
-/// The claims this service reads from a token, as jwt-kit decodes them. `exp`, `iss` and `aud`
+/// The claims this service reads from a token, as jwt-kit's parser decodes them. `exp`, `iss` and `aud`
 /// are checked by ``ClaimRequirements`` against the caller's clock and configuration, not here.
 struct TokenClaims: JWTPayload {
     var sub: String
@@ -14,8 +14,8 @@ struct TokenClaims: JWTPayload {
     /// `alg` of its own takes the token's, so RS512 or ES384 could otherwise pass.
     static let algorithms: Set<String> = ["HS256", "RS256", "ES256"]
 
-    /// Called by jwt-kit after the signature checked out, with the algorithm that checked it.
-    func verify(using algorithm: some JWTAlgorithm) throws {
+    /// Called once the signature checked out, with the algorithm that checked it.
+    func verify(using algorithm: some JWTAlgorithm) throws(TokenRejection) {
         guard Self.algorithms.contains(algorithm.name) else {
             throw TokenRejection("the token's algorithm must be HS256, RS256 or ES256, not \(algorithm.name)")
         }

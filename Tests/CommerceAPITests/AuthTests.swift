@@ -3,7 +3,8 @@ import Foundation
 import HTTPTypes
 import Testing
 @testable import CommerceAPI
-import BearerTokens
+@testable import BearerTokens
+import JWTKit
 
 /// Bearer tokens on every route: who may call what, and every way a token is refused.
 @Suite struct AuthTests {
@@ -154,21 +155,41 @@ import BearerTokens
         let tokens = try await TestTokens.verifier()
         let now = Int64(Date().timeIntervalSince1970)
         let token = try await tokens.sign(Identity(userID: 42, isAdmin: true), expiresAt: now + 10)
-        #expect(try await tokens.verify(token[...], now: now) == Identity(userID: 42, isAdmin: true))
+        #expect(try tokens.verify(token[...], now: now) == Identity(userID: 42, isAdmin: true))
         // Verified once (and remembered), the same token is still refused once expired, and a
         // token differing in one character is checked in full.
-        #expect(try await tokens.verify(token[...], now: now + 9) == Identity(userID: 42, isAdmin: true))
-        await #expect(throws: TokenRejection.self) { try await tokens.verify(token[...], now: now + 10) }
+        #expect(try tokens.verify(token[...], now: now + 9) == Identity(userID: 42, isAdmin: true))
+        #expect(throws: TokenRejection.self) { try tokens.verify(token[...], now: now + 10) }
         var tampered = Array(token.utf8)
         tampered[tampered.count - 2] = tampered[tampered.count - 2] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
-        await #expect(throws: TokenRejection.self) { try await tokens.verify(String(decoding: tampered, as: UTF8.self)[...], now: now) }
+        #expect(throws: TokenRejection.self) { try tokens.verify(String(decoding: tampered, as: UTF8.self)[...], now: now) }
         let other = try await AccessTokens(secret: String(repeating: "x", count: 32))
-        await #expect(throws: TokenRejection.self) { try await other.verify(token[...], now: now) }
+        #expect(throws: TokenRejection.self) { try other.verify(token[...], now: now) }
         await #expect(throws: TokenRejection.self) { try await AccessTokens(secret: "short") }
         // A role other than admin is a plain user; the tests' own HS256 tokens pass the server's check.
         let claims = #"{"sub":"5","exp":\#(now + 60),"role":"root"}"#
         let plain = Self.jwt(header: #"{"alg":"HS256","typ":"JWT"}"#, claims: claims, sign: Self.hs256(TestTokens.secret))
-        #expect(try await tokens.verify(plain[...], now: now) == Identity(userID: 5, isAdmin: false))
-        #expect(try await tokens.verify(TestTokens.token(user: 3)[...], now: now) == Identity(userID: 3, isAdmin: false))
+        #expect(try tokens.verify(plain[...], now: now) == Identity(userID: 5, isAdmin: false))
+        #expect(try tokens.verify(TestTokens.token(user: 3)[...], now: now) == Identity(userID: 3, isAdmin: false))
+    }
+}
+
+extension AuthTests {
+    /// The fast decoder of headers and claims reads what the full one reads, or hands over.
+    @Test func flatTokenPartsDecodeAsTheFullDecoderDoes() throws {
+        let claims = [#"{"sub":"42","exp":1795389908}"#, #"{"sub":"7","exp":1795389908,"role":"admin","iss":"https://id","aud":"shop"}"#,
+                      #"{"sub":"7","exp":1795389908.5,"aud":["a","shop"]}"#, #"{"sub":"7","exp":1795389908,"role":"admin","extra":{"x":1}}"#]
+        for text in claims {
+            let data = Data(text.utf8)
+            let fast = try FlatJWTJSONDecoder().decode(TokenClaims.self, from: data)
+            let full = try JSONDecoder().decode(TokenClaims.self, from: data)
+            #expect(fast.sub == full.sub && fast.exp == full.exp && fast.role == full.role && fast.iss == full.iss
+                    && fast.aud?.value == full.aud?.value, "\(text)")
+        }
+        for text in [#"{"sub":1,"exp":1795389908}"#, #"{"sub":"1"}"#, #"{"sub":"1","exp":1795389908,"role":true}"#] {
+            #expect(throws: (any Error).self, "\(text)") { try FlatJWTJSONDecoder().decode(TokenClaims.self, from: Data(text.utf8)) }
+        }
+        let header = try FlatJWTJSONDecoder().decode(JWTHeader.self, from: Data(#"{"alg":"RS256","typ":"JWT","kid":"k-1"}"#.utf8))
+        #expect(header.alg == "RS256" && header.kid == "k-1" && header.typ == "JWT")
     }
 }

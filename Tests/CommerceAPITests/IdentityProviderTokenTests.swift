@@ -151,19 +151,19 @@ extension IdentityProviderTokenTests {
             let tokens = try await AccessTokens(secret: TestTokens.secret, keySet: KeySetFile(path: path),
                                                 issuer: IdentityProvider.issuer, audience: IdentityProvider.audience)
             let now = Int64(Date().timeIntervalSince1970)
-            #expect(try await tokens.verify(provider.rs256()[...], now: now) == Identity(userID: 42, isAdmin: false))
-            #expect(try await tokens.verify(provider.es256(IdentityProvider.claims(user: 7, admin: true))[...], now: now)
+            #expect(try tokens.verify(provider.rs256()[...], now: now) == Identity(userID: 42, isAdmin: false))
+            #expect(try tokens.verify(provider.es256(IdentityProvider.claims(user: 7, admin: true))[...], now: now)
                     == Identity(userID: 7, isAdmin: true))
             // HS256 by the secret, with the required claims (as `commerce token` signs them)...
             let signed = try await tokens.sign(Identity(userID: 9, isAdmin: false), expiresAt: now + 60)
-            #expect(try await tokens.verify(signed[...], now: now) == Identity(userID: 9, isAdmin: false))
+            #expect(try tokens.verify(signed[...], now: now) == Identity(userID: 9, isAdmin: false))
             let hs256 = TestTokens.jwt(header: #"{"alg":"HS256"}"#, claims: IdentityProvider.claims(user: 5), sign: TestTokens.hs256(TestTokens.secret))
-            #expect(try await tokens.verify(hs256[...], now: now) == Identity(userID: 5, isAdmin: false))
+            #expect(try tokens.verify(hs256[...], now: now) == Identity(userID: 5, isAdmin: false))
             // ...but not without them, and a key-set kid does not make the secret's signature pass.
-            await #expect(throws: TokenRejection.self) { try await tokens.verify(TestTokens.token(user: 5)[...], now: now) }
+            #expect(throws: TokenRejection.self) { try tokens.verify(TestTokens.token(user: 5)[...], now: now) }
             let confused = TestTokens.jwt(header: #"{"alg":"HS256","kid":"ec-1"}"#, claims: IdentityProvider.claims(user: 5),
                                           sign: TestTokens.hs256(TestTokens.secret))
-            await #expect(throws: TokenRejection.self) { try await tokens.verify(confused[...], now: now) }
+            #expect(throws: TokenRejection.self) { try tokens.verify(confused[...], now: now) }
         }
     }
 }

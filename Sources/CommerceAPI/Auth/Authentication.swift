@@ -20,11 +20,11 @@ struct Authentication: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
-        context.identity = try await identify(request)
+        context.identity = try identify(request)
         return try await next(request, context)
     }
 
-    private func identify(_ request: Request) async throws -> Identity {
+    private func identify(_ request: Request) throws -> Identity {
         guard case .tokens(let tokens) = mode else { return Identity(userID: 0, isAdmin: true) }
         guard let header = request.headers[.authorization] else {
             throw Self.unauthenticated("send `Authorization: Bearer <token>`")
@@ -44,7 +44,7 @@ struct Authentication: RouterMiddleware {
         // Token lifetimes are wall-clock time, whatever clock the business logic runs on.
         let now = Int64(Date().timeIntervalSince1970)
         do {
-            return try await tokens.verify(header[start...], now: now)
+            return try tokens.verify(header[start...], now: now)
         } catch {
             throw Self.unauthenticated(error.reason)
         }

@@ -1,5 +1,6 @@
 import CommerceStore
 import CouponGate
+import FlatJSON
 import Hummingbird
 
 /// `POST /coupons/issue` (first come, first served, through the coupon gate) and `GET /coupons`.

@@ -1,3 +1,4 @@
+import FlatJSON
 import Foundation
 import Hummingbird
 
@@ -11,7 +12,7 @@ enum JSONBody {
     /// As above, reading the common well-formed body without Foundation (see ``FlatJSONObject``).
     static func decode<T: IntegerFieldsBody>(_ type: T.Type, from request: Request, context: some RequestContext) async throws -> T {
         let body = try await request.body.collect(upTo: context.maxUploadSize)
-        if let object = FlatJSONObject(body), let value = T(object) { return value }
+        if let object = body.withUnsafeReadableBytes({ FlatJSONObject($0) }), let value = T(object) { return value }
         return try decode(T.self, from: body)
     }
 
@@ -85,4 +86,12 @@ extension KeyedDecodingContainer {
         guard contains(key) else { return nil }
         return try decode(type, forKey: key)
     }
+}
+
+/// A request body of integer fields only, which ``JSONBody`` reads through ``FlatJSONObject``
+/// when it can.
+protocol IntegerFieldsBody: Decodable {
+    /// The body from its fields; nil when a field is missing or not an integer (the full
+    /// decoder then says which).
+    init?(_ object: FlatJSONObject)
 }

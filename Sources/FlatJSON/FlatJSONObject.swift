@@ -1,41 +1,40 @@
-import NIOCore
-
 /// A JSON object whose every value is an integer or a plain string, such as
 /// `{"user_id": 1, "coupon_id": 7}` or a JWT's `{"sub":"42","exp":1795389908}`, read straight
-/// from the bytes. The coupon burst's bodies and every token's claims are like that, and
-/// Foundation's `JSONDecoder` was the largest cost of a refused request after the HTTP parsing
-/// itself. Anything else (nesting, fractions, escapes, `null`, booleans, duplicate keys, bad
+/// from the bytes. The coupon burst's bodies and every new token's header and claims are like
+/// that, and Foundation's `JSONDecoder` (generic, unspecialized across modules) was the largest
+/// cost of a refused request after the HTTP parsing itself. Anything else (nesting, fractions, escapes, `null`, booleans, duplicate keys, bad
 /// JSON) gives nil, and the caller decodes with `JSONDecoder` instead, which also explains what
 /// is wrong.
-struct FlatJSONObject {
-    enum Value: Equatable {
+public struct FlatJSONObject: Sendable {
+    public enum Value: Equatable, Sendable {
         case integer(Int64)
         case string(String)
     }
 
-    private var fields: [(name: String, value: Value)] = []
+    /// The fields in the order they came.
+    public private(set) var fields: [(name: String, value: Value)] = []
 
     /// The integer under `name`; nil when absent or not an integer.
-    subscript(name: String) -> Int64? {
+    public subscript(name: String) -> Int64? {
         guard case .integer(let value)? = fields.first(where: { $0.name == name })?.value else { return nil }
         return value
     }
 
     /// The string under `name`; nil when absent or not a string.
-    func string(_ name: String) -> String? {
+    public func string(_ name: String) -> String? {
         guard case .string(let value)? = fields.first(where: { $0.name == name })?.value else { return nil }
         return value
     }
 
     /// Whether the object has `name` at all.
-    func contains(_ name: String) -> Bool { fields.contains { $0.name == name } }
+    public func contains(_ name: String) -> Bool { fields.contains { $0.name == name } }
 
-    init?(_ buffer: ByteBuffer) {
-        guard let fields = buffer.withUnsafeReadableBytes({ Self.parse($0) }) else { return nil }
+    public init?(_ bytes: UnsafeRawBufferPointer) {
+        guard let fields = Self.parse(bytes) else { return nil }
         self.fields = fields
     }
 
-    init?(_ bytes: [UInt8]) {
+    public init?(_ bytes: [UInt8]) {
         guard let fields = bytes.withUnsafeBytes({ Self.parse($0) }) else { return nil }
         self.fields = fields
     }
@@ -109,12 +108,4 @@ struct FlatJSONObject {
         skipSpace()
         return index == bytes.count ? fields : nil
     }
-}
-
-/// A request body of integer fields only, which ``JSONBody`` reads through ``FlatJSONObject``
-/// when it can.
-protocol IntegerFieldsBody: Decodable {
-    /// The body from its fields; nil when a field is missing or not an integer (the full
-    /// decoder then says which).
-    init?(_ object: FlatJSONObject)
 }
