@@ -93,11 +93,11 @@ set ylabel 'requests per second'
 set format y '%.0s%c'
 unset xlabel
 plot {', '.join(series)}
-set ylabel 'p99 of POST /coupons/issue (ms)'
+set ylabel 'p99 in the server (ms)'
 set xlabel 'seconds (scraped from /metrics every second)'
 set format y '%g'
 set yrange [0:*]
-plot '{data.name}' using 1:{p99_column} with linespoints pt 7 ps 0.5 lw 2 title 'p99'
+plot '{data.name}' using 1:{p99_column} with linespoints pt 7 ps 0.5 lw 2 title 'p99 of POST /coupons/issue (from the histogram buckets)'
 unset multiplot
 """
     subprocess.run(["gnuplot"], input=script, text=True, check=True)
