@@ -88,16 +88,19 @@ set terminal pngcairo size 1000,640 font 'sans,10'
 set output '{png}'
 set multiplot layout 2,1 title '{title}'
 set grid
-set key outside right
+# The same margins in both panels, so that their time axes line up.
+set lmargin at screen 0.08
+set rmargin at screen 0.76
+set key outside right top
 set ylabel 'requests per second'
 set format y '%.0s%c'
 unset xlabel
 plot {', '.join(series)}
-set ylabel 'p99 in the server (ms)'
+set ylabel 'in the server, ms (histogram buckets)'
 set xlabel 'seconds (scraped from /metrics every second)'
 set format y '%g'
 set yrange [0:*]
-plot '{data.name}' using 1:{p99_column} with linespoints pt 7 ps 0.5 lw 2 title 'p99 of POST /coupons/issue (from the histogram buckets)'
+plot '{data.name}' using 1:{p99_column} with linespoints pt 7 ps 0.5 lw 2 title 'p99, POST /coupons/issue'
 unset multiplot
 """
     subprocess.run(["gnuplot"], input=script, text=True, check=True)
