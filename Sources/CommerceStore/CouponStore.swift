@@ -18,6 +18,10 @@ public protocol CouponStore: Sendable {
     /// Every coupon's terms, a keyset page at a time (ids above `afterID`).
     func page(afterID: Int64, limit: Int) async throws -> [Coupon]
 
+    /// The first `limit` coupons (by id) whose issue window holds `now` (ms since the epoch, both
+    /// ends inclusive): one query, however many coupons have come and gone.
+    func active(at now: Int64, limit: Int) async throws -> [Coupon]
+
     /// Records a batch of issuances of one coupon, each on its own: one result per issuance, in
     /// order. A row that exists already with the same issue time is success (the reconcile job
     /// may have recorded it first); with another time, `COUPON_ALREADY_ISSUED`; no such coupon,

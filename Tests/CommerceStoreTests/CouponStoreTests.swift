@@ -63,6 +63,26 @@ import Testing
     }
 
     @Test(arguments: StoreKind.allCases)
+    func activeCouponsAreThoseWhoseWindowHoldsTheMoment(_ kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            func coupon(_ from: Int64, _ until: Int64) async throws -> Int64 {
+                try await store.coupons.create(NewCoupon(name: "C", discountType: .fixed, discountValue: 1, stock: 1,
+                                                         validFrom: Timestamp(milliseconds: from), validUntil: Timestamp(milliseconds: until)),
+                                               at: 0).couponID
+            }
+            let past = try await coupon(0, 999)
+            let open = try await coupon(500, 2_000)
+            let startsNow = try await coupon(1_000, 1_500)
+            let endsNow = try await coupon(0, 1_000)
+            let future = try await coupon(1_001, 3_000)
+            #expect(try await store.coupons.active(at: 1_000, limit: 10).map(\.couponID) == [open, startsNow, endsNow])
+            #expect(try await store.coupons.active(at: 1_000, limit: 2).map(\.couponID) == [open, startsNow])
+            #expect(try await store.coupons.active(at: 2_500, limit: 10).map(\.couponID) == [future])
+            #expect(!(try await store.coupons.active(at: 1_000, limit: 10).map(\.couponID).contains(past)))
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
     func aCouponIsListedForItsHoldersAndDeletedOnlyWhileNobodyHoldsIt(_ kind: StoreKind) async throws {
         try await kind.withStore { store in
             let first = try await store.coupon()

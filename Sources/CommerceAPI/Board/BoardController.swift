@@ -36,19 +36,12 @@ struct BoardController {
         let at = now()
         let reading = activity.reading()
         var shown: [BoardSnapshot.CouponLine] = []
-        var after: Int64 = 0
-        paging: while true {
-            let page = try await coupons.page(afterID: after, limit: 500)
-            for coupon in page where coupon.validFrom.milliseconds <= at && at <= coupon.validUntil.milliseconds {
-                // Redis down: the line still shows its rates, with the live counts unknown.
-                let live = try? await registry.liveCounts(couponID: coupon.couponID)
-                shown.append(BoardSnapshot.CouponLine(
-                    coupon: coupon, remaining: live?.remaining, issued: live?.issued,
-                    perSecond: reading.perSecond[coupon.couponID] ?? [:], totals: counters.counts(couponID: coupon.couponID)))
-                if shown.count == Self.maxCoupons { break paging }
-            }
-            guard let last = page.last else { break }
-            after = last.couponID
+        for coupon in try await coupons.active(at: at, limit: Self.maxCoupons) {
+            // Redis down: the line still shows its rates, with the live counts unknown.
+            let live = try? await registry.liveCounts(couponID: coupon.couponID)
+            shown.append(BoardSnapshot.CouponLine(
+                coupon: coupon, remaining: live?.remaining, issued: live?.issued,
+                perSecond: reading.perSecond[coupon.couponID] ?? [:], totals: counters.counts(couponID: coupon.couponID)))
         }
         return BoardSnapshot(at: Timestamp(milliseconds: at), windowSeconds: reading.seconds, coupons: shown,
                              p50: reading.p50, p99: reading.p99)

@@ -55,6 +55,15 @@ struct PostgresCouponStore: CouponStore {
         }
     }
 
+    func active(at now: Int64, limit: Int) async throws -> [Coupon] {
+        try await store.connection { connection in
+            try await connection.rows("""
+                SELECT \(unescaped: Self.columns) FROM coupons c
+                WHERE c.valid_from <= \(now) AND c.valid_until >= \(now) ORDER BY c.id LIMIT \(Int64(limit))
+                """).map(Self.coupon)
+        }
+    }
+
     /// Concurrent calls are merged (``IssuanceWrites``) and written with ``write(_:)``.
     func recordIssues(couponID: Int64, _ issuances: [Issuance]) async throws -> [Result<Void, any Error>] {
         guard !issuances.isEmpty else { return [] }

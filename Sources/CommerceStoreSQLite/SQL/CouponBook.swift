@@ -171,6 +171,13 @@ extension CouponBook {
             """, arguments: [afterID, limit]).map { try coupon($0) }
     }
 
+    static func active(_ db: Database, at now: Int64, limit: Int) throws -> [Coupon] {
+        try Row.fetchAll(db, sql: """
+            SELECT id, name, discount_type, discount_value, stock, valid_from, valid_until FROM coupons
+            WHERE valid_from <= ? AND valid_until >= ? ORDER BY id LIMIT ?
+            """, arguments: [now, now, limit]).map { try coupon($0) }
+    }
+
     /// `[[user, issued_at], ...]`: a batch as one statement argument.
     private static func jsonPairs(_ issuances: [Issuance]) -> String {
         var text = "["

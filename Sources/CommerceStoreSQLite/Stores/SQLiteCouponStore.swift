@@ -24,6 +24,10 @@ struct SQLiteCouponStore: CouponStore {
         try await store.read { try CouponBook.page($0, afterID: afterID, limit: limit) }
     }
 
+    func active(at now: Int64, limit: Int) async throws -> [Coupon] {
+        try await store.read { try CouponBook.active($0, at: now, limit: limit) }
+    }
+
     /// One group-commit write for the batch: one statement inserts the rows of users new to the
     /// coupon (nearly always all of them); only the others go one statement each, where a
     /// failing one undoes itself and nothing else, unless its error ended the whole transaction
