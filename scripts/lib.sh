@@ -152,6 +152,17 @@ await_http() {
   return 1
 }
 
+# await_ready BASE_URL: waits (10 s at most) until BASE_URL/health/ready answers 200, e.g. for a
+# fresh Redis's start-up repair (issuing answers 503 until it is done).
+await_ready() {
+  for _ in $(seq 1 100); do
+    curl -sf "$1/health/ready" >/dev/null && return 0
+    sleep 0.1
+  done
+  echo "$1 did not become ready" >&2
+  return 1
+}
+
 # start_redis DIR PORT [redis-server options...]: starts redis-server daemonized with its data,
 # log and pidfile in DIR, waits until it answers, prints its PID.
 start_redis() {

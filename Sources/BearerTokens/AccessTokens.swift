@@ -71,7 +71,7 @@ public final class AccessTokens: Sendable {
         let text = String(token)
         if let known = verified.identity(for: text, now: now) { return known }
         let generation = verified.generation
-        let claims = try keys.withLock { $0.keys }.verify(Array(token.utf8))
+        let claims = try keys.withLock { $0.keys }.verify(Array(text.utf8))
         let identity = try requirements.identity(of: claims, now: now)
         verified.remember(text, identity, expiresAt: claims.exp, generation: generation)
         return identity
@@ -81,11 +81,9 @@ public final class AccessTokens: Sendable {
     /// configured `iss` / `aud`.
     /// - Throws: ``TokenRejection`` without a secret.
     public func sign(_ identity: Identity, expiresAt: Int64) async throws(TokenRejection) -> String {
-        guard let secret else { throw TokenRejection("no JWT secret to sign with") }
-        let signer = JWTKeyCollection()
-        await signer.add(hmac: secret, digestAlgorithm: .sha256)
+        guard secret != nil else { throw TokenRejection("no JWT secret to sign with") }
         do {
-            return try await signer.sign(requirements.claims(for: identity, expiresAt: expiresAt))
+            return try await keys.withLock { $0.keys }.sign(requirements.claims(for: identity, expiresAt: expiresAt))
         } catch {
             throw TokenRejection("the token could not be signed: \(error)")
         }

@@ -23,9 +23,9 @@ public struct KeySetFile: Sendable {
                      inode: (attributes?[.systemFileNumber] as? NSNumber)?.intValue)
     }
 
-    /// The keys tokens may be signed with, by `kid`: RSA keys (RS256) and EC P-256 keys (ES256).
-    /// Other keys (symmetric, other curves, encryption keys) are left out and named in
-    /// `skipped`: an HS256 token must never pass by a key set's symmetric key.
+    /// The keys tokens may be signed with, by `kid`: RSA keys (RS256) and EC P-256 keys (ES256),
+    /// with no `alg` or that one. Other keys (other curves or algorithms, e.g. RS512 or PS256)
+    /// are left out and named in `skipped`.
     func read() throws(TokenRejection) -> (keys: [JWK], skipped: [String]) {
         let data: Data
         do {
@@ -45,10 +45,11 @@ public struct KeySetFile: Sendable {
             let name = key.keyIdentifier?.string ?? "(no kid)"
             if key.keyIdentifier == nil {
                 skipped.append("\(name): no kid")
-            } else if key.keyType == .rsa || (key.keyType == .ecdsa && key.curve == .ecdsa(.p256)) {
+            } else if (key.keyType == .rsa && [nil, .rs256].contains(key.algorithm))
+                        || (key.keyType == .ecdsa && key.curve == .ecdsa(.p256) && [nil, .es256].contains(key.algorithm)) {
                 keys.append(key)
             } else {
-                skipped.append("\(name): a \(key.keyType.rawValue) \(key.curve?.rawValue ?? "") key signs neither RS256 nor ES256")
+                skipped.append("\(name): a \(key.keyType.rawValue) \(key.curve?.rawValue ?? "") key for \(key.algorithm?.rawValue ?? "any algorithm"), not RS256 or ES256")
             }
         }
         guard !keys.isEmpty else {

@@ -4,13 +4,15 @@ loads GET /admin/board against a running server, an admin token is typed into it
 of issue requests sells a coupon out. Passes when the page showed the stock falling to 0 and
 the refusals by reason, and its numbers equal GET /admin/coupons/{id} afterwards.
 
-Usage: board_in_chromium.py BASE_URL ADMIN_TOKEN JWT_SECRET COUPON_ID STOCK SCREENSHOT.png
+Usage: board_in_chromium.py BASE_URL ADMIN_TOKEN TOKENS_FILE COUPON_ID STOCK SCREENSHOT.png
+(TOKENS_FILE: user n's token on line n, as Benchmarks/tokens.py 1 N prints them)
 """
-import base64, hashlib, hmac, http.client, json, os, shutil, subprocess, sys, tempfile, threading, time, urllib.parse, urllib.request
+import base64, http.client, json, os, shutil, subprocess, sys, tempfile, threading, time, urllib.parse, urllib.request
 
 import websocket  # Debian's python3-websocket
 
-base, admin, secret, coupon, stock, screenshot = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
+base, admin, coupon, stock, screenshot = sys.argv[1], sys.argv[2], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
+user_tokens = open(sys.argv[3]).read().split()
 failures = []
 
 
@@ -20,15 +22,8 @@ def check(condition, message):
         failures.append(message)
 
 
-def b64(data):
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def user_token(user):
-    header = b64(b'{"alg":"HS256","typ":"JWT"}')
-    claims = b64(json.dumps({"sub": str(user), "exp": int(time.time()) + 3600}).encode())
-    signature = hmac.new(secret.encode(), f"{header}.{claims}".encode(), hashlib.sha256).digest()
-    return f"{header}.{claims}.{b64(signature)}"
+    return user_tokens[user - 1]
 
 
 def admin_coupon():

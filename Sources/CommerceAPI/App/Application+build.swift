@@ -77,8 +77,8 @@ public func buildRouter(_ dependencies: AppDependencies) -> Router<CommerceReque
                       outbox: store.outbox,
                       sinks: dependencies.outboxSinks.map { ($0.label, $0.sink.cursorName) }).addRoutes(to: router)
     OpenAPIController().addRoutes(to: router)
-    let board = BoardController(coupons: store.coupons, registry: CouponRegistry(redis: dependencies.redis),
-                                activity: dependencies.issueActivity, counters: dependencies.coupons.counters, now: now)
+    let registry = CouponRegistry(redis: dependencies.redis)
+    let board = BoardController(coupons: store.coupons, registry: registry, activity: dependencies.issueActivity, now: now)
     board.addPage(to: router)
 
     let users = router.group().add(middleware: Authentication(mode: dependencies.authentication))
@@ -91,8 +91,7 @@ public func buildRouter(_ dependencies: AppDependencies) -> Router<CommerceReque
 
     let admins = users.group().add(middleware: RequireAdmin())
     AdminItemsController(items: store.items, itemCache: dependencies.itemCache, now: now).addRoutes(to: admins)
-    AdminCouponsController(coupons: store.coupons, gate: dependencies.coupons, registry: CouponRegistry(redis: dependencies.redis),
-                           now: now).addRoutes(to: admins)
+    AdminCouponsController(coupons: store.coupons, gate: dependencies.coupons, registry: registry, now: now).addRoutes(to: admins)
     ReconcileController(reconciler: dependencies.reconciler).addRoutes(to: admins)
     board.addSnapshot(to: admins)
     return router

@@ -14,7 +14,6 @@ struct BoardController {
     let coupons: any CouponStore
     let registry: CouponRegistry
     let activity: IssueActivity
-    let counters: IssueCounters
     let now: @Sendable () -> Int64
 
     /// The page, on a router without authentication.
@@ -41,7 +40,7 @@ struct BoardController {
             let live = try? await registry.liveCounts(couponID: coupon.couponID)
             shown.append(BoardSnapshot.CouponLine(
                 coupon: coupon, remaining: live?.remaining, issued: live?.issued,
-                perSecond: reading.perSecond[coupon.couponID] ?? [:], totals: counters.counts(couponID: coupon.couponID)))
+                perSecond: reading.perSecond[coupon.couponID] ?? [:], totals: reading.totals[coupon.couponID] ?? [:]))
         }
         return BoardSnapshot(at: Timestamp(milliseconds: at), windowSeconds: reading.seconds, coupons: shown,
                              p50: reading.p50, p99: reading.p99)

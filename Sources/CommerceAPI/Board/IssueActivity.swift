@@ -44,10 +44,12 @@ final class IssueActivity: Service, Sendable {
                latency: latency.snapshot())
     }
 
-    /// Per second over the last window (or since the first sample, early on).
+    /// Per second over the last window (or since the first sample, early on), and in total.
     struct Reading {
         /// Outcomes per second by coupon (those with none in the window are absent).
         var perSecond: [Int64: [IssueCounters.Outcome: Double]]
+        /// Outcomes so far by coupon (those never asked for are absent).
+        var totals: [Int64: [IssueCounters.Outcome: Int64]]
         /// Median and 99th percentile of `POST /coupons/issue`, seconds; nil without requests.
         var p50: Double?
         var p99: Double?
@@ -68,7 +70,7 @@ final class IssueActivity: Service, Sendable {
                 perSecond[couponID, default: [:]][outcome] = Double(count - (before[outcome] ?? 0)) / seconds
             }
         }
-        return Reading(perSecond: perSecond,
+        return Reading(perSecond: perSecond, totals: now.counts,
                        p50: LatencyHistogram.quantile(0.5, from: base.latency, to: now.latency),
                        p99: LatencyHistogram.quantile(0.99, from: base.latency, to: now.latency),
                        seconds: seconds)

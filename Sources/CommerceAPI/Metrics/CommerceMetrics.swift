@@ -19,7 +19,7 @@ public final class CommerceMetrics: Sendable {
     /// dictionaries, a lock) cost more than the rest of a request's metrics together.
     private let counters = Mutex<[[String]: CoreMetrics.Counter]>([:])
     private let timers = Mutex<[[String]: CoreMetrics.Timer]>([:])
-    private let requestHandles = Mutex<[RequestSeries: (CoreMetrics.Counter, CoreMetrics.Timer)]>([:])
+    private let requestHandles = Mutex<[RequestSeries: RequestHandles]>([:])
     /// The server's connections: the cap and the request deadlines count into it.
     let connections = ConnectionCounts()
     /// `POST /coupons/issue` durations, finer than the Prometheus buckets, for the live board.
@@ -47,16 +47,26 @@ public final class CommerceMetrics: Sendable {
         let series = RequestSeries(route: route, method: method, status: status)
         let handles = requestHandles.withLock { $0[series] } ?? {
             let dimensions = [("route", route), ("method", method), ("status", String(status))]
-            let handles = (counter("commerce_http_requests_total", dimensions), timer("commerce_http_request_duration_seconds", dimensions))
+            let handles = RequestHandles(
+                count: counter("commerce_http_requests_total", dimensions),
+                duration: timer("commerce_http_request_duration_seconds", dimensions),
+                issueLatency: route == "/coupons/issue" && method == "POST" ? issueLatency : nil)
             requestHandles.withLock { $0[series] = handles }
             return handles
         }()
-        handles.0.increment()
-        handles.1.record(duration: duration)
-        if route == "/coupons/issue" && method == "POST" { issueLatency.record(duration) }
+        handles.count.increment()
+        handles.duration.record(duration: duration)
+        handles.issueLatency?.record(duration)
     }
 
-    /// The series of one kind of request; its two handles are looked up together, with one
+    /// What one series of requests records into; the board's latency only for issue requests.
+    private struct RequestHandles {
+        var count: CoreMetrics.Counter
+        var duration: CoreMetrics.Timer
+        var issueLatency: LatencyHistogram?
+    }
+
+    /// The series of one kind of request; its handles are looked up together, with one
     /// small key (every request pays for this).
     private struct RequestSeries: Hashable {
         var route: String
