@@ -137,7 +137,7 @@ let package = Package(
         // Starts and stops real redis-server processes for the tests (by PID, on free ports).
         .target(
             name: "TestSupport",
-            dependencies: ["RedisClient", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["RedisClient", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             path: "Tests/TestSupport"
         ),
         .testTarget(

@@ -12,6 +12,7 @@ enum PostgresSchema {
         // A migration's statements end with ";" at the end of a line.
         ("v1: core tables", coreTables.components(separatedBy: ";\n")),
         ("v2: an order placed in one statement", [placeOrder]),
+        ("v3: the store guards a coupon's stock", couponStockGuard),
     ]
 
     /// Applies the pending migrations on one connection of its own, in one transaction, under an
@@ -43,6 +44,46 @@ enum PostgresSchema {
         }
         try await connection.close()
     }
+
+    /// As the SQLite driver's v4 (its comment says why): `issued` kept by statement-level
+    /// triggers (one update of the coupon row per statement, not per row: a batch of 256 rows
+    /// would otherwise rewrite the hot row 256 times), bounded by a CHECK that no writer can pass.
+    private static let couponStockGuard = [
+        "ALTER TABLE coupons ADD COLUMN issued bigint NOT NULL DEFAULT 0, ADD COLUMN terms_version bigint NOT NULL DEFAULT 1",
+        "UPDATE coupons c SET issued = (SELECT count(*) FROM user_coupons u WHERE u.coupon_id = c.id)",
+        "UPDATE coupons SET stock = issued WHERE issued > stock",
+        "ALTER TABLE coupons ADD CONSTRAINT coupons_issued_within_stock CHECK (issued BETWEEN 0 AND stock)",
+        """
+        CREATE FUNCTION count_issuances() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF TG_OP = 'INSERT' THEN
+            UPDATE coupons c SET issued = c.issued + n.count
+            FROM (SELECT coupon_id, count(*) AS count FROM new_rows GROUP BY coupon_id) n WHERE c.id = n.coupon_id;
+          ELSE
+            UPDATE coupons c SET issued = c.issued - o.count
+            FROM (SELECT coupon_id, count(*) AS count FROM old_rows GROUP BY coupon_id) o WHERE c.id = o.coupon_id;
+          END IF;
+          RETURN NULL;
+        END $$
+        """,
+        """
+        CREATE TRIGGER user_coupons_counted_in AFTER INSERT ON user_coupons
+        REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION count_issuances()
+        """,
+        """
+        CREATE TRIGGER user_coupons_counted_out AFTER DELETE ON user_coupons
+        REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION count_issuances()
+        """,
+        """
+        CREATE TABLE coupon_give_backs (
+            coupon_id   bigint NOT NULL,
+            user_id     bigint NOT NULL,
+            issued_at   bigint NOT NULL,
+            created_at  bigint NOT NULL,
+            PRIMARY KEY (coupon_id, user_id, issued_at)
+        )
+        """,
+    ]
 
     /// The advisory lock migrations take (any constant no other part takes).
     private static let lockKey: Int64 = 0x636f_6d6d_6572_6365

@@ -11,6 +11,7 @@ enum Schema {
         migrator.registerMigration("v1: core tables", migrate: createCoreTables)
         migrator.registerMigration("v2: the orders table is the outbox", migrate: ordersAsOutbox)
         migrator.registerMigration("v3: a coupon's issuances readable from one index", migrate: issuancesByCoupon)
+        migrator.registerMigration("v4: the store guards a coupon's stock", migrate: couponStockGuard)
         return migrator
     }
 
@@ -138,6 +139,39 @@ enum Schema {
         try db.execute(sql: """
             DROP INDEX user_coupons_by_coupon;
             CREATE INDEX user_coupons_by_coupon ON user_coupons(coupon_id, user_id, issued_at);
+            """)
+    }
+
+    /// The store is the truth (docs/architecture.md): whatever Redis says, no more users hold a
+    /// coupon than its stock. `issued` counts a coupon's rows, kept by triggers for every writer
+    /// (the gate's batches, the reconcile job, a give-back's undo), and no statement can make
+    /// it exceed `stock` (the writers take only what is left; the trigger is the last word).
+    /// `terms_version` grows with every change of stock or window, so Redis applies changes in
+    /// the store's order however late one arrives. `coupon_give_backs` holds issuances whose
+    /// clients were told nothing was issued while Redis may still hold them: the reconcile job
+    /// never records one as issued and finishes it in Redis. A coupon already held by more
+    /// users than its stock (only possible before this guard) keeps its holders: its stock is
+    /// raised to them, so nobody else gets it.
+    private static func couponStockGuard(_ db: Database) throws {
+        try db.execute(sql: """
+            ALTER TABLE coupons ADD COLUMN issued INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE coupons ADD COLUMN terms_version INTEGER NOT NULL DEFAULT 1;
+            UPDATE coupons SET issued = (SELECT COUNT(*) FROM user_coupons WHERE coupon_id = coupons.id);
+            UPDATE coupons SET stock = issued WHERE issued > stock;
+            CREATE TRIGGER coupons_issued_within_stock BEFORE UPDATE OF issued, stock ON coupons
+            WHEN NEW.issued > NEW.stock OR NEW.issued < 0
+            BEGIN SELECT RAISE(ABORT, 'coupon issued beyond its stock'); END;
+            CREATE TRIGGER user_coupons_counted_in AFTER INSERT ON user_coupons
+            BEGIN UPDATE coupons SET issued = issued + 1 WHERE id = NEW.coupon_id; END;
+            CREATE TRIGGER user_coupons_counted_out AFTER DELETE ON user_coupons
+            BEGIN UPDATE coupons SET issued = issued - 1 WHERE id = OLD.coupon_id; END;
+            CREATE TABLE coupon_give_backs (
+                coupon_id   INTEGER NOT NULL,
+                user_id     INTEGER NOT NULL,
+                issued_at   INTEGER NOT NULL,
+                created_at  INTEGER NOT NULL,
+                PRIMARY KEY (coupon_id, user_id, issued_at)
+            ) WITHOUT ROWID;
             """)
     }
 }

@@ -25,6 +25,7 @@ public final class CouponIssuer: Service, Sendable {
     private let soldOut: SoldOutFlags
     private let limiter: IssueRateLimiter
     private let giveBacks: GiveBackQueue
+    private let termsSync: TermsSync
     private let registry: CouponRegistry
     private let queue = IssueQueue()
     /// While it does not trust Redis's data, nothing is issued.
@@ -49,7 +50,8 @@ public final class CouponIssuer: Service, Sendable {
         self.store = store
         self.logger = logger
         self.soldOut = soldOut
-        self.giveBacks = GiveBackQueue(redis: redis, logger: logger, stockReturned: { soldOut.clear($0) })
+        self.giveBacks = GiveBackQueue(redis: redis, store: store, logger: logger, stockReturned: { soldOut.clear($0) })
+        self.termsSync = TermsSync(store: store, registry: registry, logger: logger)
         self.retryInterval = retryInterval
     }
 
@@ -106,7 +108,7 @@ public final class CouponIssuer: Service, Sendable {
     /// coupon is dropped at once, other processes' within their flag's lifetime.
     public func changeTerms(couponID: Int64, stock: Int64?, validUntil: Timestamp?) async throws -> CouponTermsChanged {
         defer { soldOut.clear(couponID) }
-        return try await CouponTermsChange(store: store, registry: registry, logger: logger)
+        return try await CouponTermsChange(store: store, registry: registry, sync: termsSync, logger: logger)
             .apply(couponID: couponID, stock: stock, validUntil: validUntil)
     }
 
@@ -166,9 +168,10 @@ public final class CouponIssuer: Service, Sendable {
             // Unless the connection was refused, the script may have run with its reply lost
             // (timeout, dropped connection): undo it once Redis answers, since every client of
             // the batch is told nothing was issued (a give-back of a request that was not issued
-            // changes nothing).
+            // changes nothing). Recorded in the store before anyone is answered, so no reconcile
+            // in any process turns one into a row meanwhile.
             if (error as? RedisError)?.code != .connectionFailed {
-                for request in admitted { giveBacks.remember(request.giveBack(couponID), error: error) }
+                await giveBacks.remember(admitted.map { $0.giveBack(couponID) }, error: error)
             }
             return Decided(issued: [], refused: refused + admitted.map { ($0, error) })
         }
@@ -223,7 +226,9 @@ public final class CouponIssuer: Service, Sendable {
     }
 
     /// Records the batch's issuances in one store call; one that cannot be recorded is given
-    /// back to Redis and its client told so.
+    /// back to Redis and its client told so. One the store refused for want of stock (Redis
+    /// admitted more than the store allows: a lost or late reply, lost data) is
+    /// `COUPON_SOLD_OUT` and is taken out of Redis without giving stock back.
     private func record(_ issued: [IssueRequest], couponID: Int64) async -> [(IssueRequest, Result<IssuedCoupon, any Error>)] {
         guard !issued.isEmpty else { return [] }
         let results: [Result<Void, any Error>]
@@ -234,11 +239,15 @@ public final class CouponIssuer: Service, Sendable {
         }
         var answers: [(IssueRequest, Result<IssuedCoupon, any Error>)] = []
         answers.reserveCapacity(issued.count)
+        var refusedByStore: [Issuance] = []
         for (request, result) in zip(issued, results) {
             switch result {
             case .success:
                 answers.append((request, .success(IssuedCoupon(
                     userID: request.userID, couponID: couponID, issuedAt: Timestamp(milliseconds: request.issuedAt)))))
+            case .failure(let refusal as CommerceError) where refusal.code == .couponSoldOut:
+                refusedByStore.append(request.issuance)
+                answers.append((request, .failure(refusal)))
             case .failure(let error):
                 await giveBacks.giveBack(request.giveBack(couponID))
                 if let refusal = error as? CommerceError {
@@ -252,7 +261,21 @@ public final class CouponIssuer: Service, Sendable {
                 }
             }
         }
+        if !refusedByStore.isEmpty { await takeBack(refusedByStore, couponID: couponID) }
         return answers
+    }
+
+    /// Takes issuances the store refused out of Redis. If Redis cannot take them now, they stay
+    /// there without rows, which the reconcile job takes out (the store refuses them again).
+    private func takeBack(_ issuances: [Issuance], couponID: Int64) async {
+        logger.warning("Redis admitted more than the store's stock allows; refused as sold out and taken back",
+                       metadata: ["coupon_id": "\(couponID)", "count": "\(issuances.count)"])
+        do {
+            try await registry.takeBack(couponID: couponID, issuances)
+        } catch {
+            logger.error("issuances the store refused could not be taken out of Redis; the reconcile job will",
+                         metadata: ["coupon_id": "\(couponID)", "count": "\(issuances.count)", "error": "\(error)"])
+        }
     }
 
     /// Redis does not know the coupon: 404 if the store does not either, else 503 (Redis lost it).
@@ -275,10 +298,17 @@ public final class CouponIssuer: Service, Sendable {
     /// hold stock).
     public var pendingGiveBackCount: Int { giveBacks.count }
 
+    /// Coupons whose terms Redis must still be given from the store (a change whose reply was
+    /// lost and that was set back).
+    public var pendingTermsSyncCount: Int { termsSync.count }
+
     /// Retries the give-backs Redis could not take, until shutdown (by then the HTTP server has
     /// drained its requests, and with them every batch).
     public func run() async throws {
-        await repeatUntilShutdown(every: retryInterval) { await giveBacks.retry() }
+        await repeatUntilShutdown(every: retryInterval) {
+            await giveBacks.retry()
+            await termsSync.retry()
+        }
         let left = giveBacks.count
         if left > 0 {
             logger.error("stopping with coupon give-backs Redis never took; the reconcile job will record them as issued",

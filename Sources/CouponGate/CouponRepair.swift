@@ -8,10 +8,14 @@ import RedisClient
 ///
 /// 1. Store → Redis, a keyset page at a time: issuances Redis lacks are put back
 ///    (`coupon-restore.lua`, which takes their stock in the same step).
-/// 2. Redis → store (only when the counts differ: after 1, equal counts mean equal sets): every
+/// 2. Pending give-backs (clients told nothing was issued, whose process never undid them in
+///    Redis) are undone in Redis and forgotten in the store.
+/// 3. Redis → store (only when the counts differ: after 1, equal counts mean equal sets): every
 ///    issuance Redis holds is handed to the store, which adds the missing rows with their issue
-///    times.
-/// 3. Terms and `remaining = stock − issued`, from the issued hash as it is then
+///    times, within the stock and never for a pending give-back.
+/// 4. Entries still without a row (the store refused them: no stock left) are taken out of Redis,
+///    if older than ``settled`` (younger ones may be a batch still being recorded).
+/// 5. Terms and `remaining = stock − issued`, from the issued hash as it is then
 ///    (`coupon-repair.lua`).
 public struct CouponRepair: Sendable {
     /// What the repair changed (or, dry, would change) for one coupon.
@@ -20,10 +24,12 @@ public struct CouponRepair: Sendable {
         public var restored: Int64 = 0
         /// Rows added to the store from Redis.
         public var inserted: Int64 = 0
+        /// Redis entries without a row taken out (the store refused them, or they were give-backs).
+        public var takenBack: Int64 = 0
         /// Terms or remaining stock corrected.
         public var stockFixed = false
 
-        public var changedAnything: Bool { restored > 0 || inserted > 0 || stockFixed }
+        public var changedAnything: Bool { restored > 0 || inserted > 0 || takenBack > 0 || stockFixed }
     }
 
     private let redis: any RedisClient
@@ -64,6 +70,8 @@ public struct CouponRepair: Sendable {
             try await progress("coupon \(coupon.couponID): \(rowsChecked) rows checked against Redis")
         }
 
+        outcome.takenBack += try await finishGiveBacks(coupon.couponID, dryRun: dryRun)
+
         // Issuances in flight (decided in Redis, not yet recorded) make Redis briefly ahead:
         // then the full pass, which finds nothing to add for them or adds their rows first.
         let everyRowInRedis = !dryRun || outcome.restored == 0
@@ -71,11 +79,18 @@ public struct CouponRepair: Sendable {
         let sameCount = try await registry.issuedCount(couponID: coupon.couponID) == rows
         if !(everyRowInRedis && sameCount) {
             outcome.inserted = try await recordMissingRows(coupon, keys, dryRun: dryRun, progress: progress)
+            let rowsNow = try await store.issuedCount(couponID: coupon.couponID)
+            if try await registry.issuedCount(couponID: coupon.couponID) > rowsNow {
+                outcome.takenBack += try await takeBackEntriesWithoutRows(coupon, keys, dryRun: dryRun)
+            }
         }
 
+        // The stock as the store holds it now: a change made meanwhile has a later version,
+        // which the script leaves in place.
+        let current = try await store.coupon(coupon.couponID) ?? coupon
         let reply = try await redis.run(LuaScripts.couponRepair, keys: keys.all, args: [
-            RedisArgument(coupon.validFrom.milliseconds), RedisArgument(coupon.validUntil.milliseconds),
-            RedisArgument(coupon.stock), mode,
+            RedisArgument(current.validFrom.milliseconds), RedisArgument(current.validUntil.milliseconds),
+            RedisArgument(current.stock), mode, RedisArgument(current.termsVersion),
         ])
         guard let changed = reply.array?.first?.int else { throw RedisError(.protocolError, "coupon-repair returned \(reply)") }
         outcome.stockFixed = changed == 1
@@ -101,6 +116,42 @@ public struct CouponRepair: Sendable {
         }, checked: { checked in
             try await progress("coupon \(coupon.couponID): \(checked) of \(scan.count) Redis issuances checked against the store")
         })
+    }
+
+    /// How old a Redis entry without a row must be before it is taken out: a younger one may
+    /// belong to a batch Redis decided and the store is still recording.
+    public static let settled: Int64 = 30_000
+
+    /// Undoes in Redis the give-backs the store still records as pending (their process never
+    /// did, or has not yet), and forgets them; returns how many Redis entries went.
+    private func finishGiveBacks(_ couponID: Int64, dryRun: Bool) async throws -> Int64 {
+        var taken: Int64 = 0
+        while true {
+            let pending = try await store.pendingGiveBacks(couponID: couponID, limit: 1_000)
+            guard !pending.isEmpty else { return taken }
+            if dryRun { return Int64(pending.count) }
+            taken += try await registry.takeBack(couponID: couponID, pending)
+            for issuance in pending { try await store.finishGiveBack(couponID: couponID, issuance) }
+        }
+    }
+
+    /// Takes out of Redis every settled entry the store has no row for (HSCAN batches); returns
+    /// how many went (or, dry, would).
+    private func takeBackEntriesWithoutRows(_ coupon: Coupon, _ keys: CouponKeys, dryRun: Bool) async throws -> Int64 {
+        let scan = HashScan(redis: redis, key: keys.issued, batchSize: batchSize)
+        let settledBefore = Timestamp.now() - Self.settled
+        var taken: Int64 = 0
+        while let flat = try await scan.next() {
+            var entries: [Issuance] = []
+            for index in stride(from: 0, to: flat.count - 1, by: 2) {
+                guard let user = flat[index].int, let issuedAt = flat[index + 1].int, issuedAt < settledBefore else { continue }
+                entries.append(Issuance(userID: user, issuedAt: issuedAt))
+            }
+            let holders = try await store.holders(couponID: coupon.couponID, among: entries.map(\.userID))
+            let orphans = entries.filter { holders[$0.userID] == nil }
+            if dryRun { taken += Int64(orphans.count) } else { taken += try await registry.takeBack(couponID: coupon.couponID, orphans) }
+        }
+        return taken
     }
 
     /// Whether Redis issued == store rows == stock − remaining. Issuances in flight (decided in

@@ -1,3 +1,4 @@
+import CommerceStore
 import Logging
 import LuaScripts
 import RedisClient
@@ -5,8 +6,10 @@ import Synchronization
 
 /// Issuances to undo in Redis (`coupon-give-back.lua`) because their clients were told nothing
 /// was issued. One Redis could not take at the time waits here and is retried by the coupon
-/// gate's `run()`; until then its stock stays taken (the reconcile job records it as issued if
-/// it never goes through).
+/// gate's `run()`, and is recorded in the store as a pending give-back: until it is done, no
+/// writer in any process (the reconcile job, another server's repair) turns it into a row, and
+/// the reconcile job finishes it if this process never does. Done in Redis, it is forgotten in
+/// the store too (with a row it got before it was recorded there).
 final class GiveBackQueue: Sendable {
     /// One issuance to undo: the Redis entry of `userID` with exactly this issue time.
     struct GiveBack: Sendable, Hashable {
@@ -16,13 +19,16 @@ final class GiveBackQueue: Sendable {
     }
 
     private let redis: any RedisClient
+    private let store: any CouponStore
     private let logger: Logger
-    private let pending = Mutex<[GiveBack]>([])
+    /// Each waiting give-back, and whether the store has its record yet.
+    private let pending = Mutex<[(giveBack: GiveBack, recorded: Bool)]>([])
     /// Told when a give-back put stock back, so a sold-out flag can be dropped.
     private let stockReturned: @Sendable (_ couponID: Int64) -> Void
 
-    init(redis: any RedisClient, logger: Logger, stockReturned: @escaping @Sendable (Int64) -> Void) {
+    init(redis: any RedisClient, store: any CouponStore, logger: Logger, stockReturned: @escaping @Sendable (Int64) -> Void) {
         self.redis = redis
+        self.store = store
         self.logger = logger
         self.stockReturned = stockReturned
     }
@@ -35,26 +41,54 @@ final class GiveBackQueue: Sendable {
         do {
             try await send(giveBack)
         } catch {
-            remember(giveBack, error: error)
+            await remember([giveBack], error: error)
         }
     }
 
-    /// Queues the give-back for a later ``retry()`` without trying now.
-    func remember(_ giveBack: GiveBack, error: any Error) {
+    /// Records the give-backs in the store and queues them for a later ``retry()`` without
+    /// trying Redis now; returns once the store has them (or could not take them: then each
+    /// retry tries the store again first).
+    func remember(_ giveBacks: [GiveBack], error: any Error) async {
+        guard let first = giveBacks.first else { return }
+        let recorded = await record(giveBacks)
         let isFirst = pending.withLock { pending in
-            pending.append(giveBack)
-            return pending.count == 1
+            let wasEmpty = pending.isEmpty
+            pending.append(contentsOf: giveBacks.map { ($0, recorded) })
+            return wasEmpty
         }
         if isFirst {
             logger.warning("coupon give-back waits for Redis", metadata: [
-                "coupon_id": "\(giveBack.couponID)", "user_id": "\(giveBack.userID)", "error": "\(error)",
+                "coupon_id": "\(first.couponID)", "user_id": "\(first.userID)", "count": "\(giveBacks.count)", "error": "\(error)",
             ])
         }
     }
 
-    /// Sends the waiting give-backs in order until one fails (Redis still away: next round).
+    /// Records give-backs (all of one coupon, as a batch is) in the store; false if it failed.
+    private func record(_ giveBacks: [GiveBack]) async -> Bool {
+        var byCoupon: [Int64: [Issuance]] = [:]
+        for giveBack in giveBacks { byCoupon[giveBack.couponID, default: []].append(Issuance(userID: giveBack.userID, issuedAt: giveBack.issuedAt)) }
+        do {
+            for (couponID, issuances) in byCoupon {
+                try await store.recordGiveBacks(couponID: couponID, issuances, at: Timestamp.now())
+            }
+            return true
+        } catch {
+            logger.error("coupon give-backs could not be recorded in the store; retrying", metadata: ["error": "\(error)"])
+            return false
+        }
+    }
+
+    /// Records in the store what it does not have yet, then sends the waiting give-backs in
+    /// order until one fails (Redis still away: next round).
     func retry() async {
-        let due = pending.withLock { $0 }
+        let unrecorded = pending.withLock { $0.filter { !$0.recorded }.map(\.giveBack) }
+        if !unrecorded.isEmpty, await record(unrecorded) {
+            let recorded = Set(unrecorded)
+            pending.withLock { pending in
+                for index in pending.indices where recorded.contains(pending[index].giveBack) { pending[index].recorded = true }
+            }
+        }
+        let due = pending.withLock { $0.map(\.giveBack) }
         var done: Set<GiveBack> = []
         for giveBack in due {
             guard (try? await send(giveBack)) != nil else { break }
@@ -62,16 +96,18 @@ final class GiveBackQueue: Sendable {
         }
         guard !done.isEmpty else { return }
         let left = pending.withLock { pending in
-            pending.removeAll { done.contains($0) }
+            pending.removeAll { done.contains($0.giveBack) }
             return pending.count
         }
         logger.notice("coupon give-backs done", metadata: ["count": "\(done.count)", "still_waiting": "\(left)"])
     }
 
+    /// Undoes the issuance in Redis, then forgets its record in the store (and a row it got).
     private func send(_ giveBack: GiveBack) async throws {
         let keys = CouponKeys(couponID: giveBack.couponID)
         let reply = try await redis.run(LuaScripts.couponGiveBack, keys: [keys.remaining, keys.issued],
                                         args: [RedisArgument(giveBack.userID), RedisArgument(giveBack.issuedAt)])
         if reply.int == 1 { stockReturned(giveBack.couponID) }
+        try await store.finishGiveBack(couponID: giveBack.couponID, Issuance(userID: giveBack.userID, issuedAt: giveBack.issuedAt))
     }
 }

@@ -25,7 +25,14 @@ import TestSupport
             }
             #expect(try await app.issuedRows(coupon).isEmpty)
             #expect(app.coupons.counters.counts(couponID: coupon)[.unavailable] == 3)
-            #expect(app.coupons.pendingGiveBackCount == 0, "a refused connection ran nothing, so there is nothing to undo")
+            // A pooled connection Redis closed as it stopped may have taken the first request
+            // and answered with a reset: "may have run", so a give-back waits (a refused
+            // connection queues none). Either way, once Redis is back nothing stays issued.
+            #expect(app.coupons.pendingGiveBackCount <= 1)
+            try await app.redisServer.restart()
+            try await waitFor { app.coupons.pendingGiveBackCount == 0 }
+            #expect(try await app.issuedInRedis(coupon).isEmpty)
+            #expect(try await app.issuedRows(coupon).isEmpty)
         }
     }
 

@@ -42,23 +42,120 @@ import Testing
     }
 
     @Test(arguments: StoreKind.allCases)
-    func termsChangeOnlyFromTheTermsTheCallerSaw(_ kind: StoreKind) async throws {
+    func termsChangeOnlyFromTheVersionTheCallerSaw(_ kind: StoreKind) async throws {
         try await kind.withStore { store in
             let coupon = try await store.coupon(stock: 10)
+            #expect(coupon.termsVersion == 1)
             let later = Timestamp(milliseconds: coupon.validUntil.milliseconds + 1_000)
             // Ten changes from the same terms at once: exactly one wins.
-            let won = try await concurrently(10) { n in
+            let outcomes = try await concurrently(10) { n in
                 try await store.coupons.changeTerms(of: coupon, stock: Int64(20 + n), validUntil: later)
             }
-            #expect(won.filter { $0 }.count == 1)
+            let won = outcomes.compactMap { if case .changed(let coupon) = $0 { coupon } else { nil } }
+            #expect(won.count == 1)
+            #expect(outcomes.filter { $0 == .changedMeanwhile }.count == 9)
             let changed = try #require(try await store.coupons.coupon(coupon.couponID))
+            #expect(changed == won.first && changed.termsVersion == 2)
             #expect(changed.stock >= 20 && changed.validUntil == later)
-            #expect(try await store.coupons.changeTerms(of: coupon, stock: 5, validUntil: coupon.validUntil) == false, "stale terms")
-            #expect(try await store.coupons.changeTerms(of: changed, stock: 5, validUntil: coupon.validUntil))
-            #expect(try await store.coupons.coupon(coupon.couponID)?.stock == 5)
+            #expect(try await store.coupons.changeTerms(of: coupon, stock: 5, validUntil: coupon.validUntil) == .changedMeanwhile, "stale version")
+            // Back to the first terms is a change like any other: a new version.
+            guard case .changed(let back) = try await store.coupons.changeTerms(of: changed, stock: 10, validUntil: coupon.validUntil) else {
+                Issue.record("not changed")
+                return
+            }
+            #expect(back.stock == 10 && back.termsVersion == 3)
             var missing = coupon
             missing.couponID = 999
-            #expect(try await store.coupons.changeTerms(of: missing, stock: 5, validUntil: later) == false)
+            #expect(try await store.coupons.changeTerms(of: missing, stock: 5, validUntil: later) == .changedMeanwhile)
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func theStockCannotBeCutBelowItsHolders(_ kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            let coupon = try await store.coupon(stock: 5)
+            _ = try await store.coupons.recordIssues(couponID: coupon.couponID, (1...3).map { Issuance(userID: $0, issuedAt: 10) })
+            #expect(try await store.coupons.changeTerms(of: coupon, stock: 2, validUntil: coupon.validUntil) == .belowIssued(issued: 3))
+            #expect(try await store.coupons.coupon(coupon.couponID) == coupon, "nothing changed")
+            guard case .changed(let cut) = try await store.coupons.changeTerms(of: coupon, stock: 3, validUntil: coupon.validUntil) else {
+                Issue.record("a cut to the holders is allowed")
+                return
+            }
+            #expect(try await store.coupons.recordIssues(couponID: coupon.couponID, [Issuance(userID: 4, issuedAt: 20)])
+                        .map { ($0.error as? CommerceError)?.code } == [.couponSoldOut])
+            #expect(cut.stock == 3)
+        }
+    }
+
+    /// Redis admitted more than the stock (a lost reply, a late restock, lost data): the store
+    /// takes new holders in the batch's order up to the stock and refuses the rest as sold out.
+    @Test(arguments: StoreKind.allCases)
+    func theStoreTakesNoMoreHoldersThanTheStock(_ kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            let coupon = try await store.coupon(stock: 3)
+            _ = try await store.coupons.recordIssues(couponID: coupon.couponID, [Issuance(userID: 9, issuedAt: 5)])
+            let results = try await store.coupons.recordIssues(couponID: coupon.couponID, [
+                Issuance(userID: 1, issuedAt: 10),
+                Issuance(userID: 9, issuedAt: 5),  // already recorded: success, takes no stock
+                Issuance(userID: 2, issuedAt: 11),
+                Issuance(userID: 3, issuedAt: 12),
+                Issuance(userID: 4, issuedAt: 13),
+            ])
+            #expect(results.map { ($0.error as? CommerceError)?.code } == [nil, nil, nil, .couponSoldOut, .couponSoldOut])
+            #expect(try await store.coupons.issuedCount(couponID: coupon.couponID) == 3)
+            #expect(try await store.coupons.recordIssues(couponID: coupon.couponID, [Issuance(userID: 5, issuedAt: 20)])
+                        .map { ($0.error as? CommerceError)?.code } == [.couponSoldOut])
+            #expect(try await store.coupons.issuances(couponID: coupon.couponID, afterUser: 0, limit: 10).map(\.userID) == [1, 2, 9])
+        }
+    }
+
+    /// Many writers at once, on separate connections (two stores on one database: two
+    /// processes' worth), each sure Redis said yes: exactly `stock` rows, never more.
+    @Test(arguments: StoreKind.allCases)
+    func concurrentWritersOfTwoProcessesNeverPassTheStock(_ kind: StoreKind) async throws {
+        try await kind.withStores(2) { stores in
+            let coupon = try await stores[0].coupon(stock: 150)
+            let results = try await concurrently(24) { batch in
+                try await stores[batch % 2].coupons.recordIssues(couponID: coupon.couponID, (0..<40).map { n in
+                    Issuance(userID: Int64(batch * 40 + n + 1), issuedAt: Int64(batch))
+                })
+            }.flatMap { $0 }
+            #expect(results.filter { (try? $0.get()) != nil }.count == 150)
+            #expect(results.filter { ($0.error as? CommerceError)?.code == .couponSoldOut }.count == 24 * 40 - 150)
+            #expect(try await stores[1].coupons.issuedCount(couponID: coupon.couponID) == 150)
+            // The reconcile job's inserts are held to the stock too.
+            let added = try await stores[1].coupons.recordMissingIssuances(
+                couponID: coupon.couponID, dryRun: false, next: once([Issuance(userID: 5_000, issuedAt: 1)]), checked: { _ in })
+            #expect(added == 0)
+            #expect(try await stores[0].coupons.issuedCount(couponID: coupon.couponID) == 150)
+        }
+    }
+
+    /// An issuance whose client was told nothing was issued never becomes a row by the
+    /// reconcile job; finishing it removes a row it got before it was recorded.
+    @Test(arguments: StoreKind.allCases)
+    func pendingGiveBacksAreNeverRecordedAsIssued(_ kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            let coupon = try await store.coupon(stock: 10)
+            let early = Issuance(userID: 1, issuedAt: 10)
+            _ = try await store.coupons.recordIssues(couponID: coupon.couponID, [early])
+            let told503 = Issuance(userID: 2, issuedAt: 20)
+            try await store.coupons.recordGiveBacks(couponID: coupon.couponID, [told503, early], at: 30)
+            #expect(Set(try await store.coupons.pendingGiveBacks(couponID: coupon.couponID, limit: 10)) == [told503, early])
+            let fromRedis = [told503, Issuance(userID: 3, issuedAt: 21)]
+            #expect(try await store.coupons.recordMissingIssuances(couponID: coupon.couponID, dryRun: true, next: once(fromRedis),
+                                                                    checked: { _ in }) == 1)
+            #expect(try await store.coupons.recordMissingIssuances(couponID: coupon.couponID, dryRun: false, next: once(fromRedis),
+                                                                    checked: { _ in }) == 1)
+            #expect(try await store.coupons.holders(couponID: coupon.couponID, among: [1, 2, 3]) == [1: 10, 3: 21])
+            try await store.coupons.finishGiveBack(couponID: coupon.couponID, early)
+            try await store.coupons.finishGiveBack(couponID: coupon.couponID, told503)
+            #expect(try await store.coupons.holders(couponID: coupon.couponID, among: [1, 2, 3]) == [3: 21])
+            #expect(try await store.coupons.pendingGiveBacks(couponID: coupon.couponID, limit: 10).isEmpty)
+            #expect(try await store.coupons.issuedCount(couponID: coupon.couponID) == 1)
+            // The count of holders followed the removal: the stock left is 9.
+            let results = try await store.coupons.recordIssues(couponID: coupon.couponID, (10...19).map { Issuance(userID: $0, issuedAt: 40) })
+            #expect(results.filter { (try? $0.get()) != nil }.count == 9)
         }
     }
 
@@ -124,6 +221,12 @@ import Testing
             #expect(try await store.coupons.recordMissingIssuances(couponID: coupon.couponID, dryRun: false, next: feed(), checked: { _ in }) == 0)
         }
     }
+}
+
+/// A feed of one batch, then nil.
+func once(_ batch: [Issuance]) -> @Sendable () async throws -> [Issuance]? {
+    let left = Mutex<[Issuance]?>(batch)
+    return { left.withLock { batch in defer { batch = nil }; return batch } }
 }
 
 extension Result {

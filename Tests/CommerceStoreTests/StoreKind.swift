@@ -26,6 +26,29 @@ enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
             return try await store.whileRunning { try await body(store) }
         }
     }
+
+    /// Runs `body` against `count` running stores of this kind on one fresh database (each with
+    /// its own connections and writer, as separate processes have).
+    func withStores<T: Sendable>(_ count: Int, _ body: @Sendable ([any StoreDriver]) async throws -> T) async throws -> T {
+        try await withTemporaryDirectory { directory async throws in
+            var stores: [any StoreDriver] = []
+            switch self {
+            case .sqlite:
+                let path = directory.appendingPathComponent("store.sqlite").path
+                for _ in 0..<count { stores.append(try SQLiteStore(path: path)) }
+            case .postgres:
+                let server = try await PostgresServer.shared()
+                let url = server.url(database: try server.freshDatabase())
+                for _ in 0..<count { stores.append(try await PostgresStore(url: url, logger: Logger(label: "test"))) }
+            }
+            let running = stores
+            return try await withThrowingTaskGroup(of: Void.self) { group in
+                for store in running { group.addTask { try await store.run() } }
+                defer { group.cancelAll() }
+                return try await body(running)
+            }
+        }
+    }
 }
 
 /// Runs `count` tasks at once and returns their results (in no particular order).

@@ -9,10 +9,12 @@
 -- reached the database (a crash, a timeout): it is skipped, so a retry does not repeat it.
 -- A watermark below the cursor means Redis lost events it had acknowledged (e.g. the last second
 -- of its append-only file in a crash): nothing is appended and {-1, watermark} tells the
--- publisher to move its cursor back and publish the lost ones again.
+-- publisher to move its cursor back and publish the lost ones again. So does no watermark at
+-- all behind a cursor past 0: Redis lost the stream (a flush, an empty restart, a failover to a
+-- replica that never had it), never "a fresh start" — then every order goes out again.
 local stored = redis.call('GET', KEYS[2])
 local last = tonumber(stored or '0')
-if stored and last < tonumber(ARGV[1]) then
+if last < tonumber(ARGV[1]) then
   return {-1, last}
 end
 local appended = 0

@@ -150,11 +150,11 @@ public final class Reconciler: Sendable {
                 report.couponsChecked += 1
                 report.redisRestored += outcome.restored
                 report.rowsInserted += outcome.inserted
-                if outcome.stockFixed { report.stockFixed += 1 }
+                if outcome.stockFixed || outcome.takenBack > 0 { report.stockFixed += 1 }
                 if outcome.changedAnything {
                     logger.notice("reconcile: coupon \(dryRun ? "would be " : "")repaired", metadata: [
                         "coupon_id": "\(coupon.couponID)", "redis_restored": "\(outcome.restored)",
-                        "rows_inserted": "\(outcome.inserted)", "stock_fixed": "\(outcome.stockFixed)",
+                        "rows_inserted": "\(outcome.inserted)", "taken_back": "\(outcome.takenBack)", "stock_fixed": "\(outcome.stockFixed)",
                     ])
                 }
                 if !dryRun {

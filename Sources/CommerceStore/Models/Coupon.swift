@@ -33,9 +33,14 @@ public struct Coupon: Sendable, Hashable {
     /// The issue window (and the window in which it can be used), inclusive at both ends.
     public var validFrom: Timestamp
     public var validUntil: Timestamp
+    /// Grows with every change of `stock` or the window (1 when created): Redis takes a coupon's
+    /// terms only with a version above the one it holds, so changes apply in the store's order
+    /// however late one of them reaches Redis.
+    public var termsVersion: Int64
 
     public init(couponID: Int64, name: String, discountType: DiscountType, discountValue: Int64,
-                stock: Int64, validFrom: Timestamp, validUntil: Timestamp) {
+                stock: Int64, validFrom: Timestamp, validUntil: Timestamp, termsVersion: Int64 = 1) {
+        self.termsVersion = termsVersion
         self.couponID = couponID
         self.name = name
         self.discountType = discountType

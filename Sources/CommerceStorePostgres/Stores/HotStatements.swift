@@ -3,30 +3,50 @@ import PostgresNIO
 /// The statements of the two hot paths, prepared once per connection: PostgreSQL then parses
 /// and plans them once instead of on every call (as it does for the other, unnamed, statements).
 
-/// Records issuances of any coupons, skipping any a user already holds (see
-/// `PostgresCouponStore.write`): the inserted rows come back.
+/// Records issuances of any coupons (see `PostgresCouponStore.write`), in the given order up to
+/// each coupon's stock left, skipping any a user already holds: the inserted rows come back.
+/// The coupons' rows are locked first (by id, so two processes never deadlock): a concurrent
+/// statement waits, then sees the stock its predecessor left (READ COMMITTED re-reads a row it
+/// waited for). The `issued` count moves in the same statement (the table's trigger), and the
+/// coupons' CHECK would fail the statement before it could pass the stock. With `$4`, pending
+/// give-backs are left out (the reconcile job's inserts; the gate's own never are one).
 struct InsertIssuances: PostgresPreparedStatement {
     static let sql = """
+        WITH batch AS (
+            SELECT t.coupon_id, t.user_id, t.issued_at, t.ord
+            FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) WITH ORDINALITY AS t(coupon_id, user_id, issued_at, ord)
+        ), locked AS (
+            SELECT c.id, c.stock - c.issued AS room FROM coupons c
+            WHERE c.id IN (SELECT coupon_id FROM batch) ORDER BY c.id FOR UPDATE
+        ), fresh AS (
+            SELECT b.coupon_id, b.user_id, b.issued_at,
+                   row_number() OVER (PARTITION BY b.coupon_id ORDER BY b.ord) AS place
+            FROM batch b
+            WHERE NOT EXISTS (SELECT 1 FROM user_coupons u WHERE u.user_id = b.user_id AND u.coupon_id = b.coupon_id)
+            AND NOT ($4::boolean AND EXISTS (SELECT 1 FROM coupon_give_backs g
+                     WHERE g.coupon_id = b.coupon_id AND g.user_id = b.user_id AND g.issued_at = b.issued_at))
+        )
         INSERT INTO user_coupons (user_id, coupon_id, issued_at)
-        SELECT t.user_id, t.coupon_id, t.issued_at
-        FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS t(coupon_id, user_id, issued_at)
-        JOIN coupons c ON c.id = t.coupon_id
-        ORDER BY t.coupon_id, t.user_id
+        SELECT f.user_id, f.coupon_id, f.issued_at FROM fresh f JOIN locked l ON l.id = f.coupon_id
+        WHERE f.place <= l.room
+        ORDER BY f.coupon_id, f.user_id
         ON CONFLICT (user_id, coupon_id) DO NOTHING
         RETURNING coupon_id, user_id, issued_at
         """
-    static let bindingDataTypes: [PostgresDataType] = [.int8Array, .int8Array, .int8Array]
+    static let bindingDataTypes: [PostgresDataType] = [.int8Array, .int8Array, .int8Array, .bool]
     typealias Row = (coupon: Int64, user: Int64, issuedAt: Int64)
 
     let coupons: [Int64]
     let users: [Int64]
     let times: [Int64]
+    let skipGiveBacks: Bool
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 3)
+        var bindings = PostgresBindings(capacity: 4)
         try bindings.append(coupons)
         try bindings.append(users)
         try bindings.append(times)
+        try bindings.append(skipGiveBacks)
         return bindings
     }
 

@@ -4,6 +4,9 @@ import GRDB
 /// The durable record of coupons and of who was issued them. Redis decides issuances (the coupon
 /// gate); this is where each one is kept. Every function runs inside the caller's transaction.
 enum CouponBook {
+    /// What ``coupon(_:)`` reads, first in a row.
+    private static let columns = "id, name, discount_type, discount_value, stock, valid_from, valid_until, terms_version"
+
     /// Adds a coupon and returns it with its new id.
     static func create(_ db: Database, _ coupon: NewCoupon, at now: Int64) throws -> Coupon {
         try db.execute(sql: """
@@ -23,30 +26,40 @@ enum CouponBook {
             """, arguments: [couponID, couponID])
     }
 
-    /// Sets stock and `valid_until` if the coupon's terms are still `current`'s; true when it did.
-    static func changeTerms(_ db: Database, of current: Coupon, stock: Int64, validUntil: Timestamp) throws -> Bool {
+    /// Sets stock and `valid_until` and moves the version on, if the coupon's version is still
+    /// `current`'s and the stock is not below its holders.
+    static func changeTerms(_ db: Database, of current: Coupon, stock: Int64, validUntil: Timestamp) throws -> TermsChangeOutcome {
         try db.execute(sql: """
-            UPDATE coupons SET stock = ?, valid_until = ? WHERE id = ? AND stock = ? AND valid_until = ?
-            """, arguments: [stock, validUntil.milliseconds, current.couponID, current.stock, current.validUntil.milliseconds])
-        return db.changesCount == 1
+            UPDATE coupons SET stock = ?, valid_until = ?, terms_version = terms_version + 1
+            WHERE id = ? AND terms_version = ? AND issued <= ?
+            """, arguments: [stock, validUntil.milliseconds, current.couponID, current.termsVersion, stock])
+        if db.changesCount == 1, let changed = try find(db, couponID: current.couponID) { return .changed(changed) }
+        guard let row = try Row.fetchOne(db, sql: "SELECT terms_version, issued FROM coupons WHERE id = ?",
+                                         arguments: [current.couponID]),
+              row[0] as Int64 == current.termsVersion else { return .changedMeanwhile }
+        return .belowIssued(issued: row[1])
     }
 
     /// The coupon with this id, or nil.
     static func find(_ db: Database, couponID: Int64) throws -> Coupon? {
         let statement = try db.cachedStatement(sql: """
-            SELECT id, name, discount_type, discount_value, stock, valid_from, valid_until FROM coupons WHERE id = ?
+            SELECT \(columns) FROM coupons WHERE id = ?
             """)
         return try Row.fetchOne(statement, arguments: [couponID]).map { try coupon($0) }
     }
 
-    /// Inserts a row for each issuance whose user holds no row of the coupon yet, in one
-    /// statement; returns the users it inserted. Everything else (a user with a row already, a
-    /// coupon that does not exist) is left to ``recordIssue(_:userID:couponID:issuedAt:)``.
+    /// Inserts a row for each issuance whose user holds no row of the coupon yet, in the batch's
+    /// order up to the stock left, in one statement; returns the users it inserted. Everything
+    /// else (a user with a row already, no stock left, a coupon that does not exist) is left to
+    /// ``recordIssue(_:userID:couponID:issuedAt:)``. A user twice in `issuances` must not be:
+    /// the second would take a place of the limit.
     static func recordNewIssues(_ db: Database, couponID: Int64, _ issuances: [Issuance]) throws -> [Int64] {
         let statement = try db.cachedStatement(sql: """
             INSERT INTO user_coupons (user_id, coupon_id, issued_at)
-            SELECT j.value ->> 0, c.id, j.value ->> 1 FROM json_each(?) j JOIN coupons c ON c.id = ?
-            WHERE true
+            SELECT j.value ->> 0, c.id, j.value ->> 1 FROM json_each(?1) j JOIN coupons c ON c.id = ?2
+            WHERE NOT EXISTS (SELECT 1 FROM user_coupons u WHERE u.user_id = j.value ->> 0 AND u.coupon_id = ?2)
+            ORDER BY j.key
+            LIMIT (SELECT max(0, stock - issued) FROM coupons WHERE id = ?2)
             ON CONFLICT (user_id, coupon_id) DO NOTHING
             RETURNING user_id
             """)
@@ -54,14 +67,14 @@ enum CouponBook {
     }
 
     /// Records that `userID` was issued the coupon at `issuedAt`: `COUPON_ALREADY_ISSUED` when a
-    /// row of another issuance exists already (a row of this very issuance is success), and
-    /// `COUPON_NOT_FOUND` when there is no such coupon.
+    /// row of another issuance exists already (a row of this very issuance is success),
+    /// `COUPON_SOLD_OUT` when no stock is left, and `COUPON_NOT_FOUND` when there is no such coupon.
     static func recordIssue(_ db: Database, userID: Int64, couponID: Int64, issuedAt: Int64) throws {
-        // One statement: the SELECT finds the coupon (no row, nothing inserted), the conflict
-        // clause finds the duplicate; only the rare zero-change case needs a second look.
+        // One statement: the SELECT finds the coupon with stock left (no row, nothing inserted),
+        // the conflict clause finds the duplicate; only the rare zero-change case needs a second look.
         try db.cachedStatement(sql: """
             INSERT INTO user_coupons (user_id, coupon_id, issued_at)
-            SELECT ?, id, ? FROM coupons WHERE id = ?
+            SELECT ?, id, ? FROM coupons WHERE id = ? AND issued < stock
             ON CONFLICT (user_id, coupon_id) DO NOTHING
             """).execute(arguments: [userID, issuedAt, couponID])
         guard db.changesCount == 0 else { return }
@@ -69,22 +82,23 @@ enum CouponBook {
         // The same issuance, already recorded by the reconcile job from Redis: done.
         let recorded = try Int64.fetchOne(db, sql: "SELECT issued_at FROM user_coupons WHERE user_id = ? AND coupon_id = ?",
                                           arguments: [userID, couponID])
-        guard recorded != issuedAt else { return }
-        throw CommerceError(.couponAlreadyIssued, "user \(userID) already has coupon \(couponID)")
+        if recorded == issuedAt { return }
+        if recorded != nil { throw CommerceError.alreadyIssued(userID: userID, couponID: couponID) }
+        throw CommerceError.couponSoldOut(couponID)
     }
 
     /// Every coupon the user was issued, most recently issued first.
     static func held(_ db: Database, userID: Int64) throws -> [HeldCoupon] {
         let statement = try db.cachedStatement(sql: """
-            SELECT c.id, c.name, c.discount_type, c.discount_value, c.stock, c.valid_from, c.valid_until,
+            SELECT c.id, c.name, c.discount_type, c.discount_value, c.stock, c.valid_from, c.valid_until, c.terms_version,
                    uc.issued_at, uc.used_at, uc.order_id
             FROM user_coupons uc JOIN coupons c ON c.id = uc.coupon_id
             WHERE uc.user_id = ?
             ORDER BY uc.issued_at DESC, uc.id DESC
             """)
         return try Row.fetchAll(statement, arguments: [userID]).map { row in
-            HeldCoupon(coupon: try coupon(row), issuedAt: Timestamp(milliseconds: row[7]),
-                       usedAt: (row[8] as Int64?).map(Timestamp.init(milliseconds:)), orderID: row[9])
+            HeldCoupon(coupon: try coupon(row), issuedAt: Timestamp(milliseconds: row[8]),
+                       usedAt: (row[9] as Int64?).map(Timestamp.init(milliseconds:)), orderID: row[10])
         }
     }
 
@@ -98,7 +112,8 @@ enum CouponBook {
             throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "coupon \(row[0] as Int64) has discount type \(row[2] as String)")
         }
         return Coupon(couponID: row[0], name: row[1], discountType: type, discountValue: row[3], stock: row[4],
-                      validFrom: Timestamp(milliseconds: row[5]), validUntil: Timestamp(milliseconds: row[6]))
+                      validFrom: Timestamp(milliseconds: row[5]), validUntil: Timestamp(milliseconds: row[6]),
+                      termsVersion: row[7])
     }
 }
 
@@ -140,7 +155,8 @@ extension CouponBook {
     }
 
     /// The next `limit` staged issuances after `afterUser` (by user id) that have no row for the
-    /// coupon get one with their issue time (with `dryRun`, are only counted). Returns the last
+    /// coupon and are no pending give-back get one with their issue time, up to the stock left
+    /// (with `dryRun`, are only counted). Returns the last
     /// user id looked at (nil: none left) and how many rows were (or would be) added.
     static func recordStaged(
         _ db: Database, couponID: Int64, afterUser: Int64, limit: Int, dryRun: Bool
@@ -152,12 +168,19 @@ extension CouponBook {
             let missing = try Int.fetchOne(db, sql: """
                 SELECT COUNT(DISTINCT s.user_id) FROM temp.staged_issuances s WHERE s.user_id > ? AND s.user_id <= ?
                 AND NOT EXISTS (SELECT 1 FROM user_coupons u WHERE u.user_id = s.user_id AND u.coupon_id = ?)
-                """, arguments: [afterUser, last, couponID]) ?? 0
+                AND NOT EXISTS (SELECT 1 FROM coupon_give_backs g
+                                WHERE g.coupon_id = ? AND g.user_id = s.user_id AND g.issued_at = s.issued_at)
+                """, arguments: [afterUser, last, couponID, couponID]) ?? 0
             return (last, missing)
         }
         try db.execute(sql: """
             INSERT INTO user_coupons (user_id, coupon_id, issued_at)
-            SELECT user_id, ?, issued_at FROM temp.staged_issuances WHERE user_id > ? AND user_id <= ? ORDER BY user_id
+            SELECT s.user_id, ?1, s.issued_at FROM temp.staged_issuances s WHERE s.user_id > ?2 AND s.user_id <= ?3
+            AND NOT EXISTS (SELECT 1 FROM user_coupons u WHERE u.user_id = s.user_id AND u.coupon_id = ?1)
+            AND NOT EXISTS (SELECT 1 FROM coupon_give_backs g
+                            WHERE g.coupon_id = ?1 AND g.user_id = s.user_id AND g.issued_at = s.issued_at)
+            GROUP BY s.user_id ORDER BY min(s.issued_at), s.user_id
+            LIMIT (SELECT max(0, stock - issued) FROM coupons WHERE id = ?1)
             ON CONFLICT (user_id, coupon_id) DO NOTHING
             """, arguments: [couponID, afterUser, last])
         return (last, db.changesCount)
@@ -166,16 +189,52 @@ extension CouponBook {
     /// Every coupon's terms, a keyset page at a time (ids above `afterID`).
     static func page(_ db: Database, afterID: Int64, limit: Int) throws -> [Coupon] {
         try Row.fetchAll(db, sql: """
-            SELECT id, name, discount_type, discount_value, stock, valid_from, valid_until FROM coupons
+            SELECT \(columns) FROM coupons
             WHERE id > ? ORDER BY id LIMIT ?
             """, arguments: [afterID, limit]).map { try coupon($0) }
     }
 
     static func active(_ db: Database, at now: Int64, limit: Int) throws -> [Coupon] {
         try Row.fetchAll(db, sql: """
-            SELECT id, name, discount_type, discount_value, stock, valid_from, valid_until FROM coupons
+            SELECT \(columns) FROM coupons
             WHERE valid_from <= ? AND valid_until >= ? ORDER BY id LIMIT ?
             """, arguments: [now, now, limit]).map { try coupon($0) }
+    }
+
+    /// Records issuances answered "nothing was issued" that Redis may still hold.
+    static func recordGiveBacks(_ db: Database, couponID: Int64, _ issuances: [Issuance], at now: Int64) throws {
+        try db.execute(sql: """
+            INSERT INTO coupon_give_backs (coupon_id, user_id, issued_at, created_at)
+            SELECT ?, j.value ->> 0, j.value ->> 1, ? FROM json_each(?) j WHERE true
+            ON CONFLICT DO NOTHING
+            """, arguments: [couponID, now, jsonPairs(issuances)])
+    }
+
+    /// Forgets a give-back done in Redis, and removes the unused row it may have got meanwhile.
+    static func finishGiveBack(_ db: Database, couponID: Int64, _ issuance: Issuance) throws {
+        try db.execute(sql: """
+            DELETE FROM user_coupons WHERE coupon_id = ?1 AND user_id = ?2 AND issued_at = ?3 AND used_at IS NULL
+            AND EXISTS (SELECT 1 FROM coupon_give_backs WHERE coupon_id = ?1 AND user_id = ?2 AND issued_at = ?3)
+            """, arguments: [couponID, issuance.userID, issuance.issuedAt])
+        try db.execute(sql: "DELETE FROM coupon_give_backs WHERE coupon_id = ? AND user_id = ? AND issued_at = ?",
+                       arguments: [couponID, issuance.userID, issuance.issuedAt])
+    }
+
+    static func pendingGiveBacks(_ db: Database, couponID: Int64, limit: Int) throws -> [Issuance] {
+        try Row.fetchAll(db, sql: """
+            SELECT user_id, issued_at FROM coupon_give_backs WHERE coupon_id = ? ORDER BY user_id LIMIT ?
+            """, arguments: [couponID, limit]).map { Issuance(userID: $0[0], issuedAt: $0[1]) }
+    }
+
+    static func holders(_ db: Database, couponID: Int64, among users: [Int64]) throws -> [Int64: Int64] {
+        let list = "[" + users.map(String.init).joined(separator: ",") + "]"
+        var holders: [Int64: Int64] = [:]
+        for row in try Row.fetchAll(db, sql: """
+            SELECT u.user_id, u.issued_at FROM json_each(?) j JOIN user_coupons u ON u.user_id = j.value AND u.coupon_id = ?
+            """, arguments: [list, couponID]) {
+            holders[row[0]] = row[1]
+        }
+        return holders
     }
 
     /// `[[user, issued_at], ...]`: a batch as one statement argument.

@@ -16,7 +16,7 @@ struct SQLiteCouponStore: CouponStore {
         try await store.read { try CouponBook.find($0, couponID: couponID) }
     }
 
-    func changeTerms(of current: Coupon, stock: Int64, validUntil: Timestamp) async throws -> Bool {
+    func changeTerms(of current: Coupon, stock: Int64, validUntil: Timestamp) async throws -> TermsChangeOutcome {
         try await store.write { try CouponBook.changeTerms($0, of: current, stock: stock, validUntil: validUntil) }
     }
 
@@ -29,14 +29,18 @@ struct SQLiteCouponStore: CouponStore {
     }
 
     /// One group-commit write for the batch: one statement inserts the rows of users new to the
-    /// coupon (nearly always all of them); only the others go one statement each, where a
-    /// failing one undoes itself and nothing else, unless its error ended the whole transaction
-    /// (disk full, I/O), which then fails the whole call.
+    /// coupon up to the stock left (nearly always all of them); only the others go one statement
+    /// each, where a failing one undoes itself and nothing else, unless its error ended the whole
+    /// transaction (disk full, I/O), which then fails the whole call.
     func recordIssues(couponID: Int64, _ issuances: [Issuance]) async throws -> [Result<Void, any Error>] {
-        try await store.write { db in
+        // A user twice in the batch (Redis never admits one twice, but the store must not rely
+        // on Redis): only the first goes into the bulk insert, the other is decided on its own.
+        var seen = Set<Int64>(minimumCapacity: issuances.count)
+        let firsts = issuances.filter { seen.insert($0.userID).inserted }
+        return try await store.write { db in
             var inserted: Set<Int64> = []
             do {
-                inserted = Set(try CouponBook.recordNewIssues(db, couponID: couponID, issuances))
+                inserted = Set(try CouponBook.recordNewIssues(db, couponID: couponID, firsts))
             } catch where db.isInsideTransaction {
                 // The statement undid itself: every issuance gets its own below.
             }
@@ -96,5 +100,23 @@ struct SQLiteCouponStore: CouponStore {
         }
         try await store.writeDirectly { try $0.execute(sql: "DROP TABLE IF EXISTS temp.staged_issuances") }
         return added
+    }
+
+    func recordGiveBacks(couponID: Int64, _ issuances: [Issuance], at now: Int64) async throws {
+        guard !issuances.isEmpty else { return }
+        try await store.write { try CouponBook.recordGiveBacks($0, couponID: couponID, issuances, at: now) }
+    }
+
+    func finishGiveBack(couponID: Int64, _ issuance: Issuance) async throws {
+        try await store.write { try CouponBook.finishGiveBack($0, couponID: couponID, issuance) }
+    }
+
+    func pendingGiveBacks(couponID: Int64, limit: Int) async throws -> [Issuance] {
+        try await store.read { try CouponBook.pendingGiveBacks($0, couponID: couponID, limit: limit) }
+    }
+
+    func holders(couponID: Int64, among users: [Int64]) async throws -> [Int64: Int64] {
+        guard !users.isEmpty else { return [:] }
+        return try await store.read { try CouponBook.holders($0, couponID: couponID, among: users) }
     }
 }
