@@ -129,4 +129,33 @@ import RedisClient
             }
         }
     }
+
+    /// A flush takes the stream and the consumer group: `consume-orders` makes the group again
+    /// and prints every event, the lost ones again (it used to exit on NOGROUP).
+    @Test func consumeOrdersCarriesOnAfterRedisLostTheStreamAndItsGroup() async throws {
+        try await withTestApp { app async throws in
+            let before = try await Self.placeOrders(app, count: 2)
+            try await withTemporaryDirectory { directory async throws in
+                let output = directory.appendingPathComponent("events.jsonl")
+                let consumer = try ChildProcess.spawn(
+                    [try builtExecutable("commerce"), "consume-orders", "--redis", app.redisServer.url, "--consumer", "c1"],
+                    logFile: output)
+                let printed = {
+                    ((try? String(contentsOf: output, encoding: .utf8)) ?? "").split(separator: "\n").compactMap { line in
+                        (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["event_id"] as? String
+                    }
+                }
+                try await waitFor { printed().count >= 2 }
+                try await app.redis.sendToEveryPrimary("FLUSHALL")
+                let item = try await app.createItem(price: 1, stock: 10)
+                let reply = try await app.client.call(.post, "/orders", #"{"user_id": 1, "items": [{"item_id": \#(item), "quantity": 1}]}"#)
+                let after = try #require(reply.json["order_id"] as? Int)
+                try await waitFor { Set(printed()).contains("order-\(after)") && printed().count >= 5 }
+                consumer.signal(SIGTERM)
+                #expect(await consumer.waitForExit() == 0, "\(consumer.output)")
+                #expect(Set(printed()) == Set((before + [after]).map { "order-\($0)" }), "every event, the lost ones again")
+                #expect(printed().count >= 5, "the two lost ones printed twice: \(printed())")
+            }
+        }
+    }
 }

@@ -50,6 +50,11 @@ public struct OrderStreamConsumer: Sendable {
                 if !waiting { logger.warning("Redis unreachable; waiting for it", metadata: ["error": "\(error)"]) }
                 waiting = true
                 guard (try? await Task.sleep(for: .milliseconds(500))) != nil else { return }
+            } catch let error as RedisError where error.isServerError("NOGROUP") || error.isServerError("UNBLOCKED") {
+                // Redis lost the stream and the group with it (a flush, an empty restart, a
+                // failover; a read blocked at that moment hears UNBLOCKED): the group is made again from the stream's start, where the service
+                // publishes every lost event again; consumers drop repeats by `event_id`.
+                logger.warning("the consumer group is gone (Redis lost the stream); creating it again", metadata: ["error": "\(error)"])
             }
         }
     }

@@ -34,6 +34,8 @@ struct TestApp: Sendable {
     /// The service's routes as `METHOD /path/{param}`, without the test's extra ones.
     let routes: [String]
     let metrics: CommerceMetrics
+    /// Between the service and Redis, when the test asked for one (`redisProxy`).
+    let proxy: FaultProxy?
 
     /// A fresh connection to the same server, for tests that need many.
     func connection() -> TestClient {
@@ -53,13 +55,24 @@ func withTestApp<T>(
     redisCheckInterval: Duration = .milliseconds(250),
     authentication: AuthenticationMode? = nil,
     extraRoutes: (Router<CommerceRequestContext>) -> Void = { _ in },
+    redisProxy: Bool = false,
     _ body: @escaping @Sendable (TestApp) async throws -> T
 ) async throws -> T {
     try await withTestRedis { server async throws in
         try await withTemporaryDirectory { directory async throws in
             let (database, path, sql) = try await TestDatabase.open(in: directory, busyTimeout: busyTimeout)
             let dataGuard = RedisDataGuard(logger: Logger(label: "test"))
-            let redis = server.client(dataGuard: dataGuard)
+            // A fault proxy fronts one server: a cluster client would learn the nodes' own
+            // addresses and go around it.
+            let proxy: FaultProxy? = if redisProxy, let single = server as? RedisServer {
+                try await FaultProxy.start(to: single.port)
+            } else { nil }
+            let redis: any RedisClient = if let proxy {
+                RedisNodeClient(configuration: RedisConfiguration(host: "127.0.0.1", port: proxy.port, poolSize: 4,
+                                                                  commandTimeout: .milliseconds(500)), dataGuard: dataGuard)
+            } else {
+                server.client(dataGuard: dataGuard)
+            }
             defer { redis.shutdown() }
             let authentication: AuthenticationMode = if let authentication { authentication } else { .tokens(try await TestTokens.verifier()) }
             let dependencies = AppDependencies(store: database, redis: redis, dataGuard: dataGuard, authentication: authentication,
@@ -71,6 +84,7 @@ func withTestApp<T>(
             var app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
             app.addServices(dependencies.services(logger: app.logger))
             app.beforeServerStarts { await dependencies.prepareRedis() }
+            defer { if let proxy { Task { await proxy.stop() } } }
             return try await app.test(.live) { client in
                 // A fresh Redis is not trusted until the service has verified and "repaired" it
                 // (nothing to restore): what every test expects to start from.
@@ -78,7 +92,8 @@ func withTestApp<T>(
                 return try await body(TestApp(client: client, database: database, databasePath: path, sql: sql, directory: directory,
                                        redisServer: server,
                                        redis: redis, coupons: dependencies.coupons, dataGuard: dataGuard, ranking: dependencies.ranking,
-                                       reconciler: dependencies.reconciler, routes: routes, metrics: dependencies.metrics))
+                                       reconciler: dependencies.reconciler, routes: routes, metrics: dependencies.metrics,
+                                       proxy: proxy))
             }
         }
     }
