@@ -9,9 +9,10 @@ struct Reconcile: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Make Redis agree with SQLite: coupons issued, remaining stock, sales ranking, item cache.",
         discussion: """
-            Safe while servers run (one run at a time, across processes). Exit status: 0 when the two \
+            Safe while servers run (one run at a time, across processes: a run already under way, such \
+            as a server's own repair, is waited for up to a minute). Exit status: 0 when the two \
             sides agree at the end (with --dry-run: when nothing would change), 1 otherwise, 2 when \
-            another run holds the lock or a store is unreachable.
+            another run still holds the lock after that minute or a store is unreachable.
             """
     )
 
@@ -52,7 +53,7 @@ struct Reconcile: AsyncParsableCommand {
                                     logger: logger, progress: progress)
         let report: ReconcileReport
         do {
-            report = try await store.whileRunning { [dryRun] in try await reconciler.run(dryRun: dryRun) }
+            report = try await store.whileRunning { [dryRun] in try await reconciler.run(dryRun: dryRun, lockPatience: .seconds(60)) }
         } catch {
             if progress != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
             FileHandle.standardError.write(Data("reconcile: \(error)\n".utf8))

@@ -93,6 +93,7 @@ struct Serve: AsyncParsableCommand {
             trustedProxies: try resolvedTrustedProxies(),
             connections: connectionLimits
         )
+        try await configuration.redis.refuseClusterNodeAsSingleServer(logger: logger)
         let location = try stores.resolvedDatabase()
         let store = try await stores.openStore(location, writeBatch: writeBatch, logger: logger)
         logger.notice("database: \(store.name) at \(location)")

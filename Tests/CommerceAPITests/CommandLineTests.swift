@@ -50,6 +50,21 @@ import BearerTokens
         #expect(!unreachable.output.contains("Fatal error"))
     }
 
+    /// A single-server URL naming a cluster node would loop on MOVED, never ready: refused at
+    /// start, saying which URL to use.
+    @Test func serveRefusesAClusterNodeGivenAsOneServer() async throws {
+        try await RedisCluster.with { cluster in
+            let node = cluster.primaries[0].port
+            try await withTemporaryDirectory { directory in
+                let refused = try await Self.run(["serve", "--port", "\(try freePort())", "--jwt-secret", TestTokens.secret,
+                                                  "--db", directory.appendingPathComponent("shop.sqlite").path,
+                                                  "--redis", "redis://127.0.0.1:\(node)"])
+                #expect(refused.status != 0 && refused.status != nil)
+                #expect(refused.output.contains("is a Redis Cluster node: use redis+cluster://127.0.0.1:\(node)"), "\(refused.output)")
+            }
+        }
+    }
+
     @Test func tokenRefusesBadInput() async throws {
         for arguments in [["token", "--user", "0", "--jwt-secret", TestTokens.secret],
                           ["token", "--user", "1", "--ttl", "0", "--jwt-secret", TestTokens.secret],

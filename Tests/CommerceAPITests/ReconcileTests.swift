@@ -217,4 +217,18 @@ import TestSupport
             #expect(!FileManager.default.fileExists(atPath: missing), "no empty database created to 'repair' Redis against")
         }
     }
+
+    /// A nightly cron job that meets a run under way (a server's own repair) waits for it
+    /// instead of giving up at once; a lock that outlives the wait still ends in exit status 2.
+    @Test func theCommandWaitsForARunUnderWay() async throws {
+        try await withTestApp { app async throws in
+            try await app.redis.send("SET", .key("reconcile:lock"), "a-repair-under-way", "PX", "2000")
+            let start = ContinuousClock.now
+            let (status, report) = try await Self.runCLI(databasePath: app.databasePath, redisURL: app.redisServer.url,
+                                                          directory: app.directory)
+            #expect(status == 0)
+            #expect(ContinuousClock.now - start >= .milliseconds(1_500), "it waited for the lock")
+            #expect(report["coupons_checked"] as? Int == 0)
+        }
+    }
 }

@@ -26,12 +26,17 @@ final class ReconcileLock: Sendable {
         self.extendedAt = Mutex(.now)
     }
 
-    /// Takes the lock; ``ReconcileRunning`` when another run holds it.
-    static func take(_ redis: any RedisClient, lifetime: Duration) async throws -> ReconcileLock {
+    /// Takes the lock, waiting up to `patience` for another run to release it (looking four
+    /// times a second); ``ReconcileRunning`` when another run still holds it.
+    static func take(_ redis: any RedisClient, lifetime: Duration, patience: Duration = .zero) async throws -> ReconcileLock {
         let token = UUID().uuidString
-        let reply = try await redis.send("SET", .key(key), RedisArgument(token), "NX", "PX", RedisArgument(milliseconds: lifetime))
-        guard reply.string == "OK" else { throw ReconcileRunning() }
-        return ReconcileLock(redis: redis, token: token, lifetime: lifetime)
+        let deadline = ContinuousClock.now + patience
+        while true {
+            let reply = try await redis.send("SET", .key(key), RedisArgument(token), "NX", "PX", RedisArgument(milliseconds: lifetime))
+            if reply.string == "OK" { return ReconcileLock(redis: redis, token: token, lifetime: lifetime) }
+            guard ContinuousClock.now + .milliseconds(250) < deadline else { throw ReconcileRunning() }
+            try await Task.sleep(for: .milliseconds(250))
+        }
     }
 
     /// Extends the lock once a third of its lifetime has passed since the last extension;

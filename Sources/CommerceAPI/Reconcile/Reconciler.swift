@@ -60,10 +60,11 @@ public final class Reconciler: Sendable {
     }
 
     /// Runs once. With `dryRun` nothing changes and the report counts what would.
-    /// Throws ``ReconcileRunning`` when another run holds the lock, and Redis or store errors
-    /// when one is unreachable.
-    public func run(dryRun: Bool) async throws -> ReconcileReport {
-        try await run(dryRun: dryRun, counted: true, then: nil)
+    /// Throws ``ReconcileRunning`` when another run holds the lock (after waiting up to
+    /// `lockPatience` for it: a nightly cron job waits out a repair under way), and Redis or
+    /// store errors when one is unreachable.
+    public func run(dryRun: Bool, lockPatience: Duration = .zero) async throws -> ReconcileReport {
+        try await run(dryRun: dryRun, counted: true, lockPatience: lockPatience, then: nil)
     }
 
     /// Repairs Redis after it lost data (see `RedisDataGuard`): the run above, then each outbox
@@ -75,7 +76,7 @@ public final class Reconciler: Sendable {
         markRepaired: @escaping @Sendable () async throws -> Void
     ) async throws -> (report: ReconcileReport, redelivered: Int64) {
         let redelivered = Mutex<Int64>(0)
-        let report = try await run(dryRun: false, counted: false) { [self] in
+        let report = try await run(dryRun: false, counted: false, lockPatience: .zero) { [self] in
             let held = try await redis.send("GET", .key(OrderEvent.watermark)).int ?? 0
             let cursor = try await store.outbox.cursor(sink: OrderEvent.stream)
             if held < cursor {
@@ -91,9 +92,11 @@ public final class Reconciler: Sendable {
 
     /// The run; `then` runs last, still under the lock. `counted`: in the reconcile metrics (the
     /// repair after data loss has its own).
-    private func run(dryRun: Bool, counted: Bool, then: (@Sendable () async throws -> Void)?) async throws -> ReconcileReport {
+    private func run(
+        dryRun: Bool, counted: Bool, lockPatience: Duration, then: (@Sendable () async throws -> Void)?
+    ) async throws -> ReconcileReport {
+        let lock = try await ReconcileLock.take(redis, lifetime: lockLifetime, patience: lockPatience)
         let started = ContinuousClock.now
-        let lock = try await ReconcileLock.take(redis, lifetime: lockLifetime)
         var report = ReconcileReport()
         report.dryRun = dryRun
         logger.info("reconcile: started", metadata: ["dry_run": "\(dryRun)"])
