@@ -58,6 +58,13 @@ public final class RedisDataGuard: Sendable {
     /// True when every server's marker was found to hold its `run_id` at the last look.
     public var isTrusted: Bool { state.withLock { $0.isTrusted } }
 
+    /// True when the data is trusted and `address` is one of the tracked servers: a server the
+    /// client reached without tracking it (a primary learned from a redirection) is never
+    /// trusted, whatever the others are.
+    public func isTrusted(server address: String) -> Bool {
+        state.withLock { $0.isTrusted && $0.servers[address] != nil }
+    }
+
     /// Why the data is not trusted (nil: it is).
     public var distrust: String? { state.withLock { $0.distrust } }
 

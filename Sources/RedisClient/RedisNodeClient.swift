@@ -62,7 +62,7 @@ public final class RedisNodeClient: RedisClient {
     func send(_ command: RedisCommand, asking: Bool, requiringTrustedData: Bool) async throws -> RedisReply {
         let slot = slots[nextSlot.wrappingAdd(1, ordering: .relaxed).oldValue % slots.count]
         let connection = try await slot.connection(backoff: configuration.reconnectBackoff) { try await self.connect() }
-        if requiringTrustedData, let dataGuard, !dataGuard.isTrusted {
+        if requiringTrustedData, let dataGuard, !dataGuard.isTrusted(server: address) {
             throw RedisError(.untrustedData, dataGuard.distrust ?? "the data is not trusted")
         }
         return try await connection.send(command, asking: asking, timeout: configuration.commandTimeout)

@@ -16,6 +16,9 @@ public struct ReconcileReport: JSONWritable, Sendable, Equatable {
     public var dryRun = false
     /// Repairs: everything agreed at the end. Dry run: nothing would change.
     public var agreed = true
+    /// Every coupon agreed at the end (what the restart fence waits for; the ranking may still
+    /// be catching up with orders under way).
+    public var couponsAgreed = true
 
     public init() {}
 

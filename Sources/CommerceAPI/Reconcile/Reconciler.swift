@@ -76,7 +76,10 @@ public final class Reconciler: Sendable {
         markRepaired: @escaping @Sendable () async throws -> Void
     ) async throws -> (report: ReconcileReport, redelivered: Int64) {
         let redelivered = Mutex<Int64>(0)
-        let report = try await run(dryRun: false, counted: false, lockPatience: .zero) { [self] in
+        let report = try await run(dryRun: false, counted: false, lockPatience: .zero) { [self] report in
+            // A coupon that still disagrees (rows committed by batches decided before the loss,
+            // say) keeps the fence: the repair runs again until its check agrees.
+            guard report.couponsAgreed else { throw RepairDisagreed() }
             let held = try await redis.send("GET", .key(OrderEvent.watermark)).int ?? 0
             let cursor = try await store.outbox.cursor(sink: OrderEvent.stream)
             if held < cursor {
@@ -93,7 +96,7 @@ public final class Reconciler: Sendable {
     /// The run; `then` runs last, still under the lock. `counted`: in the reconcile metrics (the
     /// repair after data loss has its own).
     private func run(
-        dryRun: Bool, counted: Bool, lockPatience: Duration, then: (@Sendable () async throws -> Void)?
+        dryRun: Bool, counted: Bool, lockPatience: Duration, then: (@Sendable (ReconcileReport) async throws -> Void)?
     ) async throws -> ReconcileReport {
         let lock = try await ReconcileLock.take(redis, lifetime: lockLifetime, patience: lockPatience)
         let started = ContinuousClock.now
@@ -106,7 +109,7 @@ public final class Reconciler: Sendable {
             report.cacheEntriesDropped = try await itemCache.dropStaleEntries(dryRun: dryRun)
             step("item cache checked")
             try await lock.extendIfDue()
-            try await then?()
+            try await then?(report)
         } catch {
             await lock.release()
             logger.error("reconcile: stopped", metadata: ["error": "\(error)"])
@@ -164,6 +167,7 @@ public final class Reconciler: Sendable {
                     let check = try await coupons.agrees(coupon)
                     if !check.agrees {
                         report.agreed = false
+                        report.couponsAgreed = false
                         logger.warning("reconcile: coupon still disagrees", metadata: [
                             "coupon_id": "\(coupon.couponID)", "redis_issued": "\(check.redisIssued)",
                             "\(store.name)_rows": "\(check.rows)", "redis_remaining": "\(check.redisRemaining)",
@@ -191,4 +195,10 @@ public final class Reconciler: Sendable {
         }
         step("ranking: \(window.from) to \(window.to) checked")
     }
+}
+
+/// The repair after data loss found Redis and the store still disagreeing: Redis stays fenced
+/// and the repair runs again.
+struct RepairDisagreed: Error, CustomStringConvertible {
+    var description: String { "Redis and the store still disagree after the repair; repairing again" }
 }

@@ -139,8 +139,12 @@ public final class RedisClusterClient: RedisClient {
                         return state.topology?.primaries.contains(endpoint) ?? false
                     }
                     // A primary not seen before (a failover, a new node): the whole map first,
-                    // so the data guard knows it before it serves anyone.
-                    if !known { try? await refreshTopology(askingFirst: endpoint) }
+                    // and the data guard tracks it before it serves anyone (also when the
+                    // refresh fails or finds the map `move` already made).
+                    if !known {
+                        try? await refreshTopology(askingFirst: endpoint)
+                        trackPrimaries()
+                    }
                 case .ask(let endpoint):
                     counters.ask.add(1, ordering: .relaxed)
                     redirected = (endpoint, true)
@@ -230,6 +234,13 @@ public final class RedisClusterClient: RedisClient {
         throw lastError ?? RedisError(.connectionFailed, "no node of the cluster is known")
     }
 
+    /// Has the data guard track exactly the primaries of the map as it is now: every primary a
+    /// command may go to is verified before trusted data is read from it.
+    private func trackPrimaries() {
+        guard let primaries = state.withLock({ $0.topology?.primaries }) else { return }
+        dataGuard?.track(servers: Set(primaries.map(\.description)))
+    }
+
     private func install(_ topology: ClusterTopology) {
         let (changed, toClose) = state.withLock { state -> (Bool, [RedisNodeClient]) in
             let changed = state.topology?.primaries != topology.primaries
@@ -243,8 +254,8 @@ public final class RedisClusterClient: RedisClient {
             return (changed, toClose)
         }
         for client in toClose { client.shutdown() }
+        trackPrimaries()
         if changed {
-            dataGuard?.track(servers: Set(topology.primaries.map(\.description)))
             logger.notice("redis cluster: primaries are \(topology.primaries.map(\.description).sorted().joined(separator: ", "))")
         }
     }
