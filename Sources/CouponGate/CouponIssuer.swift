@@ -5,9 +5,10 @@ import ServiceLifecycle
 import ServiceTasks
 import Synchronization
 
-/// First-come coupon issuance. Redis decides (one script checks the issue window, the duplicate
-/// and the remaining stock, atomically), the store records (a batch per call), and a decision
-/// that could not be recorded is given back to Redis so the stock is not lost.
+/// First-come coupon issuance. Redis admits (one script checks the issue window, the duplicate
+/// and the remaining stock, atomically), the store decides and records (a batch per call, never
+/// past the stock, whatever Redis said), and a decision that could not be recorded is given back
+/// to Redis so the stock is not lost.
 ///
 /// Concurrent requests for the same coupon are decided and recorded together, the way the
 /// group-commit writer commits them: while one batch is with Redis and the store, the next one
