@@ -86,4 +86,29 @@ import TestSupport
             #expect(try await app.remaining(coupon) == 0)
         }
     }
+
+    /// Many admins change one coupon at once: each change is 200, 409 or 503, and the store and
+    /// Redis end with the same terms (the store's last version), whatever order the changes
+    /// reached Redis in.
+    @Test func concurrentChangesEndWithTheSameTermsInBothPlaces() async throws {
+        try await withTestApp { app async throws in
+            let coupon = try await app.createCoupon(stock: 5)
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for n in 0..<12 {
+                    group.addTask {
+                        try await app.connection().call(.patch, "/admin/coupons/\(coupon)", #"{"stock": \#(10 + n)}"#).status.code
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(statuses.allSatisfy { [200, 409, 503].contains($0) }, "\(statuses)")
+            #expect(statuses.contains(200))
+            try await waitFor { app.coupons.pendingTermsSyncCount == 0 }
+            let stock = try #require(try await app.sql.int("SELECT stock FROM coupons WHERE id = \(coupon)"))
+            let version = try #require(try await app.sql.int("SELECT terms_version FROM coupons WHERE id = \(coupon)"))
+            #expect(try await app.redis.send("HGET", .key("coupon:{\(coupon)}:meta"), "stock").int == stock)
+            #expect(try await app.redis.send("HGET", .key("coupon:{\(coupon)}:meta"), "version").int == version)
+            #expect(try await app.remaining(coupon) == stock)
+        }
+    }
 }

@@ -7,6 +7,22 @@ import CommerceStore
 import RedisClient
 
 @Suite struct OrderEventsTests {
+    /// Runs `commerce consume-orders` (consumer `c1`) against the app's Redis for `body`, with
+    /// the event ids it printed so far.
+    static func withConsumer(_ app: TestApp, _ body: (ChildProcess, _ printed: @escaping () -> [String]) async throws -> Void) async throws {
+        try await withTemporaryDirectory { directory async throws in
+            let output = directory.appendingPathComponent("events.jsonl")
+            let consumer = try ChildProcess.spawn(
+                [try builtExecutable("commerce"), "consume-orders", "--redis", app.redisServer.url, "--consumer", "c1"],
+                logFile: output)
+            try await body(consumer) {
+                ((try? String(contentsOf: output, encoding: .utf8)) ?? "").split(separator: "\n").compactMap { line in
+                    (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["event_id"] as? String
+                }
+            }
+        }
+    }
+
     /// Places `count` one-unit orders and waits until the relay has published them all.
     static func placeOrders(_ app: TestApp, count: Int) async throws -> [Int] {
         let item = try await app.createItem(price: 10, stock: 1000)
@@ -99,16 +115,7 @@ import RedisClient
     @Test func consumeOrdersWaitsOutARedisOutageAndCarriesOn() async throws {
         try await withTestApp { app async throws in
             let before = try await Self.placeOrders(app, count: 2)
-            try await withTemporaryDirectory { directory async throws in
-                let output = directory.appendingPathComponent("events.jsonl")
-                let consumer = try ChildProcess.spawn(
-                    [try builtExecutable("commerce"), "consume-orders", "--redis", app.redisServer.url, "--consumer", "c1"],
-                    logFile: output)
-                let printed = {
-                    ((try? String(contentsOf: output, encoding: .utf8)) ?? "").split(separator: "\n").compactMap { line in
-                        (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["event_id"] as? String
-                    }
-                }
+            try await Self.withConsumer(app) { consumer, printed in
                 try await waitFor { printed().count >= 2 }
                 try await app.redis.sendToEveryPrimary("SAVE") // the stream and the group survive the restart
                 app.redisServer.stop()
@@ -135,16 +142,7 @@ import RedisClient
     @Test func consumeOrdersCarriesOnAfterRedisLostTheStreamAndItsGroup() async throws {
         try await withTestApp { app async throws in
             let before = try await Self.placeOrders(app, count: 2)
-            try await withTemporaryDirectory { directory async throws in
-                let output = directory.appendingPathComponent("events.jsonl")
-                let consumer = try ChildProcess.spawn(
-                    [try builtExecutable("commerce"), "consume-orders", "--redis", app.redisServer.url, "--consumer", "c1"],
-                    logFile: output)
-                let printed = {
-                    ((try? String(contentsOf: output, encoding: .utf8)) ?? "").split(separator: "\n").compactMap { line in
-                        (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["event_id"] as? String
-                    }
-                }
+            try await Self.withConsumer(app) { consumer, printed in
                 try await waitFor { printed().count >= 2 }
                 try await app.redis.sendToEveryPrimary("FLUSHALL")
                 let item = try await app.createItem(price: 1, stock: 10)
