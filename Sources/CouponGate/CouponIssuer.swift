@@ -241,6 +241,8 @@ public final class CouponIssuer: Service, Sendable {
         var answers: [(IssueRequest, Result<IssuedCoupon, any Error>)] = []
         answers.reserveCapacity(issued.count)
         var refusedByStore: [Issuance] = []
+        var unrecorded: [GiveBackQueue.GiveBack] = []
+        var unrecordedError: (any Error)?
         for (request, result) in zip(issued, results) {
             switch result {
             case .success:
@@ -249,19 +251,24 @@ public final class CouponIssuer: Service, Sendable {
             case .failure(let refusal as CommerceError) where refusal.code == .couponSoldOut:
                 refusedByStore.append(request.issuance)
                 answers.append((request, .failure(refusal)))
+            case .failure(let refusal as CommerceError):
+                // Redis had lost this user's entry, or the coupon is gone from the store: say so.
+                await giveBacks.giveBack(request.giveBack(couponID))
+                answers.append((request, .failure(refusal)))
             case .failure(let error):
                 await giveBacks.giveBack(request.giveBack(couponID))
-                if let refusal = error as? CommerceError {
-                    // Redis had lost this user's entry, or the coupon is gone from the store: say so.
-                    answers.append((request, .failure(refusal)))
-                } else {
-                    logger.error("coupon issuance not recorded in the store; given back to Redis",
-                                 metadata: ["coupon_id": "\(couponID)", "user_id": "\(request.userID)", "error": "\(error)"])
-                    answers.append((request, .failure(IssueUnavailable(
-                        message: "the issuance could not be recorded; nothing was issued, try again shortly"))))
-                }
+                unrecorded.append(request.giveBack(couponID))
+                unrecordedError = error
+                logger.error("coupon issuance not recorded in the store; given back to Redis",
+                             metadata: ["coupon_id": "\(couponID)", "user_id": "\(request.userID)", "error": "\(error)"])
+                answers.append((request, .failure(IssueUnavailable(
+                    message: "the issuance could not be recorded; nothing was issued, try again shortly"))))
             }
         }
+        // A store that failed may still have committed (PostgreSQL's answer to a commit lost
+        // with its connection): the give-backs are also recorded and finished once the store
+        // answers, which removes such a row, so the clients told 503 hold nothing.
+        if let unrecordedError { await giveBacks.remember(unrecorded, error: unrecordedError) }
         if !refusedByStore.isEmpty { await takeBack(refusedByStore, couponID: couponID) }
         return answers
     }

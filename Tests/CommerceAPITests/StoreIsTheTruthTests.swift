@@ -164,4 +164,33 @@ import TestSupport
             #expect(acknowledged.subtracting(published).isEmpty, "lost: \(acknowledged.subtracting(published).sorted())")
         }
     }
+
+    /// PostgreSQL commits a batch but its answer is lost with the connection: the client hears
+    /// 503, and once the store answers again the row it committed is removed with the give-back
+    /// (before this, the user told 503 held the coupon).
+    @Test(.enabled(if: TestDatabase.isPostgres, "a proxy fronts PostgreSQL"))
+    func aCommitWhoseAnswerIsLostLeavesTheUserWithout() async throws {
+        try await withTestApp(databaseProxy: true) { app async throws in
+            let proxy = try #require(app.databaseProxy)
+            let coupon = try await app.createCoupon(stock: 2)
+            // The batch statement runs (and commits: one statement, autocommit); its answer is
+            // held, then lost with the connection.
+            let user: Int64 = 987_654_321
+            proxy.holdReplies(afterClientSends: withUnsafeBytes(of: user.bigEndian) { Array($0) })
+            async let told = app.issue(user: user, coupon: coupon)
+            try await waitFor { try await app.issuedRows(coupon) == [user] }
+            #expect(try await app.issuedRows(coupon) == [user], "committed, the answer held")
+            proxy.closeConnections()
+            proxy.release()
+            #expect(try await told.status == .serviceUnavailable)
+            try await waitFor {
+                guard app.coupons.pendingGiveBackCount == 0 else { return false }
+                return try await app.issuedRows(coupon).isEmpty
+            }
+            #expect(try await app.issuedRows(coupon).isEmpty, "the user told 503 holds nothing")
+            #expect(try await app.issuedInRedis(coupon).isEmpty)
+            #expect(try await app.remaining(coupon) == 2)
+            #expect(try await app.issue(user: 2, coupon: coupon).status == .created)
+        }
+    }
 }

@@ -1,3 +1,4 @@
+import Logging
 import Testing
 import RedisClient
 import TestSupport
@@ -68,6 +69,51 @@ import TestSupport
             try await client.send("INCR", .key("{f}:x"))
             #expect(try await client.send("GET", .key("{f}:x")).int == 2)
             #expect(try await cluster.nodes(serving: "f").primary.port == replica.port)
+        }
+    }
+
+    /// A primary the client first hears of through MOVED (a node added and given a slot, the old
+    /// primaries all still there, so the refreshed map equals the one the redirection built) is
+    /// tracked by the data guard, and a command that needs trusted data is not sent there before
+    /// it is verified: that node has no marker, so it is fenced, never used as if it held the data.
+    @Test func aPrimaryLearnedFromMovedIsFencedUntilVerified() async throws {
+        try await RedisCluster.with { cluster async throws in
+            let guardian = RedisDataGuard(logger: Logger(label: "test"))
+            let client = RedisClusterClient(configuration: try RedisConfiguration(url: cluster.url), dataGuard: guardian)
+            defer { client.shutdown() }
+            // Trusted: every primary verified and marked repaired, as the service does at start.
+            for primary in try await client.primaries() { try await primary.verifyData() }
+            let runIDs = guardian.runIDs
+            for primary in try await client.primaries() { try await primary.markRepaired(runID: runIDs[primary.address]!) }
+            #expect(guardian.isTrusted)
+            try await client.send(RedisCommand("SET", .key("{t}:x"), "1"), requiringTrustedData: true)
+
+            // A fourth primary joins and takes the slot of {t}.
+            let options = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000"]
+            let newcomer = try await RedisServer.start(options: options, busPort: true)
+            defer { newcomer.stop(); newcomer.removeFiles() }
+            let admin = newcomer.nodeClient(commandTimeout: .seconds(2), poolSize: 1)
+            defer { admin.shutdown() }
+            try await admin.send("CLUSTER", "MEET", "127.0.0.1", RedisArgument(cluster.primaries[0].port))
+            for primary in cluster.primaries + [newcomer] {
+                let node = primary.nodeClient(commandTimeout: .seconds(2), poolSize: 1)
+                defer { node.shutdown() }
+                for _ in 0..<100 where (try await node.send("CLUSTER", "NODES").string?.split(separator: "\n").count ?? 0) < 7 {
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            for _ in 0..<100 where !(try await admin.send("CLUSTER", "INFO").string ?? "").contains("cluster_state:ok") {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            try await cluster.migrate(slotOf: "t", to: newcomer)
+
+            await #expect(throws: RedisError.self, "refused on the unverified newcomer") {
+                try await client.send(RedisCommand("GET", .key("{t}:x")), requiringTrustedData: true)
+            }
+            #expect(!guardian.isTrusted(server: "127.0.0.1:\(newcomer.port)") )
+            #expect(try await client.primaries().contains { $0.address == "127.0.0.1:\(newcomer.port)" })
+            // Without the need for trusted data the command goes there.
+            #expect(try await client.send("GET", .key("{t}:x")).int == 1)
         }
     }
 }

@@ -24,6 +24,8 @@ public final class FaultProxy: Sendable {
 
     struct State {
         var held: Set<Direction> = []
+        /// Bytes that, once a client sends them on a connection, hold that connection's replies.
+        var holdRepliesAfter: [UInt8]?
         var delay: TimeAmount = .zero
         var pipes: [ObjectIdentifier: Pipe] = [:]
         var connections = 0
@@ -63,13 +65,27 @@ public final class FaultProxy: Sendable {
         state.withLock { $0.held.formUnion(directions) }
     }
 
+    /// Holds the replies of the connection on which the client sends `marker` (from then on,
+    /// until ``release(_:)`` or the connection closes): one command runs, its answer is lost,
+    /// while every other connection goes on. PostgreSQL's extended protocol names a prepared
+    /// statement's parameters in binary in its Bind message (not in its Parse), so a value
+    /// only that statement carries (a user id as a big-endian int8) marks the connection that
+    /// runs it, after the statement is prepared.
+    public func holdReplies(afterClientSends marker: [UInt8]) {
+        state.withLock { $0.holdRepliesAfter = marker }
+    }
+
     /// Lets held bytes go on, in order, and stops holding these directions.
     public func release(_ directions: Set<Direction> = [.toServer, .toClient]) {
         let pipes = state.withLock { state in
             state.held.subtract(directions)
+            if directions.contains(.toClient) { state.holdRepliesAfter = nil }
             return Array(state.pipes.values)
         }
-        for pipe in pipes { pipe.flush(proxy: self) }
+        for pipe in pipes {
+            if directions.contains(.toClient) { pipe.releaseReplies() }
+            pipe.flush(proxy: self)
+        }
     }
 
     /// Delays every byte by `delay` from now on (zero: none).
@@ -100,6 +116,8 @@ public final class FaultProxy: Sendable {
     fileprivate func isHeld(_ direction: Direction) -> (held: Bool, delay: TimeAmount) {
         state.withLock { ($0.held.contains(direction), $0.delay) }
     }
+
+    fileprivate var replyMarker: [UInt8]? { state.withLock { $0.holdRepliesAfter } }
 
     private func accept(_ client: any Channel, targetPort: Int) -> EventLoopFuture<Void> {
         let pipe = Pipe(client: client)
@@ -140,6 +158,8 @@ final class Pipe: Sendable {
         var server: (any Channel)?
         var waiting: [FaultProxy.Direction: [ByteBuffer]] = [:]
         var closed = false
+        /// This connection's replies are held (``FaultProxy/holdReplies(afterClientSends:)``).
+        var repliesHeld = false
     }
 
     private let client: any Channel
@@ -159,8 +179,16 @@ final class Pipe: Sendable {
 
     /// Bytes read on one side, for the other.
     fileprivate func forward(_ bytes: ByteBuffer, _ direction: FaultProxy.Direction, proxy: FaultProxy) {
-        state.withLock { $0.waiting[direction, default: []].append(bytes) }
+        let marked = direction == .toServer && proxy.replyMarker.map { bytes.readableBytesView.firstRange(of: $0) != nil } == true
+        state.withLock { state in
+            state.waiting[direction, default: []].append(bytes)
+            if marked { state.repliesHeld = true }
+        }
         flush(proxy: proxy)
+    }
+
+    fileprivate func releaseReplies() {
+        state.withLock { $0.repliesHeld = false }
     }
 
     /// Sends what waits in each direction that is not held (and whose far side is connected).
@@ -170,7 +198,7 @@ final class Pipe: Sendable {
             guard !held else { continue }
             let (target, buffers): ((any Channel)?, [ByteBuffer]) = state.withLock { state in
                 let target = direction == .toServer ? state.server : client
-                guard let target, !state.closed else { return (nil, []) }
+                guard let target, !state.closed, !(direction == .toClient && state.repliesHeld) else { return (nil, []) }
                 defer { state.waiting[direction] = [] }
                 return (target, state.waiting[direction] ?? [])
             }

@@ -103,7 +103,7 @@ public final class RedisServer: TestRedis {
         return pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
-    func removeFiles() {
+    public func removeFiles() {
         try? FileManager.default.removeItem(at: directory)
     }
 

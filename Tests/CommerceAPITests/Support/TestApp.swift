@@ -36,6 +36,8 @@ struct TestApp: Sendable {
     let metrics: CommerceMetrics
     /// Between the service and Redis, when the test asked for one (`redisProxy`).
     let proxy: FaultProxy?
+    /// Between the service and PostgreSQL, when the test asked for one (`databaseProxy`).
+    let databaseProxy: FaultProxy?
 
     /// A fresh connection to the same server, for tests that need many.
     func connection() -> TestClient {
@@ -56,11 +58,15 @@ func withTestApp<T>(
     authentication: AuthenticationMode? = nil,
     extraRoutes: (Router<CommerceRequestContext>) -> Void = { _ in },
     redisProxy: Bool = false,
+    databaseProxy: Bool = false,
     _ body: @escaping @Sendable (TestApp) async throws -> T
 ) async throws -> T {
     try await withTestRedis { server async throws in
         try await withTemporaryDirectory { directory async throws in
-            let (database, path, sql) = try await TestDatabase.open(in: directory, busyTimeout: busyTimeout)
+            let databaseProxy: FaultProxy? = if databaseProxy, TestDatabase.isPostgres {
+                try await FaultProxy.start(to: try await PostgresServer.shared().port)
+            } else { nil }
+            let (database, path, sql) = try await TestDatabase.open(in: directory, busyTimeout: busyTimeout, through: databaseProxy)
             let dataGuard = RedisDataGuard(logger: Logger(label: "test"))
             // A fault proxy fronts one server: a cluster client would learn the nodes' own
             // addresses and go around it.
@@ -84,7 +90,9 @@ func withTestApp<T>(
             var app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
             app.addServices(dependencies.services(logger: app.logger))
             app.beforeServerStarts { await dependencies.prepareRedis() }
-            defer { if let proxy { Task { await proxy.stop() } } }
+            defer {
+                for proxy in [proxy, databaseProxy].compactMap({ $0 }) { Task { await proxy.stop() } }
+            }
             return try await app.test(.live) { client in
                 // A fresh Redis is not trusted until the service has verified and "repaired" it
                 // (nothing to restore): what every test expects to start from.
@@ -93,7 +101,7 @@ func withTestApp<T>(
                                        redisServer: server,
                                        redis: redis, coupons: dependencies.coupons, dataGuard: dataGuard, ranking: dependencies.ranking,
                                        reconciler: dependencies.reconciler, routes: routes, metrics: dependencies.metrics,
-                                       proxy: proxy))
+                                       proxy: proxy, databaseProxy: databaseProxy))
             }
         }
     }

@@ -18,8 +18,10 @@ enum TestDatabase: String, Sendable {
     static var isPostgres: Bool { current == .postgres }
 
     /// A fresh, empty store of the current kind (not running yet); its `--db` value; and the
-    /// test's own way to run SQL on it.
-    static func open(in directory: URL, busyTimeout: TimeInterval) async throws -> (any StoreDriver, String, TestSQL) {
+    /// test's own way to run SQL on it. With `through` (PostgreSQL), the store connects through
+    /// that fault proxy's port; the test's own SQL goes straight to the server.
+    static func open(in directory: URL, busyTimeout: TimeInterval,
+                     through proxy: FaultProxy? = nil) async throws -> (any StoreDriver, String, TestSQL) {
         switch current {
         case .sqlite:
             let path = directory.appendingPathComponent("c.sqlite").path
@@ -29,7 +31,8 @@ enum TestDatabase: String, Sendable {
             let server = try await PostgresServer.shared()
             let database = try server.freshDatabase()
             let url = server.url(database: database)
-            return (try await PostgresStore(url: url, logger: Logger(label: "test")), url, .postgres(server, database: database))
+            let storeURL = proxy.map { url.replacingOccurrences(of: ":\(server.port)/", with: ":\($0.port)/") } ?? url
+            return (try await PostgresStore(url: storeURL, logger: Logger(label: "test")), url, .postgres(server, database: database))
         }
     }
 }
