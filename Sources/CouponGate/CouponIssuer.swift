@@ -256,7 +256,6 @@ public final class CouponIssuer: Service, Sendable {
                 await giveBacks.giveBack(request.giveBack(couponID))
                 answers.append((request, .failure(refusal)))
             case .failure(let error):
-                await giveBacks.giveBack(request.giveBack(couponID))
                 unrecorded.append(request.giveBack(couponID))
                 unrecordedError = error
                 logger.error("coupon issuance not recorded in the store; given back to Redis",
@@ -266,9 +265,9 @@ public final class CouponIssuer: Service, Sendable {
             }
         }
         // A store that failed may still have committed (PostgreSQL's answer to a commit lost
-        // with its connection): the give-backs are also recorded and finished once the store
-        // answers, which removes such a row, so the clients told 503 hold nothing.
-        if let unrecordedError { await giveBacks.remember(unrecorded, error: unrecordedError) }
+        // with its connection): undone in Redis now, and finished in the store once it answers,
+        // which removes such a row, so the clients told 503 hold nothing.
+        if let unrecordedError { await giveBacks.undoUnrecorded(unrecorded, error: unrecordedError) }
         if !refusedByStore.isEmpty { await takeBack(refusedByStore, couponID: couponID) }
         return answers
     }

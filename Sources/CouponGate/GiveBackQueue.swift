@@ -49,8 +49,22 @@ final class GiveBackQueue: Sendable {
     /// trying Redis now; returns once the store has them (or could not take them: then each
     /// retry tries the store again first).
     func remember(_ giveBacks: [GiveBack], error: any Error) async {
+        await remember(giveBacks, error: error, recorded: await record(giveBacks))
+    }
+
+    /// Undoes issuances whose rows the store failed to write — but may have committed (an
+    /// answer lost with its connection): in Redis now, so the stock is back at once, and queued
+    /// to be recorded and finished once the store answers again, which removes such a row.
+    /// Nothing here waits for the store (it just failed): the retry records them. A reconcile
+    /// meanwhile that puts such a row's entry back into Redis is undone by that retry too (the
+    /// same user and issue time).
+    func undoUnrecorded(_ giveBacks: [GiveBack], error: any Error) async {
+        for giveBack in giveBacks { _ = try? await undoInRedis(giveBack) }
+        await remember(giveBacks, error: error, recorded: false)
+    }
+
+    private func remember(_ giveBacks: [GiveBack], error: any Error, recorded: Bool) async {
         guard let first = giveBacks.first else { return }
-        let recorded = await record(giveBacks)
         let isFirst = pending.withLock { pending in
             let wasEmpty = pending.isEmpty
             pending.append(contentsOf: giveBacks.map { ($0, recorded) })
@@ -61,6 +75,14 @@ final class GiveBackQueue: Sendable {
                 "coupon_id": "\(first.couponID)", "user_id": "\(first.userID)", "count": "\(giveBacks.count)", "error": "\(error)",
             ])
         }
+    }
+
+    /// `coupon-give-back.lua`: the entry with exactly this issue time goes, its stock comes back.
+    private func undoInRedis(_ giveBack: GiveBack) async throws {
+        let keys = CouponKeys(couponID: giveBack.couponID)
+        let reply = try await redis.run(LuaScripts.couponGiveBack, keys: [keys.remaining, keys.issued],
+                                        args: [RedisArgument(giveBack.userID), RedisArgument(giveBack.issuedAt)])
+        if reply.int == 1 { stockReturned(giveBack.couponID) }
     }
 
     /// Records give-backs (all of one coupon, as a batch is) in the store; false if it failed.
@@ -104,10 +126,7 @@ final class GiveBackQueue: Sendable {
 
     /// Undoes the issuance in Redis, then forgets its record in the store (and a row it got).
     private func send(_ giveBack: GiveBack) async throws {
-        let keys = CouponKeys(couponID: giveBack.couponID)
-        let reply = try await redis.run(LuaScripts.couponGiveBack, keys: [keys.remaining, keys.issued],
-                                        args: [RedisArgument(giveBack.userID), RedisArgument(giveBack.issuedAt)])
-        if reply.int == 1 { stockReturned(giveBack.couponID) }
+        try await undoInRedis(giveBack)
         try await store.finishGiveBack(couponID: giveBack.couponID, Issuance(userID: giveBack.userID, issuedAt: giveBack.issuedAt))
     }
 }
