@@ -104,13 +104,7 @@ public struct CouponRepair: Sendable {
     ) async throws -> Int64 {
         let scan = HashScan(redis: redis, key: keys.issued, batchSize: batchSize)
         return try await store.recordMissingIssuances(couponID: coupon.couponID, dryRun: dryRun, next: {
-            guard let flat = try await scan.next() else { return nil }
-            var batch: [Issuance] = []
-            batch.reserveCapacity(flat.count / 2)
-            for index in stride(from: 0, to: flat.count - 1, by: 2) {
-                guard let user = flat[index].int, let issuedAt = flat[index + 1].int else { continue }
-                batch.append(Issuance(userID: user, issuedAt: issuedAt))
-            }
+            guard let batch = try await scan.nextIssuances() else { return nil }
             try await progress("coupon \(coupon.couponID): \(scan.count) Redis issuances read")
             return batch
         }, checked: { checked in
@@ -141,12 +135,8 @@ public struct CouponRepair: Sendable {
         let scan = HashScan(redis: redis, key: keys.issued, batchSize: batchSize)
         let settledBefore = Timestamp.now() - Self.settled
         var taken: Int64 = 0
-        while let flat = try await scan.next() {
-            var entries: [Issuance] = []
-            for index in stride(from: 0, to: flat.count - 1, by: 2) {
-                guard let user = flat[index].int, let issuedAt = flat[index + 1].int, issuedAt < settledBefore else { continue }
-                entries.append(Issuance(userID: user, issuedAt: issuedAt))
-            }
+        while let batch = try await scan.nextIssuances() {
+            let entries = batch.filter { $0.issuedAt < settledBefore }
             let holders = try await store.holders(couponID: coupon.couponID, among: entries.map(\.userID))
             let orphans = entries.filter { holders[$0.userID] == nil }
             if dryRun { taken += Int64(orphans.count) } else { taken += try await registry.takeBack(couponID: coupon.couponID, orphans) }

@@ -1,3 +1,4 @@
+import CommerceStore
 import RedisClient
 import Synchronization
 
@@ -26,5 +27,17 @@ final class HashScan: Sendable {
         let (next, flat) = try await redis.scanStep("HSCAN", .key(key), RedisArgument(cursor), "COUNT", RedisArgument(batchSize))
         state.withLock { $0 = (next == "0" ? nil : next, $0.count + flat.count / 2) }
         return flat
+    }
+
+    /// The next batch read as issuances (field: user id, value: issue time), or nil once done.
+    func nextIssuances() async throws -> [Issuance]? {
+        guard let flat = try await next() else { return nil }
+        var batch: [Issuance] = []
+        batch.reserveCapacity(flat.count / 2)
+        for index in stride(from: 0, to: flat.count - 1, by: 2) {
+            guard let user = flat[index].int, let issuedAt = flat[index + 1].int else { continue }
+            batch.append(Issuance(userID: user, issuedAt: issuedAt))
+        }
+        return batch
     }
 }
