@@ -64,19 +64,30 @@ public final class Reconciler: Sendable {
     /// `lockPatience` for it: a nightly cron job waits out a repair under way), and Redis or
     /// store errors when one is unreachable.
     public func run(dryRun: Bool, lockPatience: Duration = .zero) async throws -> ReconcileReport {
-        try await run(dryRun: dryRun, counted: true, lockPatience: lockPatience, then: nil)
+        // Without a `first` step the run never stops short.
+        try await run(dryRun: dryRun, counted: true, lockPatience: lockPatience, first: nil, then: nil)!
     }
 
-    /// Repairs Redis after it lost data (see `RedisDataGuard`): the run above, then each outbox
+    /// Repairs Redis after it lost data (see `RedisDataGuard`): under the lock, `stillLost` looks
+    /// at Redis again (another process may have finished the repair between this one's look and
+    /// its turn for the lock) and returns each server's `run_id` as seen, or nil when the data is
+    /// trusted now — then nothing runs and nil is returned. Else the run above, then each outbox
     /// sink's cursor moved back to what Redis still holds (the stream's watermark; none: every
-    /// order again, consumers drop repeats by `event_id`), then `markRepaired` (each server's
-    /// `run_id` written into its marker), all under the lock. Returns the report and how many
-    /// orders go out again.
+    /// order again, consumers drop repeats by `event_id`), then `markRepaired` with the `run_id`s
+    /// seen (each written into its server's marker). Returns the report and how many orders go
+    /// out again.
     func repairLostData(
-        markRepaired: @escaping @Sendable () async throws -> Void
-    ) async throws -> (report: ReconcileReport, redelivered: Int64) {
+        stillLost: @escaping @Sendable () async throws -> [String: String]?,
+        markRepaired: @escaping @Sendable ([String: String]) async throws -> Void
+    ) async throws -> (report: ReconcileReport, redelivered: Int64)? {
         let redelivered = Mutex<Int64>(0)
-        let report = try await run(dryRun: false, counted: false, lockPatience: .zero) { [self] report in
+        let runIDs = Mutex<[String: String]>([:])
+        let first: @Sendable () async throws -> Bool = {
+            guard let seen = try await stillLost() else { return false }
+            runIDs.withLock { $0 = seen }
+            return true
+        }
+        let report = try await run(dryRun: false, counted: false, lockPatience: .zero, first: first) { [self] report in
             // A coupon that still disagrees (rows committed by batches decided before the loss,
             // say) keeps the fence: the repair runs again until its check agrees.
             guard report.couponsAgreed else { throw RepairDisagreed() }
@@ -88,17 +99,28 @@ public final class Reconciler: Sendable {
                 let waiting = Int64(try await store.outbox.backlog(sink: OrderEvent.stream))
                 redelivered.withLock { $0 = waiting }
             }
-            try await markRepaired()
+            try await markRepaired(runIDs.withLock { $0 })
         }
-        return (report, redelivered.withLock { $0 })
+        return report.map { ($0, redelivered.withLock { $0 }) }
     }
 
-    /// The run; `then` runs last, still under the lock. `counted`: in the reconcile metrics (the
-    /// repair after data loss has its own).
+    /// The run; `first` runs first under the lock (false: nothing more runs, nil is returned),
+    /// `then` last, still under the lock. `counted`: in the reconcile metrics (the repair after
+    /// data loss has its own).
     private func run(
-        dryRun: Bool, counted: Bool, lockPatience: Duration, then: (@Sendable (ReconcileReport) async throws -> Void)?
-    ) async throws -> ReconcileReport {
+        dryRun: Bool, counted: Bool, lockPatience: Duration, first: (@Sendable () async throws -> Bool)?,
+        then: (@Sendable (ReconcileReport) async throws -> Void)?
+    ) async throws -> ReconcileReport? {
         let lock = try await ReconcileLock.take(redis, lifetime: lockLifetime, patience: lockPatience)
+        do {
+            if let first, try await !first() {
+                await lock.release()
+                return nil
+            }
+        } catch {
+            await lock.release()
+            throw error
+        }
         let started = ContinuousClock.now
         var report = ReconcileReport()
         report.dryRun = dryRun

@@ -8,7 +8,7 @@ import Synchronization
 /// connection finds the data lost (a restart), and every `interval` besides (a flush keeps the
 /// connections), while Redis's data is not trusted — coupon issuing fenced, cached reads served
 /// from the store — it runs the reconcile engine's repair
-/// (``Reconciler/repairLostData(runID:marker:)``) under the reconcile lock. One process repairs;
+/// (``Reconciler/repairLostData(stillLost:markRepaired:)``) under the reconcile lock. One process repairs;
 /// the others see the marker when it is done.
 final class RedisRepair: Service, Sendable {
     private let dataGuard: RedisDataGuard
@@ -60,24 +60,28 @@ final class RedisRepair: Service, Sendable {
         guard await looks.turn(0, lead: true, waiter: { $0 }) else { return }
         defer { for waiter in looks.end(0) { waiter.resume(returning: false) } }
         // Redis away: nothing to verify now; the connection that reaches it again verifies first.
-        guard let primaries = try? await redis.primaries() else { return }
-        for primary in primaries {
-            guard (try? await primary.verifyData()) != nil else { return }
-        }
+        guard let primaries = try? await redis.primaries(), await verify(primaries) else { return }
         let detected = dataGuard.lossesDetected
         for _ in 0..<max(0, detected - detectionsCounted.exchange(detected, ordering: .relaxed)) {
             metrics.redisDataLoss("detected")
         }
         guard let reason = dataGuard.distrust else { return }
-        // The run_ids as verified: a server that restarts during the repair gets a marker that
-        // is not its own, and is repaired again.
-        let runIDs = dataGuard.runIDs
         do {
             logger.notice("redis repair: started", metadata: ["reason": "\(reason)"])
-            let (report, redelivered) = try await reconciler.repairLostData {
+            let repaired = try await reconciler.repairLostData(stillLost: { [self] in
+                // Looked at again under the lock: the process that held it may have just repaired.
+                guard await verify(primaries) else { throw RedisError(.connectionFailed, "redis went away before the repair") }
+                // The run_ids as verified: a server that restarts during the repair gets a
+                // marker that is not its own, and is repaired again.
+                return dataGuard.distrust == nil ? nil : dataGuard.runIDs
+            }, markRepaired: { runIDs in
                 for primary in primaries {
                     if let runID = runIDs[primary.address] { try await primary.markRepaired(runID: runID) }
                 }
+            })
+            guard let (report, redelivered) = repaired else {
+                logger.notice("redis repair: another process had repaired it; coupon issuing resumes")
+                return
             }
             metrics.redisDataLoss("repaired")
             logger.notice("redis repair: done; coupon issuing resumes", metadata: [
@@ -91,5 +95,13 @@ final class RedisRepair: Service, Sendable {
         } catch {
             logger.warning("redis repair: failed; trying again", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// Verifies every primary's data; false when one cannot be reached.
+    private func verify(_ primaries: [RedisNodeClient]) async -> Bool {
+        for primary in primaries {
+            guard (try? await primary.verifyData()) != nil else { return false }
+        }
+        return true
     }
 }
