@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from checker import check, costs  # noqa: E402
+from checker import check, cost_table, costs  # noqa: E402
 from faults import KINDS, Faults  # noqa: E402
 from sale import Client, History, Sale, token  # noqa: E402
 from testbed import Testbed  # noqa: E402
@@ -35,6 +35,8 @@ def parse():
     parser.add_argument("--bin", default=os.environ.get("COMMERCE_BIN"), required=not os.environ.get("COMMERCE_BIN"),
                         help="the commerce executable (COMMERCE_BIN)")
     parser.add_argument("--dir", default="var/chaos", help="logs, the history and the report (default var/chaos)")
+    parser.add_argument("--check-only", action="store_true",
+                        help="no run: check the history and state an earlier run left in --dir again, and report")
     return parser.parse_args()
 
 
@@ -145,6 +147,8 @@ def timeline(history, fault_log, bucket=5.0):
 def main():
     args = parse()
     out = Path(args.dir).resolve()
+    if args.check_only:
+        return report(out, args.seed)
     out.mkdir(parents=True, exist_ok=True)
     plan = schedule(args)
     rng = random.Random(args.seed if args.seed is not None else 0)
@@ -191,10 +195,18 @@ def main():
                 break
             time.sleep(3)
         converged = time.time() - healed_at
-        entries = sorted(history.entries, key=lambda e: e["t0"])
     history.write(out / "history.jsonl")
-    (out / "state.json").write_text(json.dumps(state, default=str, indent=1))
+    (out / "state.json").write_text(json.dumps(dict(state, converged_seconds=round(converged, 1)), default=str, indent=1))
     (out / "faults.json").write_text(json.dumps(fault_log, indent=1))
+    return report(out, args.seed)
+
+
+def report(out, seed):
+    """Checks the history and state in `out`, prints the verdicts and the costs; the exit status."""
+    entries = sorted((json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()), key=lambda e: e["t0"])
+    state = json.loads((out / "state.json").read_text())
+    fault_log = json.loads((out / "faults.json").read_text())
+    converged = state.get("converged_seconds", 0)
     chart = timeline(entries, fault_log)
     (out / "timeline.txt").write_text(chart + "\n")
     print(chart)
@@ -205,12 +217,15 @@ def main():
         for detail in details[:10]:
             print(f"         {detail}")
     span = f"{cost['503_span'][0]}-{cost['503_span'][1]} s" if cost["503_span"] else "none"
+    table = cost_table(entries, fault_log)
+    (out / "costs.txt").write_text(table + "\n")
+    print(table)
     print(f"costs: {cost['503s']} answers 503 (between {span}), {cost['no_answer']} without an answer, "
           f"converged {converged:.1f} s after the sale")
     verdict = "history ok" if all(ok for _, ok, _ in results) else "history broken"
     print(f"{verdict}: {cost['requests']} requests, {len(fault_log)} faults, {cost['issued']} issuances, "
           f"{cost['orders']} orders, {len(state['events'])} events ({len(set(state['events']))} orders)"
-          f"{'' if args.seed is None else f', seed {args.seed}'}")
+          f"{'' if seed is None else f', seed {seed}'}")
     return 0 if verdict == "history ok" else 1
 
 

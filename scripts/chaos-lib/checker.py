@@ -180,3 +180,29 @@ def costs(history):
         "issued": sum(1 for e in history if e["op"] == "issue" and e["status"] == 201),
         "orders": sum(1 for e in history if e["op"] == "order" and e["status"] == 201),
     }
+
+
+def costs_by_kind(history, fault_log, after=2.0):
+    """Per kind of fault: how many there were, and per fault the 503s and unanswered requests
+    sent while it lasted or within `after` seconds of its heal, and how long after the heal the
+    last of those 503s came (the time to heal, as clients saw it)."""
+    by_kind = {}
+    for fault in fault_log:
+        window = [e for e in history if fault["start"] <= e["t0"] < fault["end"] + after]
+        refused = [e for e in window if e["status"] == 503]
+        row = by_kind.setdefault(fault["kind"], {"faults": 0, "503s": 0, "no_answer": 0, "requests": 0, "tail": 0.0})
+        row["faults"] += 1
+        row["requests"] += len(window)
+        row["503s"] += len(refused)
+        row["no_answer"] += sum(1 for e in window if ambiguous(e))
+        row["tail"] += max([e["t1"] - fault["end"] for e in refused] + [0.0])
+    return by_kind
+
+
+def cost_table(history, fault_log):
+    lines = ["kind               faults  requests/fault  503s/fault  no-answer/fault  503s end after heal"]
+    for kind, row in sorted(costs_by_kind(history, fault_log).items()):
+        n = row["faults"]
+        lines.append(f"{kind:18} {n:6d} {row['requests'] / n:15.0f} {row['503s'] / n:11.1f} {row['no_answer'] / n:16.1f} "
+                     f"{row['tail'] / n:17.1f} s")
+    return "\n".join(lines)
