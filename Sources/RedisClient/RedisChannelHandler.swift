@@ -25,10 +25,14 @@ final class RedisChannelHandler: ChannelInboundHandler {
     private var closedError: RedisError?
     private var timeoutCheck: RepeatedTask?
     private let checkInterval: TimeAmount
+    /// Called when this end closes the connection while commands wait for replies: they may
+    /// still run on the server (see ``ConnectionFences``).
+    private let abandonedInFlight: @Sendable () -> Void
 
-    init(commandTimeout: TimeAmount) {
+    init(commandTimeout: TimeAmount, abandonedInFlight: @escaping @Sendable () -> Void = {}) {
         // Check often enough that a timeout fires at most ~10% late.
         self.checkInterval = .nanoseconds(max(5_000_000, commandTimeout.nanoseconds / 10))
+        self.abandonedInFlight = abandonedInFlight
     }
 
     /// Writes every command in one flush and queues their continuations in the same order.
@@ -92,6 +96,7 @@ final class RedisChannelHandler: ChannelInboundHandler {
     }
 
     private func fail(_ error: RedisError, context: ChannelHandlerContext) {
+        if !waiting.isEmpty { abandonedInFlight() }
         failAll(error)
         context.close(promise: nil)
     }

@@ -25,6 +25,9 @@ public final class RedisNodeClient: RedisClient {
     private let dataGuard: RedisDataGuard?
     /// The key of this server's data marker (in a cluster it depends on the slots it serves now).
     private let markerKey: @Sendable () -> String
+    /// Connections given up on with commands in flight, killed on the server before anything
+    /// else is sent to it.
+    private let fences = ConnectionFences()
 
     /// - Parameter dataGuard: verified on every new connection, before the connection serves
     ///   anyone, so that a restarted Redis is never used as if it held the data of the old one.
@@ -65,6 +68,7 @@ public final class RedisNodeClient: RedisClient {
         if requiringTrustedData, let dataGuard, !dataGuard.isTrusted(server: address) {
             throw RedisError(.untrustedData, dataGuard.distrust ?? "the data is not trusted")
         }
+        try await fences.raise(on: connection, timeout: configuration.commandTimeout)
         return try await connection.send(command, asking: asking, timeout: configuration.commandTimeout)
     }
 
@@ -122,13 +126,18 @@ public final class RedisNodeClient: RedisClient {
         let configuration = self.configuration
         let logger = self.logger
         let eventLoop = eventLoopGroup.any()
+        let serverSide = ServerSideConnection()
+        let fences = self.fences
+        let abandoned: @Sendable () -> Void = {
+            if let fence = serverSide.value { fences.add(fence) }
+        }
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(configuration.connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
-                        RedisChannelHandler(commandTimeout: configuration.commandTimeout))
+                        RedisChannelHandler(commandTimeout: configuration.commandTimeout, abandonedInFlight: abandoned))
                 }
             }
         // An IP literal needs no resolver round trip (which, on a busy machine, queues behind
@@ -150,6 +159,11 @@ public final class RedisNodeClient: RedisClient {
         let connection = try await connected.get()
         do {
             try await Self.prepare(connection, configuration)
+            // Before Redis 6.2 there is no CLIENT INFO: such a connection cannot be fenced.
+            if let info = try? await connection.send(RedisCommand("CLIENT", "INFO"), timeout: configuration.commandTimeout).string {
+                serverSide.value = ConnectionFences.Fence(clientInfo: info)
+            }
+            try await fences.raise(on: connection, timeout: configuration.commandTimeout)
             try await dataGuard?.verify(server: address, markerKey: markerKey()) {
                 try await connection.send($0, asking: false, timeout: configuration.commandTimeout)
             }

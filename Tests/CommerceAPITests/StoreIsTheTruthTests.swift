@@ -137,6 +137,35 @@ import TestSupport
         }
     }
 
+    /// Found by scripts/chaos (a one-way partition): an issue command late on the network —
+    /// sent, then the link cut — times out, the user hears 503 and the give-back finds nothing
+    /// to take back; then the link heals and the command reaches Redis after all, from a
+    /// connection the service had closed. Redis must not run it: the user would hold a coupon
+    /// they were told they did not get (the reconcile then gave them a row too).
+    @Test(.enabled(if: !testsUseRedisCluster, "a proxy fronts one Redis server"))
+    func anIssueThatReachesRedisAfterItsTimeoutRunsNever() async throws {
+        try await withTestApp(redisProxy: true) { app async throws in
+            let proxy = try #require(app.proxy)
+            let coupon = try await app.createCoupon(stock: 2)
+            let user: Int64 = 987_654
+            proxy.holdRequests(from: Array("\r\n\(user)\r\n".utf8))
+            #expect(try await app.issue(user: user, coupon: coupon).status == .serviceUnavailable)
+            try await waitFor { app.coupons.pendingGiveBackCount == 0 }
+            proxy.release([.toServer])
+            // Time for the late command to arrive and run, if anything lets it.
+            try await Task.sleep(for: .milliseconds(300))
+            let direct = app.redisServer.client()
+            defer { direct.shutdown() }
+            #expect(try await direct.send("HEXISTS", .key("coupon:{\(coupon)}:issued"), RedisArgument(user)).int == 0,
+                    "the late command did not run")
+            #expect(try await app.issue(user: 1, coupon: coupon).status == .created)
+            #expect(try await app.issue(user: 2, coupon: coupon).status == .created)
+            #expect(try await app.issue(user: 3, coupon: coupon).code == "COUPON_SOLD_OUT")
+            try await expectConverged(app, coupon, stock: 2)
+            #expect(try await app.issuedRows(coupon) == [1, 2])
+        }
+    }
+
     /// FLUSHALL while orders keep coming (the connections stay open, so only the data tells):
     /// every acknowledged order's event is in the stream afterwards (before this, about half of
     /// them never were: the relay took the missing watermark for a fresh start).

@@ -26,6 +26,9 @@ public final class FaultProxy: Sendable {
         var held: Set<Direction> = []
         /// Bytes that, once a client sends them on a connection, hold that connection's replies.
         var holdRepliesAfter: [UInt8]?
+        /// Bytes that, when a client sends them on a connection, are held with everything that
+        /// connection sends after them.
+        var holdRequestsFrom: [UInt8]?
         var delay: TimeAmount = .zero
         var pipes: [ObjectIdentifier: Pipe] = [:]
         var connections = 0
@@ -75,15 +78,26 @@ public final class FaultProxy: Sendable {
         state.withLock { $0.holdRepliesAfter = marker }
     }
 
+    /// Holds what the client sends on the next connection that carries `marker`, from the bytes
+    /// that carry it on, until ``release(_:)`` (`.toServer`): one command is late on the network
+    /// while every other connection (a retry carrying the marker too) goes on. A client that closes that connection meanwhile does not
+    /// take the held bytes back: they still reach the server on release, as a kernel still
+    /// delivers what a closed socket had not sent yet.
+    public func holdRequests(from marker: [UInt8]) {
+        state.withLock { $0.holdRequestsFrom = marker }
+    }
+
     /// Lets held bytes go on, in order, and stops holding these directions.
     public func release(_ directions: Set<Direction> = [.toServer, .toClient]) {
         let pipes = state.withLock { state in
             state.held.subtract(directions)
             if directions.contains(.toClient) { state.holdRepliesAfter = nil }
+            if directions.contains(.toServer) { state.holdRequestsFrom = nil }
             return Array(state.pipes.values)
         }
         for pipe in pipes {
             if directions.contains(.toClient) { pipe.releaseReplies() }
+            if directions.contains(.toServer) { pipe.releaseRequests(proxy: self) }
             pipe.flush(proxy: self)
         }
     }
@@ -118,6 +132,15 @@ public final class FaultProxy: Sendable {
     }
 
     fileprivate var replyMarker: [UInt8]? { state.withLock { $0.holdRepliesAfter } }
+
+    /// True once, for the first bytes that carry the request marker.
+    fileprivate func takeRequestMarker(in bytes: ByteBuffer) -> Bool {
+        state.withLock { state in
+            guard let marker = state.holdRequestsFrom, bytes.readableBytesView.firstRange(of: marker) != nil else { return false }
+            state.holdRequestsFrom = nil
+            return true
+        }
+    }
 
     private func accept(_ client: any Channel, targetPort: Int) -> EventLoopFuture<Void> {
         let pipe = Pipe(client: client)
@@ -160,6 +183,10 @@ final class Pipe: Sendable {
         var closed = false
         /// This connection's replies are held (``FaultProxy/holdReplies(afterClientSends:)``).
         var repliesHeld = false
+        /// What this connection's client sends is held (``FaultProxy/holdRequests(from:)``).
+        var requestsHeld = false
+        /// The client closed while its requests were held: the server side closes once they went.
+        var clientGone = false
     }
 
     private let client: any Channel
@@ -179,16 +206,44 @@ final class Pipe: Sendable {
 
     /// Bytes read on one side, for the other.
     fileprivate func forward(_ bytes: ByteBuffer, _ direction: FaultProxy.Direction, proxy: FaultProxy) {
-        let marked = direction == .toServer && proxy.replyMarker.map { bytes.readableBytesView.firstRange(of: $0) != nil } == true
+        let carries = { (marker: [UInt8]?) in
+            direction == .toServer && marker.map { bytes.readableBytesView.firstRange(of: $0) != nil } == true
+        }
+        let holdReplies = carries(proxy.replyMarker)
+        let holdRequests = direction == .toServer && proxy.takeRequestMarker(in: bytes)
         state.withLock { state in
             state.waiting[direction, default: []].append(bytes)
-            if marked { state.repliesHeld = true }
+            if holdReplies { state.repliesHeld = true }
+            if holdRequests { state.requestsHeld = true }
         }
         flush(proxy: proxy)
     }
 
     fileprivate func releaseReplies() {
         state.withLock { $0.repliesHeld = false }
+    }
+
+    fileprivate func releaseRequests(proxy: FaultProxy) {
+        let closeAfter = state.withLock { state in
+            defer { state.requestsHeld = false }
+            return state.requestsHeld && state.clientGone
+        }
+        guard closeAfter else { return }
+        flush(proxy: proxy)
+        // After the held bytes (the flush's write runs first on the same event loop).
+        if let server = state.withLock({ $0.server }) {
+            server.eventLoop.execute { server.close(promise: nil) }
+        }
+    }
+
+    /// The client side closed: true when the pipe stays (its requests are held), else it closes.
+    fileprivate func clientClosed() -> Bool {
+        let keep = state.withLock { state in
+            if state.requestsHeld { state.clientGone = true }
+            return state.requestsHeld
+        }
+        if !keep { close() }
+        return keep
     }
 
     /// Sends what waits in each direction that is not held (and whose far side is connected).
@@ -198,7 +253,8 @@ final class Pipe: Sendable {
             guard !held else { continue }
             let (target, buffers): ((any Channel)?, [ByteBuffer]) = state.withLock { state in
                 let target = direction == .toServer ? state.server : client
-                guard let target, !state.closed, !(direction == .toClient && state.repliesHeld) else { return (nil, []) }
+                guard let target, !state.closed, !(direction == .toClient && (state.repliesHeld || state.clientGone)),
+                      !(direction == .toServer && state.requestsHeld) else { return (nil, []) }
                 defer { state.waiting[direction] = [] }
                 return (target, state.waiting[direction] ?? [])
             }
@@ -243,6 +299,8 @@ private final class Forwarder: ChannelInboundHandler, Sendable {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        // The client's side reads what goes to the server.
+        if direction == .toServer, pipe.clientClosed() { return }
         pipe.close()
         onClose()
     }
