@@ -6,6 +6,7 @@ import os
 import random
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -144,6 +145,43 @@ def timeline(history, fault_log, bucket=5.0):
     return "\n".join(lines)
 
 
+def plot(entries, fault_log, path):
+    """The run as a picture (gnuplot, when installed): issues, orders and 503s per second, each
+    fault a shaded span labelled with its kind."""
+    end = int(max((e["t1"] for e in entries), default=0)) + 1
+    issued, ordered, refused, lost = [0] * end, [0] * end, [0] * end, [0] * end
+    for e in entries:
+        second = int(e["t1"])
+        if e["op"] == "issue" and e["status"] == 201:
+            issued[second] += 1
+        if e["op"] == "order" and e["status"] == 201:
+            ordered[second] += 1
+        if e["status"] == 503:
+            refused[second] += 1
+        if e["status"] is None:
+            lost[second] += 1
+    data = path.with_suffix(".dat")
+    data.write_text("".join(f"{t} {issued[t]} {refused[t]} {lost[t]} {ordered[t]}\n" for t in range(end)))
+    top = max(refused + issued + lost + ordered + [1]) * 1.25
+    spans = "".join(
+        f"set object {n + 1} rect from {f['start']},0 to {f['end']},{top} fc rgb '{'#f4c7c3' if n % 2 else '#fce8b2'}' fs solid 0.6 noborder behind\n"
+        f"set label {n + 1} '{f['kind']}' at {f['start']},{top * (0.97 - 0.06 * (n % 4))} font ',7'\n"
+        for n, f in enumerate(fault_log))
+    script = f"""set terminal pngcairo size {max(1000, min(4000, end * 8))},420
+set output '{path}'
+set xlabel 'seconds into the sale'
+set ylabel 'requests per second'
+set yrange [0:{top}]
+set key outside top center horizontal
+{spans}plot '{data}' using 1:2 with lines lw 2 lc rgb '#1a73e8' title 'coupons issued (201)', \\
+     '' using 1:5 with lines lw 1 lc rgb '#188038' title 'orders (201)', \\
+     '' using 1:3 with impulses lw 2 lc rgb '#d93025' title '503', \\
+     '' using 1:4 with points pt 7 ps 0.4 lc rgb '#5f6368' title 'no answer'
+"""
+    done = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True) if shutil.which("gnuplot") else None
+    return done is not None and done.returncode == 0
+
+
 def main():
     args = parse()
     out = Path(args.dir).resolve()
@@ -210,6 +248,8 @@ def report(out, seed):
     chart = timeline(entries, fault_log)
     (out / "timeline.txt").write_text(chart + "\n")
     print(chart)
+    if plot(entries, fault_log, out / "chaos.png"):
+        say(f"the run as a picture: {out / 'chaos.png'}")
     results = check(entries, state)
     cost = costs(entries)
     for promise, ok, details in results:
@@ -234,3 +274,7 @@ if __name__ == "__main__":
         sys.exit(main())
     except KeyboardInterrupt:
         sys.exit(130)
+    except (RuntimeError, subprocess.SubprocessError) as error:
+        # The test bed, not the service: no verdict.
+        print(f"chaos: the test bed failed: {error}", file=sys.stderr)
+        sys.exit(2)

@@ -13,13 +13,16 @@ Kinds (the names the schedule and the report use):
   pause-serve        SIGSTOP a serve past the timeouts; SIGCONT at heal
   pause-primary      SIGSTOP a Redis primary past the node timeout; SIGCONT at heal
   restart-db         PostgreSQL stopped (fast) and started again at heal
+  lose-redis-data    a primary and its replicas killed and restarted without their data (same
+                     node ids and slots, empty): the service must find the loss and repair it
 """
 import random
+import shutil
 import signal
 import time
 
 KINDS = ["partition-redis", "partition-db", "partition-oneway", "isolate-primary", "lossy-link", "kill-serve",
-         "kill-primary", "failover", "migrate-slot", "pause-serve", "pause-primary", "restart-db"]
+         "kill-primary", "failover", "migrate-slot", "pause-serve", "pause-primary", "restart-db", "lose-redis-data"]
 
 
 class Faults:
@@ -117,14 +120,22 @@ class Faults:
         return f"kill -9 {primary}", heal
 
     def failover(self):
-        primary = self.rng.choice(self.primaries())
-        replicas = [n for n in self.bed.cluster_nodes() if n["primary_id"] == primary["id"] and not n["failed"]
-                    and self.bed.processes[n["name"]].alive()]
-        if not replicas:
-            return f"failover of {primary['name']}: no replica", lambda: None
-        replica = replicas[0]["name"]
-        self.bed.redis(replica, "CLUSTER", "FAILOVER", "FORCE")
-        return f"{replica} takes over from {primary['name']}", self.await_cluster
+        # A primary with a replica in sync (a node restarted by an earlier fault may still be
+        # joining: the cluster's view of it catches up within a few seconds).
+        deadline = time.monotonic() + 15
+        while True:
+            nodes = self.bed.cluster_nodes()
+            pairs = [(p, r) for p in nodes if p["role"] == "primary" and p["slots"] for r in nodes
+                     if r["primary_id"] == p["id"] and not r["failed"] and self.bed.processes[r["name"]].alive()
+                     and "master_link_status:up" in self.bed.redis(r["name"], "INFO", "replication", check=False)]
+            if pairs or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        if not pairs:
+            raise RuntimeError("failover: no primary has a replica in sync")
+        primary, replica = self.rng.choice(pairs)
+        self.bed.redis(replica["name"], "CLUSTER", "FAILOVER", "FORCE")
+        return f"{replica['name']} takes over from {primary['name']}", self.await_cluster
 
     def migrate_slot(self):
         coupon = self.rng.choice(self.hot_coupons)
@@ -175,6 +186,23 @@ class Faults:
         def heal():
             self.bed.pg_ctl("start", "-w", "-o", f"-p 5432 -k {self.bed.pg_dir} -c listen_addresses={self.bed.hosts['postgres'].address} -c max_connections=300")
         return "postgres stopped", heal
+
+    def lose_redis_data(self):
+        primary = self.rng.choice(self.primaries())
+        shard = [primary["name"]] + [n["name"] for n in self.bed.cluster_nodes() if n["primary_id"] == primary["id"]]
+        for name in shard:
+            self.bed.processes[name].kill9()
+        for name in shard:
+            # The data (AOF and snapshots) goes; nodes.conf stays, so each comes back as itself, empty.
+            for path in (self.bed.dir / name).iterdir():
+                if path.name != "nodes.conf":
+                    shutil.rmtree(path) if path.is_dir() else path.unlink()
+        for name in shard:
+            self.bed.processes[name].start()
+
+        def heal():
+            self.await_cluster()
+        return f"{'+'.join(shard)} restarted empty", heal
 
     def await_cluster(self):
         """Until every node is ok and every slot has a live primary again."""

@@ -269,11 +269,16 @@ class Testbed:
         self.wait_cluster_ok()
 
     def wait_cluster_ok(self, timeout=30):
+        """Until every live node says the cluster is ok and every replica is in sync with its
+        primary (so that the next fault meets a whole cluster)."""
         def ok():
             for name in self.redis_names():
                 if not self.processes[name].alive():
                     continue
                 if "cluster_state:ok" not in self.redis(name, "CLUSTER", "INFO", check=False):
+                    return False
+                replication = self.redis(name, "INFO", "replication", check=False)
+                if "role:slave" in replication and "master_link_status:up" not in replication:
                     return False
             return True
         self.wait_until(ok, "the Redis Cluster to be ok", timeout)
