@@ -13,6 +13,7 @@ chaos.py): {"setup": {"coupons": {id: stock}, "items": {id: stock}},
 "points": {user: {"balance", "ledger_sum", "last_after", "min_after"}},
 "keys": {"USER KEY": status}, "events": [order_id], "reconcile": {"status", "output"}}.
 """
+import bisect
 from collections import defaultdict
 
 PROMISES = [
@@ -187,8 +188,10 @@ def costs_by_kind(history, fault_log, after=2.0):
     sent while it lasted or within `after` seconds of its heal, and how long after the heal the
     last of those 503s came (the time to heal, as clients saw it)."""
     by_kind = {}
+    history = sorted(history, key=lambda e: e["t0"])
+    starts = [e["t0"] for e in history]
     for fault in fault_log:
-        window = [e for e in history if fault["start"] <= e["t0"] < fault["end"] + after]
+        window = history[bisect.bisect_left(starts, fault["start"]):bisect.bisect_left(starts, fault["end"] + after)]
         refused = [e for e in window if e["status"] == 503]
         row = by_kind.setdefault(fault["kind"], {"faults": 0, "503s": 0, "no_answer": 0, "requests": 0, "tail": 0.0})
         row["faults"] += 1

@@ -110,11 +110,16 @@ class Process:
         if self.alive():
             os.kill(self.popen.pid, sig)
 
+    def ask_to_stop(self):
+        """Sends the stop signal (waking it first if paused); ``stop`` waits."""
+        if self.alive():
+            os.kill(self.popen.pid, signal.SIGCONT)
+            os.kill(self.popen.pid, self.stop_signal)
+
     def stop(self, timeout=10):
         if not self.alive():
             return
-        os.kill(self.popen.pid, signal.SIGCONT)
-        os.kill(self.popen.pid, self.stop_signal)
+        self.ask_to_stop()
         try:
             self.popen.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -371,6 +376,12 @@ http {{
 
     # -- tear-down -------------------------------------------------------------------------
     def down(self):
+        # All at once (each drains for a while), then each waited for.
+        for process in self.processes.values():
+            try:
+                process.ask_to_stop()
+            except OSError:
+                pass
         for process in reversed(list(self.processes.values())):
             try:
                 process.stop()
