@@ -80,9 +80,9 @@ public final class FaultProxy: Sendable {
 
     /// Holds what the client sends on the next connection that carries `marker`, from the bytes
     /// that carry it on, until ``release(_:)`` (`.toServer`): one command is late on the network
-    /// while every other connection (a retry carrying the marker too) goes on. A client that closes that connection meanwhile does not
-    /// take the held bytes back: they still reach the server on release, as a kernel still
-    /// delivers what a closed socket had not sent yet.
+    /// while every other connection (a retry carrying the marker too) goes on. A client that
+    /// closes that connection meanwhile does not take the held bytes back: they still reach the
+    /// server on release, as a kernel still delivers what a closed socket had not sent yet.
     public func holdRequests(from marker: [UInt8]) {
         state.withLock { $0.holdRequestsFrom = marker }
     }
@@ -206,10 +206,7 @@ final class Pipe: Sendable {
 
     /// Bytes read on one side, for the other.
     fileprivate func forward(_ bytes: ByteBuffer, _ direction: FaultProxy.Direction, proxy: FaultProxy) {
-        let carries = { (marker: [UInt8]?) in
-            direction == .toServer && marker.map { bytes.readableBytesView.firstRange(of: $0) != nil } == true
-        }
-        let holdReplies = carries(proxy.replyMarker)
+        let holdReplies = direction == .toServer && proxy.replyMarker.map { bytes.readableBytesView.firstRange(of: $0) != nil } == true
         let holdRequests = direction == .toServer && proxy.takeRequestMarker(in: bytes)
         state.withLock { state in
             state.waiting[direction, default: []].append(bytes)

@@ -10,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from checker import check, cost_table, costs  # noqa: E402
 from faults import KINDS, Faults  # noqa: E402
-from sale import Client, History, Sale, token  # noqa: E402
+from sale import History, Sale, token  # noqa: E402
 from testbed import Testbed  # noqa: E402
 
 
@@ -92,8 +91,7 @@ def collect(bed, setup):
     for coupon in setup["coupons"]:
         stock = int(bed.psql(f"SELECT stock FROM coupons WHERE id = {coupon}")[0][0])
         holders = [int(r[0]) for r in bed.psql(f"SELECT user_id FROM user_coupons WHERE coupon_id = {coupon}")]
-        out = subprocess.run(["redis-cli", "-c", "-h", bed.hosts["redis1"].address, "-p", "6379", "HKEYS", f"coupon:{{{coupon}}}:issued"],
-                             capture_output=True, text=True, check=True).stdout
+        out = bed.redis("redis1", "-c", "HKEYS", f"coupon:{{{coupon}}}:issued")
         state["coupons"][coupon] = {"stock": stock, "holders": holders, "redis_holders": [int(u) for u in out.split()]}
     sold = dict((int(i), int(q)) for i, q in bed.psql("SELECT item_id, sum(quantity) FROM order_items GROUP BY item_id"))
     for item in setup["items"]:
@@ -112,8 +110,7 @@ def collect(bed, setup):
     events = []
     last = "-"
     while True:
-        out = subprocess.run(["redis-cli", "-c", "-h", bed.hosts["redis1"].address, "-p", "6379", "XRANGE", "stream:orders",
-                              last, "+", "COUNT", "5000"], capture_output=True, text=True, check=True).stdout
+        out = bed.redis("redis1", "-c", "XRANGE", "stream:orders", last, "+", "COUNT", 5000)
         ids = re.findall(r"^(\d+-\d+)$", out, re.M)
         events += [int(o) for o in re.findall(r'"order":\{[^{]*?"order_id":(\d+)', out)]
         if len(ids) < 5000:
@@ -129,43 +126,41 @@ def reconcile_dry_run(bed):
     return {"status": done.returncode, "output": done.stdout + done.stderr}
 
 
+def counts(history, width):
+    """Per bucket of `width` seconds (by answer time): coupons issued, orders placed, 503s, and
+    requests without an answer."""
+    buckets = [{"issued": 0, "ordered": 0, "refused": 0, "lost": 0}
+               for _ in range(int(max((e["t1"] for e in history), default=0) // width) + 1)]
+    for e in history:
+        bucket = buckets[int(e["t1"] // width)]
+        if e["status"] == 201 and e["op"] in ("issue", "order"):
+            bucket["issued" if e["op"] == "issue" else "ordered"] += 1
+        if e["status"] == 503:
+            bucket["refused"] += 1
+        if e["status"] is None:
+            bucket["lost"] += 1
+    return buckets
+
+
 def timeline(history, fault_log, bucket=5.0):
     """Issues per second and 503s per bucket, with the faults active in it."""
-    end = max((e["t1"] for e in history), default=0)
     lines = ["   time  issued/s  503s  no-answer  faults"]
-    buckets = {}
-    for e in history:
-        buckets.setdefault(int(e["t1"] // bucket), []).append(e)
-    t = 0.0
-    while t < end:
-        window = buckets.get(int(t // bucket), [])
-        issued = sum(1 for e in window if e["op"] == "issue" and e["status"] == 201)
-        refused = sum(1 for e in window if e["status"] == 503)
-        lost = sum(1 for e in window if e["status"] is None)
+    for n, c in enumerate(counts(history, bucket)):
+        t = n * bucket
         active = [f["kind"] for f in fault_log if f["start"] < t + bucket and f["end"] > t]
-        lines.append(f"{t:6.0f}s {issued / bucket:8.1f} {refused:5d} {lost:10d}  {' '.join(active)}  {'#' * min(60, refused // 5)}")
-        t += bucket
+        lines.append(f"{t:6.0f}s {c['issued'] / bucket:8.1f} {c['refused']:5d} {c['lost']:10d}  {' '.join(active)}  "
+                     f"{'#' * min(60, c['refused'] // 5)}")
     return "\n".join(lines)
 
 
 def plot(entries, fault_log, path):
     """The run as a picture (gnuplot, when installed): issues, orders and 503s per second, each
     fault a shaded span labelled with its kind."""
-    end = int(max((e["t1"] for e in entries), default=0)) + 1
-    issued, ordered, refused, lost = [0] * end, [0] * end, [0] * end, [0] * end
-    for e in entries:
-        second = int(e["t1"])
-        if e["op"] == "issue" and e["status"] == 201:
-            issued[second] += 1
-        if e["op"] == "order" and e["status"] == 201:
-            ordered[second] += 1
-        if e["status"] == 503:
-            refused[second] += 1
-        if e["status"] is None:
-            lost[second] += 1
+    per_second = counts(entries, 1)
+    end = len(per_second)
     data = path.with_suffix(".dat")
-    data.write_text("".join(f"{t} {issued[t]} {refused[t]} {lost[t]} {ordered[t]}\n" for t in range(end)))
-    top = max(refused + issued + lost + ordered + [1]) * 1.25
+    data.write_text("".join(f"{t} {c['issued']} {c['refused']} {c['lost']} {c['ordered']}\n" for t, c in enumerate(per_second)))
+    top = max([v for c in per_second for v in c.values()] + [1]) * 1.25
     spans = "".join(
         f"set object {n + 1} rect from {f['start']},0 to {f['end']},{top} fc rgb '{'#f4c7c3' if n % 2 else '#fce8b2'}' fs solid 0.6 noborder behind\n"
         f"set label {n + 1} '{f['kind']}' at {f['start']},{top * (0.97 - 0.06 * (n % 4))} font ',7'\n"
@@ -203,12 +198,11 @@ def main():
         setup = set_up_catalog(bed, args.short)
         say(f"catalog: coupons {setup['coupons']} (id: stock), items {list(setup['items'])}")
         history = History(time.time())
-        targets = [("nginx", f"{bed.hosts['nginx'].address}:80")] + [(n, f"{bed.hosts[n].address}:8080") for n in bed.serve_names()]
+        targets = [(n, bed.base_url(n).removeprefix("http://")) for n in ["nginx", *bed.serve_names()]]
         sale = Sale(targets, history, secret, list(setup["coupons"]), list(setup["items"]), range(1, 10_000_000),
                     rng_seed=args.seed or 0, workers=24)
-        sale_thread = threading.Thread(target=sale.run, args=(10 ** 6,), daemon=True)
-        sale_thread.start()
-        faults = Faults(bed, rng, list(setup["coupons"]), log=say)
+        sale.start()
+        faults = Faults(bed, rng, list(setup["coupons"]))
         time.sleep(3)
         say(f"{len(plan)} faults: " + ", ".join(sorted({k for k, _ in plan})))
         for kind, hold in plan:
@@ -221,8 +215,7 @@ def main():
             say(f"{start:6.1f}s {kind:17} {what} (healed after {end - start:.1f} s)")
             time.sleep(0.5)
         time.sleep(3)
-        sale.stopping.set()
-        sale_thread.join(30)
+        sale.stop()
         healed_at = time.time()
         say("sale over; waiting for every server to be ready and Redis to agree with the database")
         for name in bed.serve_names():

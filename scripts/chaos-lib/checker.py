@@ -30,17 +30,18 @@ PROMISES = [
 ]
 
 
+def code(entry):
+    """The service's problem `code`; None for a success, no answer, or a page nginx made."""
+    return entry["reply"].get("code") if isinstance(entry.get("reply"), dict) else None
+
+
 def from_service(entry):
-    return isinstance(entry.get("reply"), dict) and "code" in entry["reply"]
+    return code(entry) is not None
 
 
 def ambiguous(entry):
     status = entry["status"]
     return status is None or (status >= 500 and not from_service(entry))
-
-
-def code(entry):
-    return entry["reply"].get("code") if isinstance(entry.get("reply"), dict) else None
 
 
 def check(history, state):

@@ -21,13 +21,15 @@ import shutil
 import signal
 import time
 
+from testbed import REDIS_PORT
+
 KINDS = ["partition-redis", "partition-db", "partition-oneway", "isolate-primary", "lossy-link", "kill-serve",
          "kill-primary", "failover", "migrate-slot", "pause-serve", "pause-primary", "restart-db", "lose-redis-data"]
 
 
 class Faults:
-    def __init__(self, bed, rng: random.Random, hot_coupons, log=print):
-        self.bed, self.rng, self.hot_coupons, self.log = bed, rng, hot_coupons, log
+    def __init__(self, bed, rng: random.Random, hot_coupons):
+        self.bed, self.rng, self.hot_coupons = bed, rng, hot_coupons
 
     def inject(self, kind):
         """Starts a fault of `kind`; returns (what, heal)."""
@@ -41,27 +43,18 @@ class Faults:
         return [n for n in self.bed.cluster_nodes() if n["role"] == "primary" and not n["failed"] and n["slots"]]
 
     def cut(self, name, others, way="both"):
-        """Cuts host `name` from `others` (names); the heal restores the rules as they were."""
+        """Cuts host `name` from `others` (names) in `name`'s own filter (both ways: what it sends
+        to them and what it hears from them); the heal restores the rules as they were."""
         host = self.bed.hosts[name]
         addresses = [self.bed.hosts[o].address for o in others]
         for address in addresses:
             host.cut_from[address] = way
         host.apply_rules()
-        # The other side too, so that a cut is symmetric whichever side sends first.
-        if way == "both":
-            for other in others:
-                peer = self.bed.hosts[other]
-                peer.cut_from[host.address] = "both"
-                peer.apply_rules()
 
         def heal():
             for address in addresses:
                 host.cut_from.pop(address, None)
             host.apply_rules()
-            if way == "both":
-                for other in others:
-                    self.bed.hosts[other].cut_from.pop(host.address, None)
-                    self.bed.hosts[other].apply_rules()
         return heal
 
     # -- the verbs -------------------------------------------------------------------------
@@ -127,7 +120,7 @@ class Faults:
             nodes = self.bed.cluster_nodes()
             pairs = [(p, r) for p in nodes if p["role"] == "primary" and p["slots"] for r in nodes
                      if r["primary_id"] == p["id"] and not r["failed"] and self.bed.processes[r["name"]].alive()
-                     and "master_link_status:up" in self.bed.redis(r["name"], "INFO", "replication", check=False)]
+                     and self.bed.replica_link_up(r["name"])]
             if pairs or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
@@ -151,7 +144,7 @@ class Faults:
             keys = bed.redis(source["name"], "CLUSTER", "GETKEYSINSLOT", slot, 10).split()
             if not keys:
                 break
-            bed.redis(source["name"], "MIGRATE", bed.hosts[target["name"]].address, 6379, "", 0, 5000, "KEYS", *keys)
+            bed.redis(source["name"], "MIGRATE", bed.hosts[target["name"]].address, REDIS_PORT, "", 0, 5000, "KEYS", *keys)
             time.sleep(0.05)
         for primary in [target, source] + [p for p in primaries if p is not source and p is not target]:
             bed.redis(primary["name"], "CLUSTER", "SETSLOT", slot, "NODE", target["id"])
@@ -183,9 +176,7 @@ class Faults:
     def restart_db(self):
         self.bed.pg_ctl("stop", "-m", "fast", "-w")
 
-        def heal():
-            self.bed.pg_ctl("start", "-w", "-o", f"-p 5432 -k {self.bed.pg_dir} -c listen_addresses={self.bed.hosts['postgres'].address} -c max_connections=300")
-        return "postgres stopped", heal
+        return "postgres stopped", self.bed.start_postgres_server
 
     def lose_redis_data(self):
         primary = self.rng.choice(self.primaries())
@@ -199,10 +190,7 @@ class Faults:
                     shutil.rmtree(path) if path.is_dir() else path.unlink()
         for name in shard:
             self.bed.processes[name].start()
-
-        def heal():
-            self.await_cluster()
-        return f"{'+'.join(shard)} restarted empty", heal
+        return f"{'+'.join(shard)} restarted empty", self.await_cluster
 
     def await_cluster(self):
         """Until every node is ok and every slot has a live primary again."""

@@ -95,18 +95,19 @@ class Sale:
         self.workers = workers
         self.rng_seed = rng_seed
         self.stopping = threading.Event()
+        self.threads = []
 
-    def run(self, duration, restock_every=2.0):
-        """Runs until every user went through or `duration` seconds passed."""
-        threads = [threading.Thread(target=self.worker, args=(n,), daemon=True) for n in range(self.workers)]
-        threads.append(threading.Thread(target=self.restocker, args=(restock_every,), daemon=True))
-        for thread in threads:
+    def start(self, restock_every=2.0):
+        """Starts the clients and the restocker; they go on until ``stop``."""
+        self.threads = [threading.Thread(target=self.worker, args=(n,), daemon=True) for n in range(self.workers)]
+        self.threads.append(threading.Thread(target=self.restocker, args=(restock_every,), daemon=True))
+        for thread in self.threads:
             thread.start()
-        deadline = time.monotonic() + duration
-        while time.monotonic() < deadline and any(t.is_alive() for t in threads[:-1]):
-            time.sleep(0.2)
+
+    def stop(self):
+        """Lets each client finish the request it is in, then returns."""
         self.stopping.set()
-        for thread in threads:
+        for thread in self.threads:
             thread.join(TIMEOUT * 3)
 
     def worker(self, n):

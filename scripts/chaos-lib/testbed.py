@@ -7,10 +7,12 @@ the namespace of the host whose traffic is cut). Everything made is named after 
 removed by that name; processes are stopped by PID.
 """
 import os
+import pwd
 import shutil
 import signal
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 REDIS_PORT = 6379
@@ -19,7 +21,7 @@ PG_PORT = 5432
 NGINX_PORT = 80
 
 
-def run(*args, check=True, quiet=False, **kw):
+def run(*args, check=True, **kw):
     """Runs a command; its output is returned (text)."""
     done = subprocess.run(list(args), capture_output=True, text=True, **kw)
     if check and done.returncode != 0:
@@ -42,7 +44,7 @@ def free_subnet():
 
 
 class Host:
-    """One network namespace with one address, and the processes started in it."""
+    """One network namespace with one address, and the packet filter that cuts it off."""
 
     def __init__(self, bed, name, address):
         self.bed, self.name, self.address = bed, name, address
@@ -69,20 +71,14 @@ class Host:
 
     def apply_rules(self):
         """Rewrites this host's nftables table from `cut_from` and `drop_percent`."""
+        def chain(hook, peer, interface, ways):
+            rules = [f"  chain {hook} {{ type filter hook {hook} priority 0; policy accept;"]
+            rules += [f"    ip {peer} {address} drop" for address, way in sorted(self.cut_from.items()) if way in ways]
+            if self.drop_percent:
+                rules.append(f"    {interface} \"eth0\" numgen random mod 100 < {self.drop_percent} drop")
+            return rules + ["  }"]
         rules = ["table inet chaos", "delete table inet chaos", "table inet chaos {",
-                 "  chain output { type filter hook output priority 0; policy accept;"]
-        for address, way in sorted(self.cut_from.items()):
-            if way in ("both", "out"):
-                rules.append(f"    ip daddr {address} drop")
-        if self.drop_percent:
-            rules.append(f"    oifname \"eth0\" numgen random mod 100 < {self.drop_percent} drop")
-        rules += ["  }", "  chain input { type filter hook input priority 0; policy accept;"]
-        for address, way in sorted(self.cut_from.items()):
-            if way in ("both", "in"):
-                rules.append(f"    ip saddr {address} drop")
-        if self.drop_percent:
-            rules.append(f"    iifname \"eth0\" numgen random mod 100 < {self.drop_percent} drop")
-        rules += ["  }", "}"]
+                 *chain("output", "daddr", "oifname", ("both", "out")), *chain("input", "saddr", "iifname", ("both", "in")), "}"]
         run(*self.command("nft", "-f", "-"), input="\n".join(rules) + "\n")
 
 
@@ -98,10 +94,6 @@ class Process:
         with open(self.log, "ab") as out:
             self.popen = subprocess.Popen(self.host.command(*self.argv), stdout=out, stderr=subprocess.STDOUT,
                                           env=self.env, start_new_session=True)
-
-    @property
-    def pid(self):
-        return self.popen.pid if self.popen else None
 
     def alive(self):
         return self.popen is not None and self.popen.poll() is None
@@ -236,13 +228,16 @@ class Testbed:
             "--auth=trust", "-E", "UTF8", "--locale=C")
         with open(self.pg_dir / "data" / "pg_hba.conf", "a") as hba:
             hba.write(f"host all all {self.subnet}.0/24 trust\n")
-        self.pg_ctl("start", "-w", "-o", f"-p {PG_PORT} -k {self.pg_dir} -c listen_addresses={host.address} "
-                    "-c max_connections=300")
+        self.start_postgres_server()
         run("runuser", "-u", "postgres", "--", bin_dir / "psql", "-h", host.address, "-p", str(PG_PORT), "-U",
             "postgres", "-q", "-c", "CREATE DATABASE commerce")
 
+    def start_postgres_server(self):
+        """Starts the PostgreSQL server on its data (at set-up, and again after a restart fault)."""
+        self.pg_ctl("start", "-w", "-o", f"-p {PG_PORT} -k {self.pg_dir} -c listen_addresses={self.hosts['postgres'].address} "
+                    "-c max_connections=300")
+
     def _postgres_ids(self):
-        import pwd
         entry = pwd.getpwnam("postgres")
         return entry.pw_uid, entry.pw_gid
 
@@ -282,11 +277,15 @@ class Testbed:
                     continue
                 if "cluster_state:ok" not in self.redis(name, "CLUSTER", "INFO", check=False):
                     return False
-                replication = self.redis(name, "INFO", "replication", check=False)
-                if "role:slave" in replication and "master_link_status:up" not in replication:
+                if self.replica_link_up(name) is False:
                     return False
             return True
         self.wait_until(ok, "the Redis Cluster to be ok", timeout)
+
+    def replica_link_up(self, name):
+        """None for a primary; for a replica, whether it is in sync with its primary."""
+        replication = self.redis(name, "INFO", "replication", check=False)
+        return "master_link_status:up" in replication if "role:slave" in replication else None
 
     def redis(self, name, *args, check=True):
         host = self.hosts[name]
@@ -353,7 +352,6 @@ http {{
         self.processes["nginx"].start()
 
     def await_http(self, name, timeout=30):
-        import urllib.request
         url = self.base_url(name) + "/health/live"
 
         def live():
@@ -400,7 +398,7 @@ http {{
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-            run("rm", "-rf", self.pg_dir, check=False)
+            shutil.rmtree(self.pg_dir, ignore_errors=True)
         for host in self.hosts.values():
             run("ip", "netns", "del", host.netns, check=False)
             run("ip", "link", "del", host.veth, check=False)
@@ -409,9 +407,3 @@ http {{
         self.hosts = {}
         self.processes = {}
         self.pg_dir = None
-
-    def leftovers(self):
-        """What of this run still exists (for the check that tear-down left nothing)."""
-        found = [ns for ns in run("ip", "netns", "list").split() if ns.startswith(f"{self.tag}-")]
-        found += [link for link in run("ip", "-o", "link").split() if link.startswith(self.tag)]
-        return found

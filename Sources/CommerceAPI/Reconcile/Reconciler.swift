@@ -64,8 +64,8 @@ public final class Reconciler: Sendable {
     /// `lockPatience` for it: a nightly cron job waits out a repair under way), and Redis or
     /// store errors when one is unreachable.
     public func run(dryRun: Bool, lockPatience: Duration = .zero) async throws -> ReconcileReport {
-        // Without a `first` step the run never stops short.
-        try await run(dryRun: dryRun, counted: true, lockPatience: lockPatience, first: nil, then: nil)!
+        let lock = try await ReconcileLock.take(redis, lifetime: lockLifetime, patience: lockPatience)
+        return try await run(dryRun: dryRun, counted: true, lock: lock) { _ in }
     }
 
     /// Repairs Redis after it lost data (see `RedisDataGuard`): under the lock, `stillLost` looks
@@ -77,17 +77,23 @@ public final class Reconciler: Sendable {
     /// seen (each written into its server's marker). Returns the report and how many orders go
     /// out again.
     func repairLostData(
-        stillLost: @escaping @Sendable () async throws -> [String: String]?,
-        markRepaired: @escaping @Sendable ([String: String]) async throws -> Void
+        stillLost: () async throws -> [String: String]?,
+        markRepaired: ([String: String]) async throws -> Void
     ) async throws -> (report: ReconcileReport, redelivered: Int64)? {
-        let redelivered = Mutex<Int64>(0)
-        let runIDs = Mutex<[String: String]>([:])
-        let first: @Sendable () async throws -> Bool = {
-            guard let seen = try await stillLost() else { return false }
-            runIDs.withLock { $0 = seen }
-            return true
+        let lock = try await ReconcileLock.take(redis, lifetime: lockLifetime, patience: .zero)
+        let runIDs: [String: String]
+        do {
+            guard let seen = try await stillLost() else {
+                await lock.release()
+                return nil
+            }
+            runIDs = seen
+        } catch {
+            await lock.release()
+            throw error
         }
-        let report = try await run(dryRun: false, counted: false, lockPatience: .zero, first: first) { [self] report in
+        var redelivered: Int64 = 0
+        let report = try await run(dryRun: false, counted: false, lock: lock) { [self] report in
             // A coupon that still disagrees (rows committed by batches decided before the loss,
             // say) keeps the fence: the repair runs again until its check agrees.
             guard report.couponsAgreed else { throw RepairDisagreed() }
@@ -96,31 +102,18 @@ public final class Reconciler: Sendable {
             if held < cursor {
                 try await store.outbox.rewind(sink: OrderEvent.stream, to: held, at: now())
                 // Positions are not counts (PostgreSQL's are transaction ids): count what waits.
-                let waiting = Int64(try await store.outbox.backlog(sink: OrderEvent.stream))
-                redelivered.withLock { $0 = waiting }
+                redelivered = Int64(try await store.outbox.backlog(sink: OrderEvent.stream))
             }
-            try await markRepaired(runIDs.withLock { $0 })
+            try await markRepaired(runIDs)
         }
-        return report.map { ($0, redelivered.withLock { $0 }) }
+        return (report, redelivered)
     }
 
-    /// The run; `first` runs first under the lock (false: nothing more runs, nil is returned),
-    /// `then` last, still under the lock. `counted`: in the reconcile metrics (the repair after
-    /// data loss has its own).
+    /// The run under `lock`, which it releases; `then` runs last, still under the lock.
+    /// `counted`: in the reconcile metrics (the repair after data loss has its own).
     private func run(
-        dryRun: Bool, counted: Bool, lockPatience: Duration, first: (@Sendable () async throws -> Bool)?,
-        then: (@Sendable (ReconcileReport) async throws -> Void)?
-    ) async throws -> ReconcileReport? {
-        let lock = try await ReconcileLock.take(redis, lifetime: lockLifetime, patience: lockPatience)
-        do {
-            if let first, try await !first() {
-                await lock.release()
-                return nil
-            }
-        } catch {
-            await lock.release()
-            throw error
-        }
+        dryRun: Bool, counted: Bool, lock: ReconcileLock, then: (ReconcileReport) async throws -> Void
+    ) async throws -> ReconcileReport {
         let started = ContinuousClock.now
         var report = ReconcileReport()
         report.dryRun = dryRun
@@ -131,7 +124,7 @@ public final class Reconciler: Sendable {
             report.cacheEntriesDropped = try await itemCache.dropStaleEntries(dryRun: dryRun)
             step("item cache checked")
             try await lock.extendIfDue()
-            try await then?(report)
+            try await then(report)
         } catch {
             await lock.release()
             logger.error("reconcile: stopped", metadata: ["error": "\(error)"])

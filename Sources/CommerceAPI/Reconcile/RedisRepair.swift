@@ -68,7 +68,7 @@ final class RedisRepair: Service, Sendable {
         guard let reason = dataGuard.distrust else { return }
         do {
             logger.notice("redis repair: started", metadata: ["reason": "\(reason)"])
-            let repaired = try await reconciler.repairLostData(stillLost: { [self] in
+            let repaired = try await reconciler.repairLostData(stillLost: {
                 // Looked at again under the lock: the process that held it may have just repaired.
                 guard await verify(primaries) else { throw RedisError(.connectionFailed, "redis went away before the repair") }
                 // The run_ids as verified: a server that restarts during the repair gets a
