@@ -8,9 +8,13 @@ public struct ReconcileRunning: Error, CustomStringConvertible {
     public var description: String { "another reconcile run is in progress; try again when it has finished" }
 }
 
-/// One reconcile run at a time across processes: `SET key token NX PX`, extended while the run
-/// works and released at the end (by token, so a run whose lock expired cannot release another
-/// run's).
+/// One reconcile run at a time across processes: taken with a token (`lock-take.lua`), extended
+/// while the run works and released at the end (by token, so a run whose lock expired cannot
+/// release another run's).
+///
+/// A reply lost on the way back must not leave the lock held by nobody until it expires: a take
+/// that fails releases what it may have taken, and a taker that keeps its token (the repair after
+/// data loss, one look at a time) finds an earlier take of its own and holds it.
 final class ReconcileLock: Sendable {
     static let key = "reconcile:lock"
 
@@ -26,14 +30,24 @@ final class ReconcileLock: Sendable {
         self.extendedAt = Mutex(.now)
     }
 
-    /// Takes the lock, waiting up to `patience` for another run to release it (looking four
-    /// times a second); ``ReconcileRunning`` when another run still holds it.
-    static func take(_ redis: any RedisClient, lifetime: Duration, patience: Duration = .zero) async throws -> ReconcileLock {
-        let token = UUID().uuidString
+    /// Takes the lock as `token`, waiting up to `patience` for another run to release it (looking
+    /// four times a second); ``ReconcileRunning`` when another run still holds it. Only one task
+    /// at a time may take with a given token.
+    static func take(_ redis: any RedisClient, token: String = UUID().uuidString, lifetime: Duration,
+                     patience: Duration = .zero) async throws -> ReconcileLock {
+        let lock = ReconcileLock(redis: redis, token: token, lifetime: lifetime)
         let deadline = ContinuousClock.now + patience
         while true {
-            let reply = try await redis.send("SET", .key(key), RedisArgument(token), "NX", "PX", RedisArgument(milliseconds: lifetime))
-            if reply.string == "OK" { return ReconcileLock(redis: redis, token: token, lifetime: lifetime) }
+            let taken: Bool
+            do {
+                taken = try await redis.run(LuaScripts.lockTake, keys: [key],
+                                            args: [RedisArgument(token), RedisArgument(milliseconds: lifetime)]).int == 1
+            } catch {
+                // The script may have run with its reply lost: what it took is let go.
+                await lock.release()
+                throw error
+            }
+            if taken { return lock }
             guard ContinuousClock.now + .milliseconds(250) < deadline else { throw ReconcileRunning() }
             try await Task.sleep(for: .milliseconds(250))
         }

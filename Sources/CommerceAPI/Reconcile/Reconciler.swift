@@ -25,6 +25,10 @@ public final class Reconciler: Sendable {
     private let logger: Logger
     private let now: @Sendable () -> Int64
     private let lockLifetime: Duration
+    /// The repair's token for the reconcile lock, the same for all its looks (one at a time): a
+    /// look whose take lost its reply holds the lock at the next look instead of waiting out
+    /// its lifetime.
+    private let repairLockToken = UUID().uuidString
     /// Where a one-line progress message goes (a terminal), besides the log.
     private let progress: (@Sendable (String) -> Void)?
     /// When the log last got a progress line: at most one a second.
@@ -80,7 +84,7 @@ public final class Reconciler: Sendable {
         stillLost: () async throws -> [String: String]?,
         markRepaired: ([String: String]) async throws -> Void
     ) async throws -> (report: ReconcileReport, redelivered: Int64)? {
-        let lock = try await ReconcileLock.take(redis, lifetime: lockLifetime, patience: .zero)
+        let lock = try await ReconcileLock.take(redis, token: repairLockToken, lifetime: lockLifetime)
         let runIDs: [String: String]
         do {
             guard let seen = try await stillLost() else {

@@ -24,6 +24,8 @@ final class RedisRepair: Service, Sendable {
     /// all begin together, and a caller that comes while a look is under way waits for its end
     /// instead of verifying and repairing again (each once logged its own start).
     private let looks = Turns<Int, CheckedContinuation<Bool, Never>>()
+    /// Whether the log already says that another process holds the lock (once per wait).
+    private let waitingLogged = Atomic<Bool>(false)
 
     init(dataGuard: RedisDataGuard, redis: any RedisClient, reconciler: Reconciler, metrics: CommerceMetrics, logger: Logger,
          interval: Duration = .milliseconds(250)) {
@@ -65,7 +67,10 @@ final class RedisRepair: Service, Sendable {
         for _ in 0..<max(0, detected - detectionsCounted.exchange(detected, ordering: .relaxed)) {
             metrics.redisDataLoss("detected")
         }
-        guard let reason = dataGuard.distrust else { return }
+        guard let reason = dataGuard.distrust else {
+            waitingLogged.store(false, ordering: .relaxed)
+            return
+        }
         do {
             logger.notice("redis repair: started", metadata: ["reason": "\(reason)"])
             let repaired = try await reconciler.repairLostData(stillLost: {
@@ -92,6 +97,9 @@ final class RedisRepair: Service, Sendable {
             ])
         } catch is ReconcileRunning {
             // Another process holds the lock: it is repairing (its marker ends the fence here too).
+            if !waitingLogged.exchange(true, ordering: .relaxed) {
+                logger.notice("redis repair: another process holds the reconcile lock; waiting for its repair")
+            }
         } catch {
             logger.warning("redis repair: failed; trying again", metadata: ["error": "\(error)"])
         }
