@@ -60,3 +60,47 @@ extension CommerceError {
         CommerceError(.couponAlreadyIssued, "user \(userID) already has coupon \(couponID)")
     }
 }
+
+extension CommerceError {
+    /// `ITEM_NOT_FOUND` naming every missing item of an order.
+    public static func itemsNotFound(_ itemIDs: [Int64]) -> CommerceError {
+        CommerceError(.itemNotFound, "no such item: \(itemIDs.map(String.init).joined(separator: ", "))")
+    }
+
+    /// `INSUFFICIENT_STOCK` naming every item of an order short of stock.
+    public static func insufficientStock(_ itemIDs: [Int64]) -> CommerceError {
+        CommerceError(.insufficientStock, "not enough stock for item \(itemIDs.map(String.init).joined(separator: ", "))")
+    }
+
+    /// `COUPON_NOT_OWNED`: the user holds no such coupon (or it does not exist).
+    public static func couponNotOwned(userID: Int64, couponID: Int64) -> CommerceError {
+        CommerceError(.couponNotOwned, "user \(userID) does not hold coupon \(couponID)")
+    }
+
+    /// `COUPON_ALREADY_USED` on an earlier order.
+    public static func couponAlreadyUsed(_ couponID: Int64) -> CommerceError {
+        CommerceError(.couponAlreadyUsed, "coupon \(couponID) was already used")
+    }
+
+    /// `COUPON_EXPIRED`: `now` is outside the coupon's window (before it opens, or after it closed).
+    public static func couponExpired(_ couponID: Int64, validFrom: Int64, validUntil: Int64, now: Int64) -> CommerceError {
+        CommerceError(.couponExpired, now < validFrom
+            ? "coupon \(couponID) is valid from \(Timestamp(milliseconds: validFrom))"
+            : "coupon \(couponID) expired at \(Timestamp(milliseconds: validUntil))")
+    }
+
+    /// `INSUFFICIENT_BALANCE`: the order costs more than the user's balance.
+    public static func insufficientBalance(cost: Int64, userID: Int64, balance: Int64) -> CommerceError {
+        CommerceError(.insufficientBalance, "the order costs \(cost) but user \(userID) has \(balance) points")
+    }
+
+    /// `BALANCE_LIMIT_EXCEEDED`: a charge would take the balance over ``PointLimits/balance``.
+    public static func balanceLimitExceeded(userID: Int64, charging amount: Int64) -> CommerceError {
+        CommerceError(.balanceLimitExceeded, "charging \(amount) would take user \(userID)'s balance over \(PointLimits.balance)")
+    }
+
+    /// `IDEMPOTENCY_KEY_REUSED`: the user sent this key before with another request.
+    public static func idempotencyKeyReused(_ key: String) -> CommerceError {
+        CommerceError(.idempotencyKeyReused, "Idempotency-Key \(key) was used by this user for a different request")
+    }
+}

@@ -5,7 +5,7 @@ import PostgresNIO
 enum PostgresErrors {
     static func mapped(_ error: any Error) -> any Error {
         switch error {
-        case is CommerceError, is StoreError, is CancellationError, is PostgresDecodingError:
+        case is CommerceError, is StoreError, is OrderQuoteStale, is CancellationError, is PostgresDecodingError:
             return error
         case let error as PSQLError where error.code == .server:
             let state = error.serverInfo?[.sqlState] ?? ""

@@ -13,6 +13,7 @@ enum PostgresSchema {
         ("v1: core tables", coreTables.components(separatedBy: ";\n")),
         ("v2: an order placed in one statement", [placeOrder]),
         ("v3: the store guards a coupon's stock", couponStockGuard),
+        ("v4: orders priced above the driver", ["DROP FUNCTION place_order(bigint, bigint[], bigint[], bigint, bigint)", carryOutOrder]),
     ]
 
     /// Applies the pending migrations on one connection of its own, in one transaction, under an
@@ -194,7 +195,71 @@ enum PostgresSchema {
         CREATE INDEX idempotency_keys_by_age ON idempotency_keys(created_at);
         """
 
-    /// `place_order(user, item ids, quantities, coupon, now)`: the whole order as one statement,
+    /// `carry_out_order(user, item ids, quantities, unit prices, names, coupon, its terms version,
+    /// subtotal, discount, total, now)`: an order priced by `OrderPricing` written as one
+    /// statement, one round trip (postgres-nio does not pipeline, and on a busy machine every
+    /// round trip is a wake-up of both processes). The conditions of
+    /// `OrderStore.carryOut(_:at:idempotency:)`, in the order the SQLite driver checks them:
+    /// each line's stock taken while the item is live, at the priced unit price, with the stock
+    /// (the caller sorts lines by item id: every transaction locks items in that order); the
+    /// balance taken while it covers the total; then the order, its lines, its `USE` entry and
+    /// the coupon's use while it is held, unused and under the priced terms. A failed condition
+    /// raises `P0001` `ORDER_QUOTE_STALE`, undoing the statement. It decides nothing: pricing and
+    /// refusals are the caller's.
+    private static let carryOutOrder = """
+        CREATE FUNCTION carry_out_order(p_user bigint, p_items bigint[], p_quantities bigint[], p_prices bigint[],
+                                        p_names text[], p_coupon bigint, p_terms_version bigint,
+                                        p_subtotal bigint, p_discount bigint, p_total bigint, p_now bigint)
+        RETURNS TABLE (o_id bigint, o_position bigint, o_balance_after bigint)
+        LANGUAGE plpgsql AS $$
+        DECLARE
+            v_balance bigint;
+            v_order bigint;
+            v_position bigint;
+        BEGIN
+            FOR i IN 1 .. cardinality(p_items) LOOP
+                UPDATE items SET stock = stock - p_quantities[i], updated_at = p_now
+                WHERE id = p_items[i] AND deleted_at IS NULL AND stock >= p_quantities[i] AND price = p_prices[i];
+                IF NOT FOUND THEN
+                    RAISE EXCEPTION 'ORDER_QUOTE_STALE';
+                END IF;
+            END LOOP;
+            IF p_total > 0 THEN
+                UPDATE user_point SET balance = balance - p_total, updated_at = p_now
+                WHERE user_id = p_user AND balance >= p_total
+                RETURNING balance INTO v_balance;
+                IF NOT FOUND THEN
+                    RAISE EXCEPTION 'ORDER_QUOTE_STALE';
+                END IF;
+            ELSE
+                -- A free order (a coupon covering everything) moves no points and needs no balance.
+                INSERT INTO users (id, created_at) VALUES (p_user, p_now) ON CONFLICT (id) DO NOTHING;
+                v_balance := coalesce((SELECT balance FROM user_point WHERE user_id = p_user), 0);
+            END IF;
+            INSERT INTO orders (user_id, status, subtotal, discount, total, coupon_id, balance_after, ordered_at)
+            VALUES (p_user, 'PAID', p_subtotal, p_discount, p_total, p_coupon, v_balance, p_now)
+            RETURNING id, txid INTO v_order, v_position;
+            INSERT INTO order_items (order_id, item_id, name, quantity, unit_price, line_total)
+            SELECT v_order, p_items[k], p_names[k], p_quantities[k], p_prices[k], p_prices[k] * p_quantities[k]
+            FROM generate_subscripts(p_items, 1) AS k;
+            IF p_total > 0 THEN
+                INSERT INTO point_history (user_id, kind, amount, balance_after, order_id, created_at)
+                VALUES (p_user, 'USE', -p_total, v_balance, v_order, p_now);
+            END IF;
+            IF p_coupon IS NOT NULL THEN
+                UPDATE user_coupons SET used_at = p_now, order_id = v_order
+                WHERE user_id = p_user AND coupon_id = p_coupon AND used_at IS NULL
+                AND (SELECT terms_version FROM coupons WHERE id = p_coupon) = p_terms_version;
+                IF NOT FOUND THEN
+                    RAISE EXCEPTION 'ORDER_QUOTE_STALE';
+                END IF;
+            END IF;
+            RETURN QUERY SELECT v_order, v_position, v_balance;
+        END
+        $$
+        """
+
+    /// `place_order(user, item ids, quantities, coupon, now)` (v2, dropped by v4): the whole order as one statement,
     /// one round trip instead of one per step (postgres-nio does not pipeline, and on a busy
     /// machine every round trip is a wake-up of both processes). The same steps and refusals as
     /// the SQLite driver's `OrderBook.place`: stock taken line by line in the order given (the

@@ -27,6 +27,62 @@ import Testing
         }
     }
 
+    /// The rounding the contract states, kept by every driver: PERCENT rounds the discount
+    /// down, FIXED never passes the subtotal (a free order moves no points).
+    @Test(arguments: StoreKind.allCases)
+    func discountsRoundDownAndNeverPassTheSubtotal(_ kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            let item = try await store.item(price: 333, stock: 10)
+            let percent = try await store.coupon(.percent, value: 15)
+            let fixed = try await store.coupon(.fixed, value: 1_000)
+            for coupon in [percent, fixed] {
+                _ = try await store.coupons.recordIssues(couponID: coupon.couponID, [Issuance(userID: 1, issuedAt: 100)])
+            }
+            _ = try await store.points.charge(userID: 1, amount: 10_000, at: 10, idempotency: nil)
+
+            let rounded = try await store.order(user: 1, [(item.itemID, 3)], coupon: percent.couponID)
+            #expect((rounded.subtotal, rounded.discount, rounded.total, rounded.balanceAfter) == (999, 149, 850, 9_150),
+                    "15% of 999 is 149.85: 149")
+            let free = try await store.order(user: 1, [(item.itemID, 1)], coupon: fixed.couponID)
+            #expect((free.subtotal, free.discount, free.total, free.balanceAfter) == (333, 333, 0, 9_150))
+            #expect(try await store.points.history(userID: 1, limit: 10).filter { $0.kind == .use }.map(\.amount) == [-850])
+        }
+    }
+
+    /// What the store held when the order was priced changed before it was written (a new
+    /// price, the coupon used by another order): nothing is written, and placing it again
+    /// prices it anew.
+    @Test(arguments: StoreKind.allCases)
+    func aQuoteTheStoreOutranIsNeverWritten(_ kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            let item = try await store.item(price: 100, stock: 10)
+            let coupon = try await store.coupon(.fixed, value: 10)
+            _ = try await store.coupons.recordIssues(couponID: coupon.couponID, [Issuance(userID: 1, issuedAt: 100)])
+            _ = try await store.points.charge(userID: 1, amount: 10_000, at: 10, idempotency: nil)
+            let order = NewOrder(userID: 1, lines: [NewOrder.Line(itemID: item.itemID, quantity: 2)], couponID: coupon.couponID)
+
+            let stale = OrderPricing.plan(order, quote: try await store.orders.quote(order), at: 2_000)
+            _ = try await store.items.update(itemID: item.itemID, name: nil, price: 150, stock: nil, at: 1_500)
+            await #expect(throws: OrderQuoteStale.self) { try await store.orders.carryOut(stale, at: 2_000, idempotency: nil) }
+            #expect(try await store.items.item(item.itemID)?.stock == 10)
+            #expect(try await store.points.balance(userID: 1).balance == 10_000)
+
+            let repriced = try await store.order(user: 1, [(item.itemID, 2)], coupon: coupon.couponID)
+            #expect((repriced.subtotal, repriced.total) == (300, 290))
+
+            let second = NewOrder(userID: 1, lines: [NewOrder.Line(itemID: item.itemID, quantity: 1)], couponID: coupon.couponID)
+            let beforeUse = try await store.orders.quote(second)
+            #expect(beforeUse.coupon?.used == true)
+            var unused = beforeUse
+            unused.coupon?.used = false  // as quoted just before the first order used it
+            await #expect(throws: OrderQuoteStale.self) {
+                try await store.orders.carryOut(OrderPricing.plan(second, quote: unused, at: 2_000), at: 2_000, idempotency: nil)
+            }
+            #expect(try await store.items.item(item.itemID)?.stock == 8)
+            #expect(await refusal { try await store.order(user: 1, [(item.itemID, 1)], coupon: coupon.couponID) } == .couponAlreadyUsed)
+        }
+    }
+
     @Test(arguments: StoreKind.allCases)
     func aRefusedOrderLeavesNothingBehind(_ kind: StoreKind) async throws {
         try await kind.withStore { store in

@@ -59,7 +59,7 @@ func concurrently<T: Sendable>(_ count: Int, _ body: @escaping @Sendable (Int) a
     }
 }
 
-/// The refusal code a call threw, or nil when it threw something else or nothing.
+/// The refusal code a call threw, or nil when it threw nothing (any other error is a failure).
 func refusal(_ body: () async throws -> Void) async -> CommerceError.Code? {
     do {
         try await body()
@@ -67,6 +67,7 @@ func refusal(_ body: () async throws -> Void) async -> CommerceError.Code? {
     } catch let error as CommerceError {
         return error.code
     } catch {
+        Issue.record("neither done nor refused: \(error)")
         return nil
     }
 }

@@ -1,3 +1,4 @@
+import CommerceStore
 import PostgresNIO
 
 /// The statements of the two hot paths, prepared once per connection: PostgreSQL then parses
@@ -55,31 +56,35 @@ struct InsertIssuances: PostgresPreparedStatement {
     }
 }
 
-/// Places an order with `place_order` (see ``PostgresSchema``).
-struct PlaceOrder: PostgresPreparedStatement {
-    static let sql = "SELECT * FROM place_order($1, $2, $3, $4, $5)"
-    static let bindingDataTypes: [PostgresDataType] = [.int8, .int8Array, .int8Array, .int8, .int8]
-    typealias Row = (orderID: Int64, position: Int64, subtotal: Int64, discount: Int64, total: Int64, balanceAfter: Int64,
-                     names: [String], prices: [Int64])
+/// Writes a priced order with `carry_out_order` (see ``PostgresSchema``).
+struct CarryOutOrder: PostgresPreparedStatement {
+    static let sql = "SELECT * FROM carry_out_order($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    static let bindingDataTypes: [PostgresDataType] = [
+        .int8, .int8Array, .int8Array, .int8Array, .textArray, .int8, .int8, .int8, .int8, .int8, .int8,
+    ]
+    typealias Row = (orderID: Int64, position: Int64, balanceAfter: Int64)
 
-    let userID: Int64
-    let items: [Int64]
-    let quantities: [Int64]
-    let couponID: Int64?
+    let order: PricedOrder
     let now: Int64
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 5)
-        try bindings.append(userID)
-        try bindings.append(items)
-        try bindings.append(quantities)
-        try bindings.append(couponID)
+        var bindings = PostgresBindings(capacity: 11)
+        try bindings.append(order.userID)
+        try bindings.append(order.lines.map(\.itemID))
+        try bindings.append(order.lines.map(\.quantity))
+        try bindings.append(order.lines.map(\.unitPrice))
+        try bindings.append(order.lines.map(\.name))
+        try bindings.append(order.couponID)
+        try bindings.append(order.couponTermsVersion)
+        try bindings.append(order.subtotal)
+        try bindings.append(order.discount)
+        try bindings.append(order.total)
         try bindings.append(now)
         return bindings
     }
 
     func decodeRow(_ row: PostgresRow) throws -> Row {
-        try row.decode((Int64, Int64, Int64, Int64, Int64, Int64, [String], [Int64]).self)
+        try row.decode((Int64, Int64, Int64).self)
     }
 }
 

@@ -4,14 +4,18 @@ import PostgresNIO
 struct PostgresOrderStore: OrderStore {
     let store: PostgresStore
 
-    func place(_ order: NewOrder, at now: Int64,
-               idempotency: IdempotencyRequest<Order>?) async throws -> IdempotentResult<Order> {
+    func quote(_ order: NewOrder) async throws -> OrderQuote {
+        try await store.connection { try await PostgresOrders.quote($0, order) }
+    }
+
+    func carryOut(_ plan: OrderPlan, at now: Int64,
+                  idempotency: IdempotencyRequest<Order>?) async throws -> IdempotentResult<Order> {
         // Without a key the order is one statement, its own transaction: one round trip.
         guard let idempotency else {
-            return try await .running { try await store.connection { try await PostgresOrders.place($0, order, at: now) } }
+            return try await .running { try await store.connection { try await PostgresOrders.carryOut($0, plan.outcome.get(), at: now) } }
         }
-        return try await store.idempotentTransaction(userID: order.userID, at: now, idempotency) {
-            try await PostgresOrders.place($0, order, at: now)
+        return try await store.idempotentTransaction(userID: plan.userID, at: now, idempotency) {
+            try await PostgresOrders.carryOut($0, plan.outcome.get(), at: now)
         }
     }
 
@@ -31,24 +35,49 @@ struct PostgresOrderStore: OrderStore {
 
 /// Placing and reading orders. Each function runs inside the caller's transaction.
 enum PostgresOrders {
-    /// Places a paid order with `place_order` (see ``PostgresSchema``): one statement, all of
-    /// it or none. A refusal is thrown as the ``CommerceError`` it raised.
-    static func place(_ connection: PostgresConnection, _ request: NewOrder, at now: Int64) async throws -> Order {
-        // Lines in item id order: the order items are locked in, stored in and read back in.
-        let lines = request.lines.sorted { $0.itemID < $1.itemID }
-        let placed: PlaceOrder.Row
+    /// What pricing the order needs, in one statement (one snapshot): a row per live item
+    /// ordered (one with a NULL item when none is), each with the user's balance and hold of
+    /// the coupon.
+    static func quote(_ connection: PostgresConnection, _ order: NewOrder) async throws -> OrderQuote {
+        let rows = try await connection.rows("""
+            SELECT i.id, i.name, i.price, i.stock, b.balance,
+                   h.used, h.discount_type, h.discount_value, h.valid_from, h.valid_until, h.terms_version
+            FROM (SELECT coalesce((SELECT balance FROM user_point WHERE user_id = \(order.userID)), 0) AS balance) b
+            LEFT JOIN LATERAL (
+                SELECT uc.used_at IS NOT NULL AS used, c.discount_type, c.discount_value, c.valid_from, c.valid_until, c.terms_version
+                FROM user_coupons uc JOIN coupons c ON c.id = uc.coupon_id
+                WHERE uc.user_id = \(order.userID) AND uc.coupon_id = \(order.couponID)
+            ) h ON true
+            LEFT JOIN items i ON i.id = ANY(\(order.lines.map(\.itemID))) AND i.deleted_at IS NULL
+            """)
+        var quote = OrderQuote(items: [], coupon: nil, balance: 0)
+        for row in rows {
+            let (id, name, price, stock, balance, used, type, value, validFrom, validUntil, version) = try row.decode(
+                (Int64?, String?, Int64?, Int64?, Int64, Bool?, String?, Int64?, Int64?, Int64?, Int64?).self)
+            quote.balance = balance
+            if let id, let name, let price, let stock {
+                quote.items.append(OrderQuote.Item(itemID: id, name: name, price: price, stock: stock))
+            }
+            if let couponID = order.couponID, let used, let type = type.flatMap(DiscountType.init(rawValue:)), let value,
+               let validFrom, let validUntil, let version {
+                quote.coupon = OrderQuote.HeldCoupon(couponID: couponID, discountType: type, discountValue: value, validFrom: validFrom,
+                                                     validUntil: validUntil, termsVersion: version, used: used)
+            }
+        }
+        return quote
+    }
+
+    /// Writes a priced order with `carry_out_order` (see ``PostgresSchema``): one statement,
+    /// all of it or none; ``OrderQuoteStale`` when the quote no longer holds.
+    static func carryOut(_ connection: PostgresConnection, _ order: PricedOrder, at now: Int64) async throws -> Order {
+        let written: CarryOutOrder.Row
         do {
-            placed = try await connection.rows(PlaceOrder(userID: request.userID, items: lines.map(\.itemID),
-                                                          quantities: lines.map(\.quantity), couponID: request.couponID, now: now))[0]
-        } catch let error as PSQLError {
-            throw PostgresOrderRefusal(error, now: now)?.refusal ?? error
+            written = try await connection.rows(CarryOutOrder(order: order, now: now))[0]
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "P0001" && error.serverInfo?[.message] == "ORDER_QUOTE_STALE" {
+            throw OrderQuoteStale()
         }
-        let items = zip(lines, zip(placed.names, placed.prices)).map { line, priced in
-            OrderLine(itemID: line.itemID, name: priced.0, quantity: line.quantity, unitPrice: priced.1,
-                      lineTotal: priced.1 * line.quantity)
-        }
-        return Order(orderID: placed.orderID, userID: request.userID, status: .paid, items: items, subtotal: placed.subtotal,
-                     discount: placed.discount, total: placed.total, couponID: request.couponID, balanceAfter: placed.balanceAfter,
+        return Order(orderID: written.orderID, userID: order.userID, status: .paid, items: order.lines, subtotal: order.subtotal,
+                     discount: order.discount, total: order.total, couponID: order.couponID, balanceAfter: written.balanceAfter,
                      orderedAt: Timestamp(milliseconds: now))
     }
 
@@ -77,35 +106,5 @@ enum PostgresOrders {
                 total: total, couponID: couponID, balanceAfter: balanceAfter, orderedAt: Timestamp(milliseconds: orderedAt)))
         }
         return ids.compactMap { found[$0] }
-    }
-}
-
-/// A refusal `place_order` raised (`P0001`, the contract's code as the message, the numbers as
-/// the detail), worded as the SQLite driver words it.
-struct PostgresOrderRefusal {
-    let refusal: CommerceError
-
-    init?(_ error: PSQLError, now: Int64) {
-        guard error.code == .server, error.serverInfo?[.sqlState] == "P0001", let code = error.serverInfo?[.message] else { return nil }
-        let numbers = (error.serverInfo?[.detail] ?? "").split(separator: ",").compactMap { Int64($0) }
-        let list = numbers.map(String.init).joined(separator: ", ")
-        switch (code, numbers.count) {
-        case ("ITEM_NOT_FOUND", _):
-            refusal = CommerceError(.itemNotFound, "no such item: \(list)")
-        case ("INSUFFICIENT_STOCK", _):
-            refusal = CommerceError(.insufficientStock, "not enough stock for item \(list)")
-        case ("COUPON_NOT_OWNED", 2):
-            refusal = CommerceError(.couponNotOwned, "user \(numbers[0]) does not hold coupon \(numbers[1])")
-        case ("COUPON_ALREADY_USED", 1):
-            refusal = CommerceError(.couponAlreadyUsed, "coupon \(numbers[0]) was already used")
-        case ("COUPON_EXPIRED", 3):
-            refusal = CommerceError(.couponExpired, now < numbers[1]
-                ? "coupon \(numbers[0]) is valid from \(Timestamp(milliseconds: numbers[1]))"
-                : "coupon \(numbers[0]) expired at \(Timestamp(milliseconds: numbers[2]))")
-        case ("INSUFFICIENT_BALANCE", 3):
-            refusal = CommerceError(.insufficientBalance, "the order costs \(numbers[0]) but user \(numbers[1]) has \(numbers[2]) points")
-        default:
-            return nil
-        }
     }
 }

@@ -40,8 +40,7 @@ enum PostgresPoints {
                 WHERE p.balance + excluded.balance <= \(PointLimits.balance)
             RETURNING balance
             """) else {
-            throw CommerceError(.balanceLimitExceeded,
-                                "charging \(amount) would take user \(userID)'s balance over \(PointLimits.balance)")
+            throw CommerceError.balanceLimitExceeded(userID: userID, charging: amount)
         }
         try await connection.run("""
             INSERT INTO point_history (user_id, kind, amount, balance_after, created_at)

@@ -52,8 +52,7 @@ extension PostgresStore {
         }
         let (fingerprint, status, body) = try row.decode((String, Int64, ByteBuffer).self)
         guard fingerprint == idempotency.fingerprint else {
-            throw CommerceError(.idempotencyKeyReused,
-                                "Idempotency-Key \(idempotency.key) was used by this user for a different request")
+            throw CommerceError.idempotencyKeyReused(idempotency.key)
         }
         return .replayed(StoredResponse(status: Int(status), body: Array(body.readableBytesView)))
     }

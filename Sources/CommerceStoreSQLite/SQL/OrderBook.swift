@@ -3,44 +3,72 @@ import GRDB
 
 /// Placing and reading orders.
 enum OrderBook {
-    /// Places a paid order inside the caller's transaction: stock decrements, the coupon's use,
-    /// the balance decrement with its `USE` entry, the order and its lines (whose id puts it in
-    /// the ``Outbox``). Throws a ``CommerceError`` (and the caller's savepoint undoes whatever
-    /// was done) when an item is missing, short of stock, the coupon is unusable or the balance
-    /// too small.
-    static func place(_ db: Database, _ request: NewOrder, at now: Int64) throws -> Order {
-        // Lines in item id order: the order in which they are stored and read back.
-        let lines = try takeStock(db, request.lines.sorted { $0.itemID < $1.itemID }, at: now)
-        let subtotal = lines.reduce(0) { $0 + $1.lineTotal }
-        let coupon = try request.couponID.map { try CouponUse.find(db, userID: request.userID, couponID: $0, at: now) }
-        let discount = coupon?.discount(on: subtotal) ?? 0
-        let total = subtotal - discount
+    /// What pricing the order needs, read in one snapshot: its live items, the user's hold of
+    /// the coupon with the coupon's terms, the user's balance.
+    static func quote(_ db: Database, _ order: NewOrder) throws -> OrderQuote {
+        let ids = order.lines.map(\.itemID)
+        let items = try Row.fetchAll(db, sql: """
+            SELECT id, name, price, stock FROM items WHERE id IN (\(databaseQuestionMarks(count: ids.count))) AND deleted_at IS NULL
+            """, arguments: StatementArguments(ids)).map { OrderQuote.Item(itemID: $0[0], name: $0[1], price: $0[2], stock: $0[3]) }
+        var coupon: OrderQuote.HeldCoupon?
+        if let couponID = order.couponID, let row = try Row.fetchOne(db.cachedStatement(sql: """
+            SELECT uc.used_at IS NOT NULL, c.discount_type, c.discount_value, c.valid_from, c.valid_until, c.terms_version
+            FROM user_coupons uc JOIN coupons c ON c.id = uc.coupon_id WHERE uc.user_id = ? AND uc.coupon_id = ?
+            """), arguments: [order.userID, couponID]), let type = DiscountType(rawValue: row[1]) {
+            coupon = OrderQuote.HeldCoupon(couponID: couponID, discountType: type, discountValue: row[2], validFrom: row[3],
+                                           validUntil: row[4], termsVersion: row[5], used: row[0])
+        }
+        return OrderQuote(items: items, coupon: coupon, balance: try PointLedger.balance(db, userID: order.userID).balance)
+    }
 
+    /// Writes a priced order inside the caller's transaction while its quote holds (see
+    /// ``OrderStore/carryOut(_:at:idempotency:)``): stock decrements, the balance decrement with
+    /// its `USE` entry, the order and its lines (whose id puts it in the ``Outbox``), the
+    /// coupon's use. Throws ``OrderQuoteStale`` when a condition fails (the caller's savepoint
+    /// undoes whatever was done).
+    static func carryOut(_ db: Database, _ order: PricedOrder, at now: Int64) throws -> Order {
+        let take = try db.cachedStatement(sql: """
+            UPDATE items SET stock = stock - ?1, updated_at = ?2 WHERE id = ?3 AND deleted_at IS NULL AND stock >= ?1 AND price = ?4
+            """)
+        for line in order.lines {
+            try take.execute(arguments: [line.quantity, now, line.itemID, line.unitPrice])
+            guard db.changesCount == 1 else { throw OrderQuoteStale() }
+        }
         let balanceAfter: Int64
-        if total > 0 {
-            balanceAfter = try PointLedger.debit(db, userID: request.userID, amount: total, at: now)
+        if order.total > 0 {
+            guard let balance = try PointLedger.debit(db, userID: order.userID, amount: order.total, at: now) else {
+                throw OrderQuoteStale()
+            }
+            balanceAfter = balance
         } else {
             // A free order (a coupon covering everything) moves no points and needs no balance.
-            try PointLedger.ensureUser(db, userID: request.userID, at: now)
-            balanceAfter = try PointLedger.balance(db, userID: request.userID).balance
+            try PointLedger.ensureUser(db, userID: order.userID, at: now)
+            balanceAfter = try PointLedger.balance(db, userID: order.userID).balance
         }
         try db.cachedStatement(sql: """
             INSERT INTO orders (user_id, status, subtotal, discount, total, coupon_id, balance_after, ordered_at)
             VALUES (?, 'PAID', ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [request.userID, subtotal, discount, total, request.couponID, balanceAfter, now])
+            """).execute(arguments: [order.userID, order.subtotal, order.discount, order.total, order.couponID, balanceAfter, now])
         let orderID = db.lastInsertedRowID
-        if total > 0 {
-            try PointLedger.recordUse(db, userID: request.userID, amount: total, balanceAfter: balanceAfter, orderID: orderID, at: now)
+        if order.total > 0 {
+            try PointLedger.recordUse(db, userID: order.userID, amount: order.total, balanceAfter: balanceAfter, orderID: orderID, at: now)
         }
         let insertLine = try db.cachedStatement(sql: """
             INSERT INTO order_items (order_id, item_id, name, quantity, unit_price, line_total) VALUES (?, ?, ?, ?, ?, ?)
             """)
-        for line in lines {
+        for line in order.lines {
             try insertLine.execute(arguments: [orderID, line.itemID, line.name, line.quantity, line.unitPrice, line.lineTotal])
         }
-        try coupon?.markUsed(db, orderID: orderID, at: now)
-        return Order(orderID: orderID, userID: request.userID, status: .paid, items: lines, subtotal: subtotal,
-                     discount: discount, total: total, couponID: request.couponID, balanceAfter: balanceAfter,
+        if let couponID = order.couponID {
+            try db.cachedStatement(sql: """
+                UPDATE user_coupons SET used_at = ?1, order_id = ?2
+                WHERE user_id = ?3 AND coupon_id = ?4 AND used_at IS NULL
+                AND (SELECT terms_version FROM coupons WHERE id = ?4) = ?5
+                """).execute(arguments: [now, orderID, order.userID, couponID, order.couponTermsVersion])
+            guard db.changesCount == 1 else { throw OrderQuoteStale() }
+        }
+        return Order(orderID: orderID, userID: order.userID, status: .paid, items: order.lines, subtotal: order.subtotal,
+                     discount: order.discount, total: order.total, couponID: order.couponID, balanceAfter: balanceAfter,
                      orderedAt: Timestamp(milliseconds: now))
     }
 
@@ -80,39 +108,5 @@ enum OrderBook {
                                orderedAt: Timestamp(milliseconds: row[7]))
         }
         return ids.compactMap { orders[$0] }
-    }
-
-    /// Takes each line's quantity from its live item's stock and prices the line, one statement
-    /// per line. Throws `ITEM_NOT_FOUND` naming every missing item, else `INSUFFICIENT_STOCK`
-    /// naming every item short of stock (the caller's savepoint undoes the decrements).
-    private static func takeStock(_ db: Database, _ requested: [NewOrder.Line], at now: Int64) throws -> [OrderLine] {
-        let take = try db.cachedStatement(sql: """
-            UPDATE items SET stock = stock - ?1, updated_at = ?2 WHERE id = ?3 AND deleted_at IS NULL AND stock >= ?1
-            RETURNING name, price
-            """)
-        var lines: [OrderLine] = []
-        var missing: [Int64] = []
-        var short: [Int64] = []
-        for line in requested {
-            if let row = try Row.fetchOne(take, arguments: [line.quantity, now, line.itemID]) {
-                let price: Int64 = row[1]
-                lines.append(OrderLine(itemID: line.itemID, name: row[0], quantity: line.quantity,
-                                       unitPrice: price, lineTotal: price * line.quantity))
-            } else if try ItemCatalog.find(db, itemID: line.itemID) == nil {
-                missing.append(line.itemID)
-            } else {
-                short.append(line.itemID)
-            }
-        }
-        if !missing.isEmpty {
-            throw CommerceError(.itemNotFound, "no such item: \(missing.map(String.init).joined(separator: ", "))")
-        }
-        if !short.isEmpty { throw shortOfStock(short) }
-        return lines
-    }
-
-    private static func shortOfStock(_ itemIDs: [Int64]) -> CommerceError {
-        CommerceError(.insufficientStock,
-                      "not enough stock for item \(itemIDs.map(String.init).joined(separator: ", "))")
     }
 }

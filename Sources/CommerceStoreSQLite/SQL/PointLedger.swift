@@ -15,27 +15,22 @@ enum PointLedger {
             RETURNING balance
             """)
         guard let balance = try Int64.fetchOne(statement, arguments: [userID, amount, now, PointLimits.balance]) else {
-            throw CommerceError(.balanceLimitExceeded,
-                                "charging \(amount) would take user \(userID)'s balance over \(PointLimits.balance)")
+            throw CommerceError.balanceLimitExceeded(userID: userID, charging: amount)
         }
         try record(db, userID: userID, kind: .charge, amount: amount, balanceAfter: balance, orderID: nil, at: now)
         return PointBalance(userID: userID, balance: balance)
     }
 
-    /// Takes `amount` (> 0) from the balance for an order; returns the balance after.
-    /// `INSUFFICIENT_BALANCE` when the balance is smaller (or the user has none). The caller
-    /// records the `USE` entry with ``recordUse(_:userID:amount:balanceAfter:orderID:at:)`` once
-    /// the order row exists, in the same transaction.
-    static func debit(_ db: Database, userID: Int64, amount: Int64, at now: Int64) throws -> Int64 {
+    /// Takes `amount` (> 0) from the balance for an order; returns the balance after, or nil
+    /// when the balance is smaller (or the user has none). The caller records the `USE` entry
+    /// with ``recordUse(_:userID:amount:balanceAfter:orderID:at:)`` once the order row exists,
+    /// in the same transaction.
+    static func debit(_ db: Database, userID: Int64, amount: Int64, at now: Int64) throws -> Int64? {
         let statement = try db.cachedStatement(sql: """
             UPDATE user_point SET balance = balance - ?1, updated_at = ?2 WHERE user_id = ?3 AND balance >= ?1
             RETURNING balance
             """)
-        guard let balance = try Int64.fetchOne(statement, arguments: [amount, now, userID]) else {
-            let current = try self.balance(db, userID: userID).balance
-            throw CommerceError(.insufficientBalance, "the order costs \(amount) but user \(userID) has \(current) points")
-        }
-        return balance
+        return try Int64.fetchOne(statement, arguments: [amount, now, userID])
     }
 
     static func recordUse(_ db: Database, userID: Int64, amount: Int64, balanceAfter: Int64, orderID: Int64, at now: Int64) throws {

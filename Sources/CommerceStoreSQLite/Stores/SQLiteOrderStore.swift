@@ -3,10 +3,14 @@ import CommerceStore
 struct SQLiteOrderStore: OrderStore {
     let store: SQLiteStore
 
-    func place(_ order: NewOrder, at now: Int64,
-               idempotency: IdempotencyRequest<Order>?) async throws -> IdempotentResult<Order> {
-        try await store.idempotentWrite(userID: order.userID, at: now, idempotency) {
-            try OrderBook.place($0, order, at: now)
+    func quote(_ order: NewOrder) async throws -> OrderQuote {
+        try await store.read { try OrderBook.quote($0, order) }
+    }
+
+    func carryOut(_ plan: OrderPlan, at now: Int64,
+                  idempotency: IdempotencyRequest<Order>?) async throws -> IdempotentResult<Order> {
+        try await store.idempotentWrite(userID: plan.userID, at: now, idempotency) {
+            try OrderBook.carryOut($0, try plan.outcome.get(), at: now)
         }
     }
 

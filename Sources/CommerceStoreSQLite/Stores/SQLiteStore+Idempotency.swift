@@ -15,8 +15,7 @@ extension SQLiteStore {
         return try await write { db in
             if let previous = try IdempotencyKeys.find(db, userID: userID, key: idempotency.key) {
                 guard previous.fingerprint == idempotency.fingerprint else {
-                    throw CommerceError(.idempotencyKeyReused,
-                                        "Idempotency-Key \(idempotency.key) was used by this user for a different request")
+                    throw CommerceError.idempotencyKeyReused(idempotency.key)
                 }
                 return .replayed(previous.response)
             }
