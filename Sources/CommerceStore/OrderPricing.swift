@@ -1,21 +1,6 @@
 /// What pricing an order needs, as the store holds it at one moment: the order's live items,
 /// the user's hold of the coupon, the user's balance (``OrderStore/quote(_:)``).
 public struct OrderQuote: Sendable, Hashable {
-    /// A live item among those ordered.
-    public struct Item: Sendable, Hashable {
-        public var itemID: Int64
-        public var name: String
-        public var price: Int64
-        public var stock: Int64
-
-        public init(itemID: Int64, name: String, price: Int64, stock: Int64) {
-            self.itemID = itemID
-            self.name = name
-            self.price = price
-            self.stock = stock
-        }
-    }
-
     /// The user's issuance of the ordered coupon, with the coupon's terms.
     public struct HeldCoupon: Sendable, Hashable {
         public var couponID: Int64

@@ -56,7 +56,7 @@ enum PostgresOrders {
                 (Int64?, String?, Int64?, Int64?, Int64, Bool?, String?, Int64?, Int64?, Int64?, Int64?).self)
             quote.balance = balance
             if let id, let name, let price, let stock {
-                quote.items.append(OrderQuote.Item(itemID: id, name: name, price: price, stock: stock))
+                quote.items.append(Item(itemID: id, name: name, price: price, stock: stock))
             }
             if let couponID = order.couponID, let used, let type = type.flatMap(DiscountType.init(rawValue:)), let value,
                let validFrom, let validUntil, let version {

@@ -9,7 +9,7 @@ enum OrderBook {
         let ids = order.lines.map(\.itemID)
         let items = try Row.fetchAll(db, sql: """
             SELECT id, name, price, stock FROM items WHERE id IN (\(databaseQuestionMarks(count: ids.count))) AND deleted_at IS NULL
-            """, arguments: StatementArguments(ids)).map { OrderQuote.Item(itemID: $0[0], name: $0[1], price: $0[2], stock: $0[3]) }
+            """, arguments: StatementArguments(ids)).map { Item(itemID: $0[0], name: $0[1], price: $0[2], stock: $0[3]) }
         var coupon: OrderQuote.HeldCoupon?
         if let couponID = order.couponID, let row = try Row.fetchOne(db.cachedStatement(sql: """
             SELECT uc.used_at IS NOT NULL, c.discount_type, c.discount_value, c.valid_from, c.valid_until, c.terms_version
