@@ -99,10 +99,23 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The service below HTTP: the parts built once (coupon gate, ranking, item cache,
+        // reconcile and repair, outbox relays, metrics) and the contract's JSON of the models.
+        .target(
+            name: "CommerceCore",
+            dependencies: [
+                "RedisClient", "CommerceStore", "CouponGate", "Ranking", "LuaScripts", "ServiceTasks", "FlatJSON",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        // HTTP only: routes, JSON bodies and problems, middleware, authentication.
         .target(
             name: "CommerceAPI",
             dependencies: [
-                "RedisClient", "CommerceStore", "CouponGate", "Ranking", "LuaScripts", "ServiceTasks", "BearerTokens", "FlatJSON",
+                "CommerceCore", "RedisClient", "CommerceStore", "CouponGate", "Ranking", "LuaScripts", "ServiceTasks", "BearerTokens", "FlatJSON",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -117,8 +130,8 @@ let package = Package(
         .executableTarget(
             name: "commerce",
             dependencies: [
-                "CommerceAPI", "CommerceStore", "CommerceStoreSQLite", "CommerceStorePostgres", "CouponGate", "RedisClient",
-                "BearerTokens",
+                "CommerceAPI", "CommerceCore", "CommerceStore", "CommerceStoreSQLite", "CommerceStorePostgres", "CouponGate", "RedisClient",
+                "BearerTokens", "FlatJSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -164,8 +177,8 @@ let package = Package(
         .testTarget(
             name: "CommerceAPITests",
             dependencies: [
-                "CommerceAPI", "CommerceStore", "CommerceStoreSQLite", "CommerceStorePostgres", "CouponGate", "Ranking", "LuaScripts", "TestSupport",
-                "BearerTokens",
+                "CommerceAPI", "CommerceCore", "CommerceStore", "CommerceStoreSQLite", "CommerceStorePostgres", "CouponGate", "Ranking", "LuaScripts",
+                "TestSupport", "BearerTokens", "FlatJSON",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommerceCore
 
 @main
 struct Commerce: AsyncParsableCommand {

@@ -1,5 +1,5 @@
 import ArgumentParser
-import CommerceAPI
+import CommerceCore
 import Foundation
 import Logging
 import NIOCore

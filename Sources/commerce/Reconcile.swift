@@ -1,6 +1,7 @@
 import ArgumentParser
-import CommerceAPI
+import CommerceCore
 import CommerceStore
+import FlatJSON
 import Foundation
 import Logging
 import RedisClient

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BearerTokens
 import CommerceAPI
+import CommerceCore
 import Foundation
 import CouponGate
 import Hummingbird

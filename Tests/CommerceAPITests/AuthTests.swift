@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Testing
 @testable import CommerceAPI
+@testable import CommerceCore
 @testable import BearerTokens
 import JWTKit
 

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Testing
 @testable import CommerceAPI
+@testable import CommerceCore
 
 /// The live event board: its page, and the snapshot it polls.
 @Suite struct BoardTests {

@@ -5,6 +5,7 @@ import Foundation
 import Testing
 import TestSupport
 @testable import CommerceAPI
+@testable import CommerceCore
 import BearerTokens
 
 /// `commerce token` and how `commerce serve` treats its JWT secret (the built binary).

@@ -4,6 +4,7 @@ import HummingbirdTesting
 import Testing
 import TestSupport
 @testable import CommerceAPI
+@testable import CommerceCore
 import CommerceStore
 import RedisClient
 

@@ -6,6 +6,7 @@ import RedisClient
 import Synchronization
 import Testing
 @testable import CommerceAPI
+@testable import CommerceCore
 
 /// Units ordered per item whose 201 has arrived: a read that starts later must show them.
 final class AcknowledgedUnits: Sendable {

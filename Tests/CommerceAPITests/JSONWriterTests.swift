@@ -2,6 +2,8 @@ import Foundation
 import Testing
 import CommerceStore
 @testable import CommerceAPI
+@testable import CommerceCore
+import FlatJSON
 
 @Suite struct JSONWriterTests {
     @Test func modelsAreWrittenInContractOrderWithNullsKept() {

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Testing
 @testable import CommerceAPI
+@testable import CommerceCore
 import CouponGate
 
 /// `GET /metrics`: what the service counts, in the Prometheus text format.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import CommerceAPI
+@testable import CommerceCore
 
 /// `openapi.yaml` and the router describe the same routes, and the server serves the document.
 @Suite struct OpenAPITests {

@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import Logging
 @testable import CommerceAPI
+@testable import CommerceCore
 import HTTPTypes
 import Testing
 

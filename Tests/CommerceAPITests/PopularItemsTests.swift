@@ -6,6 +6,7 @@ import Ranking
 import RedisClient
 import Testing
 @testable import CommerceAPI
+@testable import CommerceCore
 
 /// `GET /items/popular`: the window's days, ties, deleted items, relay retries, rebuilds and
 /// Redis outages, with orders placed on chosen days by an injected clock.

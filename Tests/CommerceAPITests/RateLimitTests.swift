@@ -5,6 +5,7 @@ import RedisClient
 import TestSupport
 import Testing
 @testable import CommerceAPI
+@testable import CommerceCore
 
 /// The rate limit of `POST /coupons/issue`: per user and per client address, shared in Redis.
 @Suite struct RateLimitTests {

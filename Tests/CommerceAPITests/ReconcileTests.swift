@@ -8,6 +8,7 @@ import RedisClient
 import Testing
 import TestSupport
 @testable import CommerceAPI
+@testable import CommerceCore
 
 /// The reconcile job after each kind of fault, each case ending with a second run that changes
 /// nothing; and while a burst is under way.

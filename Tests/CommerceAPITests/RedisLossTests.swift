@@ -8,6 +8,7 @@ import Testing
 import TestSupport
 import RedisClient
 @testable import CommerceAPI
+@testable import CommerceCore
 
 /// Redis losing acknowledged data while the service runs: found, fenced and repaired by the
 /// service itself, without `commerce reconcile`.

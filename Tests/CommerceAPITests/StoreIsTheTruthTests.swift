@@ -1,4 +1,5 @@
 import CommerceAPI
+import CommerceCore
 import Foundation
 import Logging
 import RedisClient

@@ -1,3 +1,4 @@
+import CommerceCore
 import CouponGate
 import Foundation
 import Logging

@@ -1,4 +1,5 @@
 import BearerTokens
+import CommerceCore
 import CommerceStore
 import CouponGate
 import Hummingbird
@@ -26,7 +27,7 @@ public func buildApplication(_ configuration: AppConfiguration, store: any Store
     }
 
     let limits = configuration.connections
-    let counts = dependencies.metrics.connections
+    let counts = dependencies.core.metrics.connections
     var app = Application(
         router: buildRouter(dependencies),
         server: .http1(configuration: .init(
@@ -50,13 +51,13 @@ public func buildApplication(_ configuration: AppConfiguration, store: any Store
         logger: logger
     )
     app.addServices(redis)
-    app.addServices(dependencies.services(logger: logger))
+    app.addServices(dependencies.core.services(logger: logger))
     if case .tokens(let tokens) = configuration.authentication, tokens.hasKeySet {
         app.addServices(KeySetWatcher(tokens: tokens, logger: logger))
     }
-    app.beforeServerStarts { await dependencies.prepareRedis() }
+    app.beforeServerStarts { await dependencies.core.prepareRedis() }
     if let time = configuration.reconcileAt {
-        app.addServices(NightlyReconcile(reconciler: dependencies.reconciler, time: time, timeZone: configuration.timeZone, logger: logger))
+        app.addServices(NightlyReconcile(reconciler: dependencies.core.reconciler, time: time, timeZone: configuration.timeZone, logger: logger))
     }
     return app
 }
@@ -67,32 +68,32 @@ public func buildApplication(_ configuration: AppConfiguration, store: any Store
 /// Three groups: open routes (health, metrics, the OpenAPI document, the board's page), routes for any valid token
 /// (each checks that the `user_id` it acts on is the token's), and `/admin/*` for admin tokens.
 public func buildRouter(_ dependencies: AppDependencies) -> Router<CommerceRequestContext> {
-    let store = dependencies.store
-    let now = dependencies.now
+    let store = dependencies.core.store
+    let now = dependencies.core.now
     let router = Router(context: CommerceRequestContext.self)
-    router.add(middleware: RequestObserver(metrics: dependencies.metrics))
-    router.add(middleware: ProblemMiddleware(metrics: dependencies.metrics, storeName: store.name))
-    HealthController(store: store, redis: dependencies.redis, dataGuard: dependencies.dataGuard).addRoutes(to: router)
-    MetricsController(metrics: dependencies.metrics, counters: dependencies.coupons.counters, redis: dependencies.redis,
+    router.add(middleware: RequestObserver(metrics: dependencies.core.metrics))
+    router.add(middleware: ProblemMiddleware(metrics: dependencies.core.metrics, storeName: store.name))
+    HealthController(store: store, redis: dependencies.core.redis, dataGuard: dependencies.core.dataGuard).addRoutes(to: router)
+    MetricsController(metrics: dependencies.core.metrics, counters: dependencies.core.coupons.counters, redis: dependencies.core.redis,
                       outbox: store.outbox,
-                      sinks: dependencies.outboxSinks.map { ($0.label, $0.sink.cursorName) }).addRoutes(to: router)
+                      sinks: dependencies.core.outboxSinks.map { ($0.label, $0.sink.cursorName) }).addRoutes(to: router)
     OpenAPIController().addRoutes(to: router)
-    let registry = CouponRegistry(redis: dependencies.redis)
-    let board = BoardController(coupons: store.coupons, registry: registry, activity: dependencies.issueActivity, now: now)
+    let registry = CouponRegistry(redis: dependencies.core.redis)
+    let board = BoardController(coupons: store.coupons, registry: registry, activity: dependencies.core.issueActivity, now: now)
     board.addPage(to: router)
 
     let users = router.group().add(middleware: Authentication(mode: dependencies.authentication))
     PointsController(points: store.points, now: now).addRoutes(to: users)
-    ItemsController(itemCache: dependencies.itemCache, popularItems: dependencies.popularItems, now: now).addRoutes(to: users)
-    OrdersController(orders: store.orders, itemCache: dependencies.itemCache, metrics: dependencies.metrics, now: now)
+    ItemsController(itemCache: dependencies.core.itemCache, popularItems: dependencies.core.popularItems, now: now).addRoutes(to: users)
+    OrdersController(orders: store.orders, itemCache: dependencies.core.itemCache, metrics: dependencies.core.metrics, now: now)
         .addRoutes(to: users)
-    CouponsController(gate: dependencies.coupons, coupons: store.coupons, proxies: dependencies.trustedProxies, now: now)
+    CouponsController(gate: dependencies.core.coupons, coupons: store.coupons, proxies: dependencies.trustedProxies, now: now)
         .addRoutes(to: users)
 
     let admins = users.group().add(middleware: RequireAdmin())
-    AdminItemsController(items: store.items, itemCache: dependencies.itemCache, now: now).addRoutes(to: admins)
-    AdminCouponsController(coupons: store.coupons, gate: dependencies.coupons, registry: registry, now: now).addRoutes(to: admins)
-    ReconcileController(reconciler: dependencies.reconciler).addRoutes(to: admins)
+    AdminItemsController(items: store.items, itemCache: dependencies.core.itemCache, now: now).addRoutes(to: admins)
+    AdminCouponsController(coupons: store.coupons, gate: dependencies.core.coupons, registry: registry, now: now).addRoutes(to: admins)
+    ReconcileController(reconciler: dependencies.core.reconciler).addRoutes(to: admins)
     board.addSnapshot(to: admins)
     return router
 }

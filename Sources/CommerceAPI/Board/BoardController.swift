@@ -1,5 +1,7 @@
+import CommerceCore
 import CommerceStore
 import CouponGate
+import FlatJSON
 import Foundation
 import Hummingbird
 

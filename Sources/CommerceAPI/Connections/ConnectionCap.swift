@@ -1,3 +1,4 @@
+import CommerceCore
 import NIOCore
 
 /// On the listening socket's pipeline, ahead of the server's own handlers: a connection accepted

@@ -1,5 +1,7 @@
+import CommerceCore
 import CommerceStore
 import CouponGate
+import FlatJSON
 import Hummingbird
 
 /// `POST /admin/coupons`, `GET /admin/coupons/{coupon_id}` and `PATCH /admin/coupons/{coupon_id}`.

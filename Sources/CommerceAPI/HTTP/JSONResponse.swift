@@ -1,4 +1,6 @@
+import CommerceCore
 import CommerceStore
+import FlatJSON
 import Hummingbird
 
 /// JSON responses written from the models' own shapes (see ``JSONWriter``).

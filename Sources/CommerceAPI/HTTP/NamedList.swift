@@ -1,4 +1,6 @@
+import CommerceCore
 import CommerceStore
+import FlatJSON
 
 /// `{"<name>": [...]}`: the body of the list routes (`{"entries": [...]}`, `{"orders": [...]}`).
 struct NamedList<Element: JSONWritable & Sendable>: JSONWritable, Sendable {

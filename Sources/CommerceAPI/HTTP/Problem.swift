@@ -1,4 +1,6 @@
+import CommerceCore
 import CommerceStore
+import FlatJSON
 import Foundation
 import Hummingbird
 import RedisClient

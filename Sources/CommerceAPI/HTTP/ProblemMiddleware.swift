@@ -1,3 +1,4 @@
+import CommerceCore
 import Hummingbird
 import Logging
 import RedisClient

@@ -1,3 +1,4 @@
+import CommerceCore
 import Hummingbird
 
 /// `POST /admin/reconcile[?dry_run=true]`: runs the reconcile job now and answers its report;

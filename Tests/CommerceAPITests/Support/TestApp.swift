@@ -9,6 +9,7 @@ import Logging
 import Synchronization
 import TestSupport
 @testable import CommerceAPI
+@testable import CommerceCore
 import RedisClient
 import CouponGate
 import Ranking
@@ -88,8 +89,8 @@ func withTestApp<T>(
             let routes = router.routes.map { "\($0.method) \($0.path)" }
             extraRoutes(router)
             var app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
-            app.addServices(dependencies.services(logger: app.logger))
-            app.beforeServerStarts { await dependencies.prepareRedis() }
+            app.addServices(dependencies.core.services(logger: app.logger))
+            app.beforeServerStarts { await dependencies.core.prepareRedis() }
             defer {
                 for proxy in [proxy, databaseProxy].compactMap({ $0 }) { Task { await proxy.stop() } }
             }
@@ -99,8 +100,8 @@ func withTestApp<T>(
                 try await waitFor { dataGuard.isTrusted }
                 return try await body(TestApp(client: client, database: database, databasePath: path, sql: sql, directory: directory,
                                        redisServer: server,
-                                       redis: redis, coupons: dependencies.coupons, dataGuard: dataGuard, ranking: dependencies.ranking,
-                                       reconciler: dependencies.reconciler, routes: routes, metrics: dependencies.metrics,
+                                       redis: redis, coupons: dependencies.core.coupons, dataGuard: dataGuard, ranking: dependencies.core.ranking,
+                                       reconciler: dependencies.core.reconciler, routes: routes, metrics: dependencies.core.metrics,
                                        proxy: proxy, databaseProxy: databaseProxy))
             }
         }

@@ -1,7 +1,8 @@
 import CommerceStore
+import FlatJSON
 
 /// One page of `GET /items`: `{"items", "next_cursor"}`; `next_cursor` is null on the last page.
-struct ItemPage: JSONWritable, Sendable {
+public struct ItemPage: JSONWritable, Sendable {
     var items: [Item]
     var nextCursor: String?
 
@@ -12,7 +13,7 @@ struct ItemPage: JSONWritable, Sendable {
         nextCursor = rows.count > limit ? items.last.map { String($0.itemID) } : nil
     }
 
-    func write(to json: inout JSONWriter) {
+    public func write(to json: inout JSONWriter) {
         json.object {
             $0.field("items", items)
             $0.field("next_cursor") { writer in

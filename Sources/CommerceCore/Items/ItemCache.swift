@@ -1,4 +1,5 @@
 import CommerceStore
+import FlatJSON
 import Foundation
 import Logging
 import LuaScripts
@@ -17,7 +18,7 @@ import Synchronization
 ///
 /// Redis away: reads go to the store. An invalidation that fails is retried (this is the
 /// `Service` part) and, until it succeeds, this process reads those keys from the store.
-final class ItemCache: Service, Sendable {
+public final class ItemCache: Service, Sendable {
     let redis: any RedisClient
     let items: any ItemStore
     private let logger: Logger
@@ -65,7 +66,7 @@ final class ItemCache: Service, Sendable {
     }
 
     /// The live item with this id, or nil.
-    func item(_ itemID: Int64) async throws -> Item? {
+    public func item(_ itemID: Int64) async throws -> Item? {
         let cached = try await readThrough(Self.itemKey(itemID), field: "item") { [items] in
             try await items.item(itemID).map(Self.compact)
         }
@@ -73,7 +74,7 @@ final class ItemCache: Service, Sendable {
     }
 
     /// The `GET /items` response body for the page after `afterID`.
-    func page(afterID: Int64, limit: Int) async throws -> [UInt8] {
+    public func page(afterID: Int64, limit: Int) async throws -> [UInt8] {
         try await readThrough(Self.pagesKey, field: "\(afterID):\(limit)") {
             try await self.renderPage(afterID: afterID, limit: limit)
         } ?? []
@@ -94,7 +95,7 @@ final class ItemCache: Service, Sendable {
     /// Drops the cached items, pages and popular lists. Call after the change committed and
     /// before answering; a failure is retried in the background, and this process reads around
     /// the cache until it succeeds.
-    func invalidate(itemIDs: some Sequence<Int64>) async {
+    public func invalidate(itemIDs: some Sequence<Int64>) async {
         let keys = itemIDs.map(Self.itemKey) + [Self.pagesKey]
         let failed = await withTaskGroup(of: String?.self) { group in
             for key in keys { group.addTask { await self.invalidateShared(key) ? nil : key } }
@@ -114,7 +115,7 @@ final class ItemCache: Service, Sendable {
     }
 
     /// Retries the invalidations Redis could not take, until shutdown.
-    func run() async throws {
+    public func run() async throws {
         await repeatUntilShutdown(every: retryInterval) { await retryInvalidations() }
     }
 

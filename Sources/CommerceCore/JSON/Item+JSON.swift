@@ -1,4 +1,5 @@
 import CommerceStore
+import FlatJSON
 
 /// `{"item_id", "name", "price", "stock"}`.
 extension Item: JSONWritable {
@@ -7,7 +8,7 @@ extension Item: JSONWritable {
     }
 
     /// The item's fields without the braces, for shapes that extend `Item` (a popular item).
-    func writeFields(to json: inout JSONWriter) {
+    public func writeFields(to json: inout JSONWriter) {
         json.field("item_id", itemID)
         json.field("name", name)
         json.field("price", price)

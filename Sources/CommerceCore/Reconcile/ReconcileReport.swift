@@ -1,4 +1,5 @@
 import CommerceStore
+import FlatJSON
 
 /// What a reconcile run changed (or, dry, would change), as CONTRACT.md writes it, plus whether
 /// the two sides agreed at the end and whether it was a dry run.

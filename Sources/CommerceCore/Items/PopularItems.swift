@@ -1,4 +1,5 @@
 import CommerceStore
+import FlatJSON
 import Foundation
 import Ranking
 import RedisClient
@@ -10,7 +11,7 @@ import Synchronization
 /// half a second as one value beside the listing pages (one Redis read per request, and dropped
 /// with them by any order, so stock is as exact as on `GET /items`). Redis away: the same answer
 /// computed by the store alone.
-final class PopularItems: Sendable {
+public final class PopularItems: Sendable {
     static let size = 5
 
     /// An item with its place: `Item` plus `{"rank", "sold"}`.
@@ -72,7 +73,7 @@ final class PopularItems: Sendable {
 
     /// The answer's JSON for the window ending on the day of `now` (ms since the epoch): cached
     /// beside the listing pages, so that any order or item change drops it and stock is exact.
-    func answer(at now: Int64) async throws -> [UInt8] {
+    public func answer(at now: Int64) async throws -> [UInt8] {
         let (window, field) = self.window(at: now)
         return try await itemCache.readThrough(ItemCache.pagesKey, field: field, maxAge: answerLifetime) {
             JSONWriter.encode(Answer(window: window, ranked: try await self.compute(window)))

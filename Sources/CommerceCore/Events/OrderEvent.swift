@@ -1,4 +1,5 @@
 import CommerceStore
+import FlatJSON
 
 /// The data-platform event of a paid order: `{"event_id", "type": "order.paid", "order": Order}`,
 /// published to the Redis Stream ``stream`` in field `event`.

@@ -4,7 +4,7 @@ import Synchronization
 /// now and the cap, connections closed at once past it, and connections closed because headers
 /// or a body did not arrive in time. Plain atomics, read when scraped: these change on every
 /// connection, from every event loop.
-final class ConnectionCounts: Sendable {
+public final class ConnectionCounts: Sendable {
     private let cap = Atomic<Int>(0)
     private let open = Atomic<Int>(0)
     private let refused = Atomic<Int>(0)
@@ -13,14 +13,14 @@ final class ConnectionCounts: Sendable {
     private let responseTimeouts = Atomic<Int>(0)
 
     /// Sets the most connections ``admit()`` lets in.
-    func cap(at limit: Int) {
+    public func cap(at limit: Int) {
         cap.store(limit, ordering: .relaxed)
     }
 
     /// Counts a new connection in if fewer than the cap are open; false (and counted as refused)
     /// otherwise. The caller closes a refused connection and calls ``connectionClosed()`` when an
     /// admitted one closes.
-    func admit() -> Bool {
+    public func admit() -> Bool {
         if open.wrappingAdd(1, ordering: .relaxed).newValue <= cap.load(ordering: .relaxed) { return true }
         open.wrappingSubtract(1, ordering: .relaxed)
         refused.wrappingAdd(1, ordering: .relaxed)
@@ -28,15 +28,15 @@ final class ConnectionCounts: Sendable {
     }
 
     /// Whether the cap's connections are all open.
-    var isFull: Bool {
+    public var isFull: Bool {
         open.load(ordering: .relaxed) >= cap.load(ordering: .relaxed)
     }
 
-    func connectionClosed() {
+    public func connectionClosed() {
         open.wrappingSubtract(1, ordering: .relaxed)
     }
 
-    func timedOut(_ phase: RequestPhase) {
+    public func timedOut(_ phase: RequestPhase) {
         switch phase {
         case .header: headerTimeouts.wrappingAdd(1, ordering: .relaxed)
         case .body: bodyTimeouts.wrappingAdd(1, ordering: .relaxed)
@@ -66,6 +66,6 @@ final class ConnectionCounts: Sendable {
 
 /// What a client had not done when its deadline passed: sent a request's headers or its body,
 /// or read the answers it asked for.
-enum RequestPhase: Sendable {
+public enum RequestPhase: Sendable {
     case header, body, response
 }

@@ -1,4 +1,5 @@
 import CommerceStore
+import FlatJSON
 
 /// A paid order as the contract shows it (and as its `order.paid` event carries it).
 extension Order: JSONWritable {

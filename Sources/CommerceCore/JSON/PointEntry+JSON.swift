@@ -1,4 +1,5 @@
 import CommerceStore
+import FlatJSON
 
 /// `{"user_id", "balance"}`.
 extension PointBalance: JSONWritable {

@@ -4,7 +4,7 @@ import Synchronization
 /// Durations counted in buckets 20% apart (50 µs to about 30 s), cheap to record on every
 /// request, from which the board reads quantiles over its last few seconds. The Prometheus
 /// histogram's buckets (a factor 2–2.5 apart) are too coarse to tell 1.2 ms from 2 ms.
-final class LatencyHistogram: Sendable {
+public final class LatencyHistogram: Sendable {
     static let smallest = 0.000_05
     static let growth = 1.2
     static let bucketCount = 74

@@ -4,13 +4,20 @@ import ServiceLifecycle
 
 /// Runs the reconcile job every day at a set local time (in the ranking's time zone) inside
 /// `serve`. With several servers, each tries and the lock lets one run; the others log that.
-struct NightlyReconcile: Service {
+public struct NightlyReconcile: Service {
     let reconciler: Reconciler
     let time: ReconcileTime
     let timeZone: TimeZone
     let logger: Logger
 
-    func run() async throws {
+    public init(reconciler: Reconciler, time: ReconcileTime, timeZone: TimeZone, logger: Logger) {
+        self.reconciler = reconciler
+        self.time = time
+        self.timeZone = timeZone
+        self.logger = logger
+    }
+
+    public func run() async throws {
         while let wait = secondsUntilNextRun(from: Date()) {
             logger.info("reconcile: next nightly run", metadata: ["in_seconds": "\(Int(wait))", "at": "\(time)", "time_zone": "\(timeZone.identifier)"])
             guard (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: .seconds(wait)) })) != nil else { return }

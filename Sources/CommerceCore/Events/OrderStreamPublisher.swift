@@ -1,4 +1,5 @@
 import CommerceStore
+import FlatJSON
 import LuaScripts
 import RedisClient
 

@@ -7,7 +7,7 @@ import ServiceTasks
 /// coupon and reason, and the latency of `POST /coupons/issue`, over the last ``window``. A
 /// sample of the counters is kept every second; a reading compares the counters now with the
 /// sample about a window old, so it is as fresh as the request that asks.
-final class IssueActivity: Service, Sendable {
+public final class IssueActivity: Service, Sendable {
     static let window: Duration = .seconds(3)
 
     private let counters: IssueCounters
@@ -25,7 +25,7 @@ final class IssueActivity: Service, Sendable {
         self.latency = latency
     }
 
-    func run() async throws {
+    public func run() async throws {
         takeSample()
         await repeatUntilShutdown(every: .seconds(1)) { takeSample() }
     }
@@ -45,18 +45,18 @@ final class IssueActivity: Service, Sendable {
     }
 
     /// Per second over the last window (or since the first sample, early on), and in total.
-    struct Reading {
+    public struct Reading: Sendable {
         /// Outcomes per second by coupon (those with none in the window are absent).
-        var perSecond: [Int64: [IssueCounters.Outcome: Double]]
+        public var perSecond: [Int64: [IssueCounters.Outcome: Double]]
         /// Outcomes so far by coupon (those never asked for are absent).
-        var totals: [Int64: [IssueCounters.Outcome: Int64]]
+        public var totals: [Int64: [IssueCounters.Outcome: Int64]]
         /// Median and 99th percentile of `POST /coupons/issue`, seconds; nil without requests.
-        var p50: Double?
-        var p99: Double?
-        var seconds: Double
+        public var p50: Double?
+        public var p99: Double?
+        public var seconds: Double
     }
 
-    func reading() -> Reading {
+    public func reading() -> Reading {
         let now = current()
         let base = samples.withLock { samples in
             samples.last { now.at - $0.at >= Self.window } ?? samples.first

@@ -1,5 +1,3 @@
-import CommerceStore
-
 /// A value with a fixed JSON shape, written field by field in a stated order.
 public protocol JSONWritable {
     func write(to json: inout JSONWriter)
@@ -134,11 +132,5 @@ public struct JSONWriter: Sendable {
         needsComma = false
         body(&self)
         needsComma = outer
-    }
-}
-
-extension Timestamp: JSONWritable {
-    public func write(to json: inout JSONWriter) {
-        json.string(description)
     }
 }

@@ -21,7 +21,7 @@ public final class CommerceMetrics: Sendable {
     private let timers = Mutex<[[String]: CoreMetrics.Timer]>([:])
     private let requestHandles = Mutex<[RequestSeries: RequestHandles]>([:])
     /// The server's connections: the cap and the request deadlines count into it.
-    let connections = ConnectionCounts()
+    public let connections = ConnectionCounts()
     /// `POST /coupons/issue` durations, finer than the Prometheus buckets, for the live board.
     let issueLatency = LatencyHistogram()
 
@@ -43,7 +43,7 @@ public final class CommerceMetrics: Sendable {
 
     /// One HTTP request: `route` is the matched path template (`/orders/{order_id}`), so ids do
     /// not multiply the series.
-    func request(route: String, method: String, status: Int, duration: Duration) {
+    public func request(route: String, method: String, status: Int, duration: Duration) {
         let series = RequestSeries(route: route, method: method, status: status)
         let handles = requestHandles.withLock { $0[series] } ?? {
             let dimensions = [("route", route), ("method", method), ("status", String(status))]
@@ -75,12 +75,12 @@ public final class CommerceMetrics: Sendable {
     }
 
     /// How a `POST /orders` ended: `PAID` or the refusal's code.
-    func order(outcome: String) {
+    public func order(outcome: String) {
         counter("commerce_orders_total", [("outcome", outcome)]).increment()
     }
 
     /// A request that failed because a store (`redis` or `sqlite`) could not be used.
-    func dependencyError(_ dependency: String) {
+    public func dependencyError(_ dependency: String) {
         counter("commerce_dependency_errors_total", [("dependency", dependency)]).increment()
     }
 
@@ -90,7 +90,7 @@ public final class CommerceMetrics: Sendable {
     }
 
     /// Paid orders the sink (`stream`, `ranking`) has not taken yet.
-    func outboxBacklog(sink: String, _ count: Int) {
+    public func outboxBacklog(sink: String, _ count: Int) {
         Gauge(label: "commerce_outbox_backlog", dimensions: [("sink", sink)], factory: factory).record(count)
     }
 
@@ -134,7 +134,7 @@ public final class CommerceMetrics: Sendable {
     /// `commerce_coupons_rejected_total{coupon_id,reason}`, then the connection counts, and on a
     /// Redis Cluster the redirections its client followed,
     /// `commerce_redis_cluster_redirections_total{kind="moved"|"ask"|"backoff"}`.
-    func render(coupons: IssueCounters, cluster: RedisClusterClient.Redirections? = nil) -> [UInt8] {
+    public func render(coupons: IssueCounters, cluster: RedisClusterClient.Redirections? = nil) -> [UInt8] {
         var bytes: [UInt8] = []
         registry.emit(into: &bytes)
         var issued = "# TYPE commerce_coupons_issued_total counter\n"

@@ -1,9 +1,10 @@
 import CommerceStore
 import CouponGate
+import FlatJSON
 
 extension Coupon {
     /// The coupon's own fields; the admin view adds live counts after them.
-    func writeFields(to json: inout JSONWriter) {
+    public func writeFields(to json: inout JSONWriter) {
         json.field("coupon_id", couponID)
         json.field("name", name)
         json.field("discount_type", discountType.rawValue)
