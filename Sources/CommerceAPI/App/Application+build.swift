@@ -92,7 +92,8 @@ public func buildRouter(_ dependencies: AppDependencies) -> Router<CommerceReque
 
     let admins = users.group().add(middleware: RequireAdmin())
     AdminItemsController(items: store.items, itemCache: dependencies.core.itemCache, now: now).addRoutes(to: admins)
-    AdminCouponsController(coupons: store.coupons, gate: dependencies.core.coupons, registry: registry, now: now).addRoutes(to: admins)
+    AdminCouponsController(coupons: store.coupons, gate: dependencies.core.coupons, registry: registry,
+                           creation: CouponCreation(store: store.coupons, redis: dependencies.core.redis), now: now).addRoutes(to: admins)
     ReconcileController(reconciler: dependencies.core.reconciler).addRoutes(to: admins)
     board.addSnapshot(to: admins)
     return router

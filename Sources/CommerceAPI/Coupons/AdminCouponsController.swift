@@ -9,6 +9,7 @@ struct AdminCouponsController {
     let coupons: any CouponStore
     let gate: CouponIssuer
     let registry: CouponRegistry
+    let creation: CouponCreation
     let now: @Sendable () -> Int64
 
     struct CreateBody: Decodable, Sendable {
@@ -54,17 +55,9 @@ struct AdminCouponsController {
             let validFrom = try Field.timestamp(body.validFrom, "valid_from")
             let validUntil = try Field.timestamp(body.validUntil, "valid_until")
             guard validUntil > validFrom else { throw Problem.invalidRequest("`valid_until`: must be after `valid_from`") }
-            let coupon = try await coupons.create(
+            let coupon = try await creation.create(
                 NewCoupon(name: name, discountType: type, discountValue: value, stock: stock,
                           validFrom: validFrom, validUntil: validUntil), at: now())
-            do {
-                try await registry.publish(CouponTerms(coupon))
-            } catch {
-                // Without Redis nobody could be issued it: take it back, so that the 503 means
-                // "nothing was created" and an admin's retry does not leave a twin behind.
-                try await coupons.delete(couponID: coupon.couponID)
-                throw error
-            }
             return JSONResponse.response(status: .created, AdminCouponView(coupon: coupon, remaining: stock, issued: 0, requests: nil))
         }
         router.get("/admin/coupons/{coupon_id}") { _, context in

@@ -38,8 +38,9 @@ public enum DemoData {
     static let startingBalance: Int64 = 500_000
 
     /// Adds the demo data through the store (which must be running, see
-    /// ``StoreDriver/whileRunning(_:)``) unless it has items already, then publishes every coupon
-    /// to Redis with its issued count.
+    /// ``StoreDriver/whileRunning(_:)``), coupons created as the admin route creates them
+    /// (``CouponCreation``); when the store has items already, nothing is added and every coupon
+    /// is published to Redis again with its issued count.
     public static func seed(store: any StoreDriver, redis: any RedisClient, now: Date = Date()) async throws -> Summary {
         let nowMs = Timestamp(now).milliseconds
         let alreadySeeded = try await !store.items.page(afterID: 0, limit: 1).isEmpty
@@ -47,8 +48,9 @@ public enum DemoData {
             for item in items {
                 _ = try await store.items.create(name: item.name, price: item.price, stock: item.stock, at: nowMs)
             }
+            let creation = CouponCreation(store: store.coupons, redis: redis)
             for coupon in coupons {
-                _ = try await store.coupons.create(NewCoupon(
+                _ = try await creation.create(NewCoupon(
                     name: coupon.name, discountType: coupon.type, discountValue: coupon.value, stock: coupon.stock,
                     validFrom: Timestamp(milliseconds: nowMs - 3_600_000),
                     validUntil: Timestamp(milliseconds: nowMs + 30 * 86_400_000)), at: nowMs)
@@ -64,6 +66,11 @@ public enum DemoData {
                                                  at: nowMs - order.daysAgo * 86_400_000, idempotency: nil)
             }
         }
+        guard alreadySeeded else {
+            return Summary(added: true, items: items.count, coupons: coupons.count, users: users.count, orders: orders.count)
+        }
+        // Already there (a Redis that was replaced since, say): each coupon published again with
+        // what the store counts issued.
         let registry = CouponRegistry(redis: redis)
         var published = 0
         var afterID: Int64 = 0
@@ -76,6 +83,6 @@ public enum DemoData {
             }
             afterID = last.couponID
         }
-        return Summary(added: !alreadySeeded, items: items.count, coupons: published, users: users.count, orders: orders.count)
+        return Summary(added: false, items: items.count, coupons: published, users: users.count, orders: orders.count)
     }
 }
