@@ -47,9 +47,8 @@ public struct Commerce: Sendable {
         self.dataGuard = dataGuard
         self.coupons = CouponIssuer(redis: redis, store: store.coupons, logger: logger, limits: issueLimits, dataGuard: dataGuard)
         self.ranking = SalesRanking(redis: redis, timeZone: timeZone)
-        self.itemCache = ItemCache(redis: redis, items: store.items, logger: logger, dataGuard: dataGuard)
-        self.popularItems = PopularItems(ranking: ranking, itemCache: itemCache, items: store.items, sales: store.sales,
-                                         dataGuard: dataGuard)
+        self.itemCache = ItemCache(redis: redis, items: store.items, logger: logger)
+        self.popularItems = PopularItems(ranking: ranking, itemCache: itemCache, items: store.items, sales: store.sales)
         self.now = now
         self.issueActivity = IssueActivity(counters: coupons.counters, latency: metrics.issueLatency)
         self.reconciler = Reconciler(store: store, redis: redis, ranking: ranking, itemCache: itemCache, logger: logger,

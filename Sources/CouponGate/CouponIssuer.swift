@@ -66,6 +66,8 @@ public final class CouponIssuer: Service, Sendable {
     /// ``IssueUnavailable``; Redis's data not trusted (being repaired): ``IssueFenced``. In every
     /// case but the 201 nothing stays issued.
     public func issue(userID: Int64, couponID: Int64, address: @autoclosure () -> String = "", at now: Int64) async throws -> IssuedCoupon {
+        // What the batch's script call (`requiringTrustedData`) would answer, without queueing
+        // behind a batch first: the fence holds on the command either way.
         if let dataGuard, !dataGuard.isTrusted {
             counters.record(.unavailable, couponID: couponID)
             throw IssueFenced()

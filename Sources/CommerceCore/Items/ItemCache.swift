@@ -22,8 +22,6 @@ public final class ItemCache: Service, Sendable {
     let redis: any RedisClient
     let items: any ItemStore
     private let logger: Logger
-    /// While it does not trust Redis's data (lost, being repaired), reads go to the store.
-    private let dataGuard: RedisDataGuard?
     /// Stamps values that expire by age (milliseconds since the epoch): the real clock, since
     /// their age is measured across processes.
     private let wallClock: @Sendable () -> Int64
@@ -51,14 +49,13 @@ public final class ItemCache: Service, Sendable {
     }
 
     init(
-        redis: any RedisClient, items: any ItemStore, logger: Logger, dataGuard: RedisDataGuard? = nil,
+        redis: any RedisClient, items: any ItemStore, logger: Logger,
         wallClock: @escaping @Sendable () -> Int64 = Timestamp.now,
         lifetime: Duration = .seconds(600), fillDeadline: Duration = .seconds(1), retryInterval: Duration = .milliseconds(250)
     ) {
         self.redis = redis
         self.items = items
         self.logger = logger
-        self.dataGuard = dataGuard
         self.wallClock = wallClock
         self.lifetime = lifetime
         self.fillDeadline = fillDeadline
@@ -174,12 +171,12 @@ public final class ItemCache: Service, Sendable {
     func readThrough(
         _ key: String, field: String, maxAge: Duration? = nil, load: @escaping @Sendable () async throws -> [UInt8]?
     ) async throws -> [UInt8]? {
-        guard dataGuard?.isTrusted ?? true, unsure.withLock({ $0[key] == nil }) else { return try await load() }
+        guard unsure.withLock({ $0[key] == nil }) else { return try await load() }
         let reply: RedisReply
         do {
-            reply = try await redis.send("HMGET", .key(key), "v", RedisArgument(field))
+            reply = try await redis.send(RedisCommand("HMGET", .key(key), "v", RedisArgument(field)), requiringTrustedData: true)
         } catch is RedisError {
-            return try await load()  // Redis away: the store is the truth anyway
+            return try await load()  // Redis away or its data not trusted (lost, being repaired): the store is the truth anyway
         }
         let parts = reply.array ?? []
         if parts.count == 2, let cached = parts[1].bytes {
@@ -219,7 +216,7 @@ public final class ItemCache: Service, Sendable {
             let stored = stamped ? Array("\(wallClock()) ".utf8) + value : value
             _ = try? await redis.run(LuaScripts.cacheFill, keys: [key], args: [
                 RedisArgument(version), RedisArgument(field), RedisArgument(bytes: stored), RedisArgument(milliseconds: lifetime),
-            ])
+            ], requiringTrustedData: true)
         }
         return value
     }

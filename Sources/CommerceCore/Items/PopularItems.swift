@@ -53,8 +53,6 @@ public final class PopularItems: Sendable {
     private let itemCache: ItemCache
     private let items: any ItemStore
     private let sales: any SalesStore
-    /// While it does not trust Redis's data, the ranking is computed by the store.
-    private let dataGuard: RedisDataGuard?
     /// How long an answer is reused from the cache (it is dropped sooner by any change to an
     /// item or any order): with the relay's delay, well within "an order counts within 1 s".
     private let answerLifetime: Duration
@@ -62,8 +60,7 @@ public final class PopularItems: Sendable {
     private let today = Mutex<(window: SalesWindow, field: String, day: Range<Int64>)?>(nil)
 
     init(ranking: SalesRanking, itemCache: ItemCache, items: any ItemStore, sales: any SalesStore,
-         dataGuard: RedisDataGuard? = nil, answerLifetime: Duration = .milliseconds(500)) {
-        self.dataGuard = dataGuard
+         answerLifetime: Duration = .milliseconds(500)) {
         self.ranking = ranking
         self.itemCache = itemCache
         self.items = items
@@ -95,7 +92,6 @@ public final class PopularItems: Sendable {
     /// store alone.
     private func compute(_ window: SalesWindow) async throws -> [(item: Item, units: Int64)] {
         let fromStore = { try await self.sales.bestSellers(placedIn: window.milliseconds, limit: Self.size) }
-        guard dataGuard?.isTrusted ?? true else { return try await fromStore() }
         do {
             return try await fromRedis(window)
         } catch is RedisError {
