@@ -37,7 +37,10 @@ let package = Package(
         // What a service's run() is made of: the queue its loop drains, the retry loop.
         .target(
             name: "ServiceTasks",
-            dependencies: [.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
+            dependencies: [
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .target(
             name: "RedisClient",

@@ -1,5 +1,6 @@
 import Logging
 import RedisClient
+import ServiceTasks
 
 /// A consumer-group reader of ``OrderEvent/stream``: the sample data-platform consumer behind
 /// `commerce consume-orders`.
@@ -39,16 +40,12 @@ public struct OrderStreamConsumer: Sendable {
 
     /// Reads and hands over entries until the task is cancelled.
     public func run(_ handle: @Sendable (Entry) async throws -> Void) async throws {
-        var waiting = false
+        var outage = OutageLog(logger: logger, down: "Redis unreachable; waiting for it", back: "Redis is back; consuming again")
         while !Task.isCancelled {
             do {
-                try await consume(handle) {
-                    if waiting { logger.notice("Redis is back; consuming again") }
-                    waiting = false
-                }
+                try await consume(handle) { outage.succeeded() }
             } catch let error as RedisError where error.isUnavailable {
-                if !waiting { logger.warning("Redis unreachable; waiting for it", metadata: ["error": "\(error)"]) }
-                waiting = true
+                outage.failed(error)
                 guard (try? await Task.sleep(for: .milliseconds(500))) != nil else { return }
             } catch let error as RedisError where error.isServerError("NOGROUP") || error.isServerError("UNBLOCKED") {
                 // Redis lost the stream and the group with it (a flush, an empty restart, a

@@ -1,6 +1,7 @@
 import CommerceStore
 import Logging
 import ServiceLifecycle
+import ServiceTasks
 
 /// Hands committed orders (see ``OutboxStore``) to one ``OutboxSink`` in commit order, then moves
 /// the sink's cursor past them. Delivery is at least once: a crash between delivering and moving the
@@ -60,7 +61,9 @@ public final class OutboxRelay: Service, Sendable {
     }
 
     private func relay() async {
-        var waiting = false
+        var outage = OutageLog(logger: logger,
+                               down: "outbox relay: \(sink.cursorName) cannot take orders; they wait in the store until it can",
+                               back: "outbox relay: \(sink.cursorName) takes orders again, the waiting ones are going out")
         while !Task.isCancelled {
             do {
                 if isPaused() {
@@ -68,19 +71,12 @@ public final class OutboxRelay: Service, Sendable {
                     continue
                 }
                 let handled = try await deliverBatch()
-                if waiting {
-                    logger.notice("outbox relay: \(sink.cursorName) takes orders again, the waiting ones are going out")
-                    waiting = false
-                }
+                outage.succeeded()
                 if handled < batchSize { try await Task.sleep(for: pollInterval) }
             } catch is CancellationError {
                 return
             } catch {
-                if !waiting {
-                    logger.warning("outbox relay: \(sink.cursorName) cannot take orders; they wait in the store until it can",
-                                   metadata: ["error": "\(error)"])
-                    waiting = true
-                }
+                outage.failed(error)
                 // Cancelled (shutdown) while waiting: return normally, as above.
                 guard (try? await Task.sleep(for: retryInterval)) != nil else { return }
             }
