@@ -15,17 +15,14 @@ import ServiceLifecycle
 /// - A method either does all of its use case or nothing of it (one transaction).
 /// - A failure that a later retry may not meet (lock, outage, disk) is thrown as
 ///   ``StoreError`` with code ``StoreError/Code/unavailable``, and nothing was changed.
-/// - Business refusals are ``CommerceError``s, with nothing changed.
+/// - Business refusals are ``CommerceError``s from its factories (a driver words none), with
+///   nothing changed. Orders are priced and refused above the drivers (``OrderPricing``): a
+///   driver reads the quote and carries the plan out under conditions.
 public protocol StoreDriver: Service {
     /// The database's name in logs, metrics and readiness checks: `sqlite`, `postgres`.
     var name: String { get }
-    var points: any PointStore { get }
-    var items: any ItemStore { get }
-    var orders: any OrderStore { get }
-    var coupons: any CouponStore { get }
-    var outbox: any OutboxStore { get }
-    var sales: any SalesStore { get }
-    var idempotencyKeys: any IdempotencyKeyStore { get }
+    /// The driver's store of each aggregate.
+    var stores: Stores { get }
 
     /// True when the database answers a trivial query now.
     func isReachable() async -> Bool
@@ -33,7 +30,37 @@ public protocol StoreDriver: Service {
     func appliedMigrations() async throws -> [String]
 }
 
+/// One store per aggregate, as a driver serves them.
+public struct Stores: Sendable {
+    public var points: any PointStore
+    public var items: any ItemStore
+    public var orders: any OrderStore
+    public var coupons: any CouponStore
+    public var outbox: any OutboxStore
+    public var sales: any SalesStore
+    public var idempotencyKeys: any IdempotencyKeyStore
+
+    public init(points: any PointStore, items: any ItemStore, orders: any OrderStore, coupons: any CouponStore,
+                outbox: any OutboxStore, sales: any SalesStore, idempotencyKeys: any IdempotencyKeyStore) {
+        self.points = points
+        self.items = items
+        self.orders = orders
+        self.coupons = coupons
+        self.outbox = outbox
+        self.sales = sales
+        self.idempotencyKeys = idempotencyKeys
+    }
+}
+
 extension StoreDriver {
+    public var points: any PointStore { stores.points }
+    public var items: any ItemStore { stores.items }
+    public var orders: any OrderStore { stores.orders }
+    public var coupons: any CouponStore { stores.coupons }
+    public var outbox: any OutboxStore { stores.outbox }
+    public var sales: any SalesStore { stores.sales }
+    public var idempotencyKeys: any IdempotencyKeyStore { stores.idempotencyKeys }
+
     /// Runs `body` while the driver runs (for commands that use the store without a service
     /// group, such as `seed`), then stops the driver after what `body` queued is done.
     public func whileRunning<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {

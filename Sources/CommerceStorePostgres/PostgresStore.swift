@@ -40,13 +40,11 @@ public final class PostgresStore: StoreDriver, Sendable {
         client = PostgresClient(configuration: configuration, backgroundLogger: logger)
     }
 
-    public var points: any PointStore { PostgresPointStore(store: self) }
-    public var items: any ItemStore { PostgresItemStore(store: self) }
-    public var orders: any OrderStore { PostgresOrderStore(store: self) }
-    public var coupons: any CouponStore { PostgresCouponStore(store: self) }
-    public var outbox: any OutboxStore { PostgresOutboxStore(store: self) }
-    public var sales: any SalesStore { PostgresSalesStore(store: self) }
-    public var idempotencyKeys: any IdempotencyKeyStore { PostgresIdempotencyKeyStore(store: self) }
+    public var stores: Stores {
+        Stores(points: PostgresPointStore(store: self), items: PostgresItemStore(store: self), orders: PostgresOrderStore(store: self),
+               coupons: PostgresCouponStore(store: self), outbox: PostgresOutboxStore(store: self), sales: PostgresSalesStore(store: self),
+               idempotencyKeys: PostgresIdempotencyKeyStore(store: self))
+    }
 
     /// Runs the connection pool until graceful shutdown or cancellation.
     public func run() async throws {

@@ -33,13 +33,11 @@ public final class SQLiteStore: StoreDriver, Sendable {
         writer = GroupCommitWriter(database: pool, maxBatch: maxBatch)
     }
 
-    public var points: any PointStore { SQLitePointStore(store: self) }
-    public var items: any ItemStore { SQLiteItemStore(store: self) }
-    public var orders: any OrderStore { SQLiteOrderStore(store: self) }
-    public var coupons: any CouponStore { SQLiteCouponStore(store: self) }
-    public var outbox: any OutboxStore { SQLiteOutboxStore(store: self) }
-    public var sales: any SalesStore { SQLiteSalesStore(store: self) }
-    public var idempotencyKeys: any IdempotencyKeyStore { SQLiteIdempotencyKeyStore(store: self) }
+    public var stores: Stores {
+        Stores(points: SQLitePointStore(store: self), items: SQLiteItemStore(store: self), orders: SQLiteOrderStore(store: self),
+               coupons: SQLiteCouponStore(store: self), outbox: SQLiteOutboxStore(store: self), sales: SQLiteSalesStore(store: self),
+               idempotencyKeys: SQLiteIdempotencyKeyStore(store: self))
+    }
 
     /// Runs the group-commit writer until graceful shutdown or cancellation.
     public func run() async throws {
