@@ -142,7 +142,7 @@ enum Schema {
             """)
     }
 
-    /// The store is the truth (docs/architecture.md): whatever Redis says, no more users hold a
+    /// The store is the truth (docs/design-notes.md): whatever Redis says, no more users hold a
     /// coupon than its stock. `issued` counts a coupon's rows, kept by triggers for every writer
     /// (the gate's batches, the reconcile job, a give-back's undo), and no statement can make
     /// it exceed `stock` (the writers take only what is left; the trigger is the last word).

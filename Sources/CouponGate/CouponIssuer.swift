@@ -14,7 +14,7 @@ import Synchronization
 /// group-commit writer commits them: while one batch is with Redis and the store, the next one
 /// gathers, then goes out as one script call and one write (``IssueQueue`` says whose task
 /// leads it). Each request still gets its own answer, in arrival order; a burst costs a few
-/// round trips per batch instead of per request (docs/architecture.md has the measurements).
+/// round trips per batch instead of per request (docs/design-notes.md has the measurements).
 ///
 /// As a `Service` it retries give-backs that Redis could not take at the time.
 public final class CouponIssuer: Service, Sendable {

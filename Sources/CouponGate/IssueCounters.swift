@@ -13,7 +13,7 @@ public final class IssueCounters: Sendable {
         case notFound = "not_found"
         /// Over the user's or the address's rate limit (429).
         case rateLimited = "rate_limited"
-        /// Redis or SQLite could not be used; nothing was issued (503).
+        /// Redis or the database could not be used; nothing was issued (503).
         case unavailable
     }
 

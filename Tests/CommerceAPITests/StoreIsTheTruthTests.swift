@@ -7,7 +7,7 @@ import Testing
 import TestSupport
 
 /// Redis answers that go astray — late, lost, from a Redis that forgot — cost a refusal or a
-/// retry, never a coupon or an event: the store decides (docs/architecture.md, "The store is
+/// retry, never a coupon or an event: the store decides (docs/design-notes.md, "The store is
 /// the truth"). Each test is an interleaving that oversold or lost events before.
 @Suite struct StoreIsTheTruthTests {
     /// The store's stock, its holders, and Redis's holders and remaining stock agree, and the

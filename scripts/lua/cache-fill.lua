@@ -1,4 +1,4 @@
--- Stores a value read from SQLite in a versioned cache hash, unless the hash was invalidated
+-- Stores a value read from the database in a versioned cache hash, unless the hash was invalidated
 -- since the reader looked: a slow reader cannot put back a value older than an invalidation.
 -- KEYS[1] the cache hash: field `v` is its version, every other field a cached value
 -- ARGV[1] the version the reader saw ('' when the hash did not exist)

@@ -12,7 +12,7 @@ import Synchronization
 /// pages and the popular list (fields of `items:pages`) — in Redis.
 ///
 /// Each key is a versioned hash (`scripts/lua/cache-fill.lua`, `cache-invalidate.lua`): a reader
-/// notes the version, reads SQLite, and its fill is refused if an invalidation came in between,
+/// notes the version, reads the store, and its fill is refused if an invalidation came in between,
 /// so a slow reader cannot put back a stock older than an order. Writers invalidate after their
 /// commit and before they answer, which is what makes stock exact once a 201 was sent.
 ///
@@ -106,7 +106,7 @@ public final class ItemCache: Service, Sendable {
             return unsure.isEmpty
         }
         if wasEmpty {
-            logger.warning("item cache: cannot invalidate; reading these keys from SQLite until Redis takes it",
+            logger.warning("item cache: cannot invalidate; reading these keys from the store until Redis takes it",
                            metadata: ["keys": "\(failed)"])
         }
     }

@@ -79,7 +79,7 @@ public final class CommerceMetrics: Sendable {
         counter("commerce_orders_total", [("outcome", outcome)]).increment()
     }
 
-    /// A request that failed because a store (`redis` or `sqlite`) could not be used.
+    /// A request that failed because a store (`redis`, or the database by its driver's name) could not be used.
     public func dependencyError(_ dependency: String) {
         counter("commerce_dependency_errors_total", [("dependency", dependency)]).increment()
     }

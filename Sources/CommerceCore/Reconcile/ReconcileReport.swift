@@ -7,7 +7,7 @@ public struct ReconcileReport: JSONWritable, Sendable, Equatable {
     public var couponsChecked: Int64 = 0
     /// `user_coupons` rows added from Redis.
     public var rowsInserted: Int64 = 0
-    /// Issued entries put back into Redis from SQLite.
+    /// Issued entries put back into Redis from the database.
     public var redisRestored: Int64 = 0
     /// Coupons whose terms or remaining stock in Redis were corrected.
     public var stockFixed: Int64 = 0
@@ -46,14 +46,14 @@ public struct ReconcileReport: JSONWritable, Sendable, Equatable {
     public var text: String {
         """
         coupons checked:       \(couponsChecked)
-        rows inserted:         \(rowsInserted)  (issuances Redis had and SQLite lacked)
-        redis restored:        \(redisRestored)  (issuances SQLite had and Redis lacked)
+        rows inserted:         \(rowsInserted)  (issuances Redis had and the database lacked)
+        redis restored:        \(redisRestored)  (issuances the database had and Redis lacked)
         stock fixed:           \(stockFixed)  (coupons whose terms or remaining stock in Redis were corrected)
         ranking days rebuilt:  \(rankingDaysRebuilt)
         cache entries dropped: \(cacheEntriesDropped)
         duration:              \(durationMs) ms
         \(dryRun ? (changedNothing ? "dry run: nothing would change" : "dry run: nothing was changed; the counts say what would be")
-                 : (agreed ? "Redis and SQLite agree" : "Redis and SQLite still disagree (see the log)"))
+                 : (agreed ? "Redis and the database agree" : "Redis and the database still disagree (see the log)"))
         """
     }
 }
