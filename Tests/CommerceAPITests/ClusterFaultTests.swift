@@ -7,7 +7,7 @@ import TestSupport
 /// The coupon gate on a Redis Cluster while the cluster changes shape under a burst: the coupon's
 /// slot moved to another primary, its primary failed over to the replica. Runs in the suite's
 /// cluster pass (`COMMERCE_TEST_REDIS=cluster`).
-@Suite(.enabled(if: testsUseRedisCluster, "needs COMMERCE_TEST_REDIS=cluster"))
+@Suite(.alsoOn(.cluster), .enabled(if: testsUseRedisCluster, "needs COMMERCE_TEST_REDIS=cluster"))
 struct ClusterFaultTests {
     /// One answer of a steady burst: the user, the status, the error code and when it came.
     struct Answer: Sendable {

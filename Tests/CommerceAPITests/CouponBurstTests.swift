@@ -10,7 +10,7 @@ final class Ticket: Sendable {
 }
 
 /// First come, first served under real concurrency: many connections, all in flight together.
-@Suite struct CouponBurstTests {
+@Suite(.alsoOn(.postgres, .cluster)) struct CouponBurstTests {
     /// Sends one issue request per user, `connections` at a time (each worker on its own
     /// connection, taking the next user as soon as its last answer arrived). Returns, per user
     /// index, the status and error code.

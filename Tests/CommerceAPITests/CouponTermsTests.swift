@@ -3,7 +3,7 @@ import Testing
 import TestSupport
 
 /// `PATCH /admin/coupons/{id}`: a restock or a cut during an event, live and atomic with issuing.
-@Suite struct CouponTermsTests {
+@Suite(.alsoOn(.postgres, .cluster)) struct CouponTermsTests {
     @Test func aRestockIssuesExactlyTheDifferenceAndACutBelowTheIssuedChangesNothing() async throws {
         try await withTestApp { app async throws in
             let coupon = try await app.createCoupon(stock: 3)

@@ -9,7 +9,7 @@ import TestSupport
 
 /// The coupon routes over live HTTP: admin create and view, issue, the holder's list, the issue
 /// window, the sold-out short-circuit, and coupons spent on orders.
-@Suite struct CouponsTests {
+@Suite(.alsoOn(.postgres, .cluster)) struct CouponsTests {
     static let always = (from: "2000-01-01T00:00:00Z", until: "2100-01-01T00:00:00Z")
 
     @Test func adminCreatesACouponInSQLiteAndRedis() async throws {

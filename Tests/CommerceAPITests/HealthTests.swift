@@ -8,7 +8,7 @@ import TestSupport
 import CommerceStore
 import RedisClient
 
-@Suite struct HealthTests {
+@Suite(.alsoOn(.postgres)) struct HealthTests {
     @Test func liveIsAlways200() async throws {
         try await withTestApp { app async throws in
             app.redisServer.stop()

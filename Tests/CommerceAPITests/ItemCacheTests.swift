@@ -32,7 +32,7 @@ final class Findings: Sendable {
 
 /// The item cache: stock is exact after an order's 201, however readers and orders interleave,
 /// and whether or not Redis is there.
-@Suite struct ItemCacheTests {
+@Suite(.alsoOn(.postgres, .cluster)) struct ItemCacheTests {
     static let initialStock: Int64 = 1_000_000
 
     /// Stocks in a `GET /items/{id}`, `GET /items` or `GET /items/popular` reply, by item id.

@@ -3,7 +3,7 @@ import Foundation
 import HTTPTypes
 import Testing
 
-@Suite struct ItemsTests {
+@Suite(.alsoOn(.postgres)) struct ItemsTests {
     @Test func anAdminCreatesChangesAndDeletesAnItem() async throws {
         try await withTestApp { app async throws in
             let created = try await app.client.call(.post, "/admin/items", #"{"name": "Lamp", "price": 52000, "stock": 60}"#)

@@ -4,7 +4,7 @@ import GRDB
 import Testing
 
 /// Real concurrency: every request on its own HTTP connection, all in flight together.
-@Suite struct OrderConcurrencyTests {
+@Suite(.alsoOn(.postgres)) struct OrderConcurrencyTests {
     /// Sends `count` requests at once, each on its own connection; returns the statuses.
     static func burst(_ app: TestApp, count: Int, _ request: @escaping @Sendable (Int) -> (uri: String, body: String)) async throws -> [Int] {
         try await withThrowingTaskGroup(of: Int.self) { group in

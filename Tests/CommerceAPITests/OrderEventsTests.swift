@@ -6,7 +6,7 @@ import CommerceStore
 @testable import CommerceStoreSQLite
 import RedisClient
 
-@Suite struct OrderEventsTests {
+@Suite(.alsoOn(.postgres, .cluster)) struct OrderEventsTests {
     /// Runs `commerce consume-orders` (consumer `c1`) against the app's Redis for `body`, with
     /// the event ids it printed so far.
     static func withConsumer(_ app: TestApp, _ body: (ChildProcess, _ printed: @escaping () -> [String]) async throws -> Void) async throws {

@@ -8,7 +8,7 @@ import TestSupport
 import RedisClient
 
 /// Faults with the server as a child process: killed with SIGKILL, or left without Redis.
-@Suite struct OrderFaultTests {
+@Suite(.alsoOn(.cluster)) struct OrderFaultTests {
     static let users: [Int64] = Array(1...20)
     static let startingBalance: Int64 = 10_000_000
     static let startingStock: Int64 = 100_000

@@ -4,7 +4,7 @@ import GRDB
 import HTTPTypes
 import Testing
 
-@Suite struct OrdersTests {
+@Suite(.alsoOn(.postgres)) struct OrdersTests {
     @Test func aPaidOrderTakesStockAndPointsAndIsRecordedWhole() async throws {
         try await withTestApp { app async throws in
             let lamp = try await app.createItem(name: "Lamp", price: 12000, stock: 57)

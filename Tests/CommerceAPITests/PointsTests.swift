@@ -7,7 +7,7 @@ import Logging
 import HTTPTypes
 import Testing
 
-@Suite struct PointsTests {
+@Suite(.alsoOn(.postgres)) struct PointsTests {
     @Test func aUserWhoNeverChargedHasBalanceZeroAndNoHistory() async throws {
         try await withTestApp { app async throws in
             let balance = try await app.client.call(.get, "/points?user_id=42")
@@ -161,7 +161,7 @@ import Testing
     }
 }
 
-@Suite struct IdempotencyKeyPrunerTests {
+@Suite(.alsoOn(.postgres)) struct IdempotencyKeyPrunerTests {
     @Test func keysAreKeptForADayAndForgottenAfterTwo() async throws {
         let clock = ManualClock(.init(milliseconds: 1_800_000_000_000))
         try await withTestApp(now: clock.now) { app async throws in

@@ -10,7 +10,7 @@ import Testing
 
 /// `GET /items/popular`: the window's days, ties, deleted items, relay retries, rebuilds and
 /// Redis outages, with orders placed on chosen days by an injected clock.
-@Suite struct PopularItemsTests {
+@Suite(.alsoOn(.postgres, .cluster)) struct PopularItemsTests {
     /// Today at 10:00 UTC. Days near the real date, so the ranking's keys (which expire a few
     /// days after their window, by Redis's own clock) are still alive.
     static let today: Timestamp = {

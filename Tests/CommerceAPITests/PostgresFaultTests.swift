@@ -6,7 +6,7 @@ import TestSupport
 
 /// PostgreSQL itself going away under a running server (a private PostgreSQL that the test
 /// stops and starts again), and the server carrying on by itself once it is back.
-@Suite(.enabled(if: TestDatabase.isPostgres, "PostgreSQL's own faults"))
+@Suite(.alsoOn(.postgres), .enabled(if: TestDatabase.isPostgres, "PostgreSQL's own faults"))
 struct PostgresFaultTests {
     @Test func postgresStoppedIsA503WithNothingChangedAndTheSameProcessRecovers() async throws {
         try await PostgresServer.with { postgres async throws in

@@ -8,7 +8,7 @@ import Testing
 @testable import CommerceCore
 
 /// The rate limit of `POST /coupons/issue`: per user and per client address, shared in Redis.
-@Suite struct RateLimitTests {
+@Suite(.alsoOn(.cluster)) struct RateLimitTests {
     /// `count` issue requests at once, each on its own connection.
     static func burst(_ app: TestApp, _ requests: [(user: Int64, coupon: Int64)]) async throws -> [Reply] {
         try await withThrowingTaskGroup(of: Reply.self) { group in

@@ -12,7 +12,7 @@ import TestSupport
 
 /// The reconcile job after each kind of fault, each case ending with a second run that changes
 /// nothing; and while a burst is under way.
-@Suite struct ReconcileTests {
+@Suite(.alsoOn(.postgres, .cluster)) struct ReconcileTests {
     /// Runs `commerce reconcile --json` (the built binary); returns its exit status and report.
     static func runCLI(databasePath: String, redisURL: String, directory: URL, arguments: [String] = []) async throws -> (Int32?, [String: Any]) {
         let log = directory.appendingPathComponent("reconcile-\(UUID().uuidString).log")

@@ -12,7 +12,7 @@ import RedisClient
 
 /// Redis losing acknowledged data while the service runs: found, fenced and repaired by the
 /// service itself, without `commerce reconcile`.
-@Suite struct RedisLossTests {
+@Suite(.alsoOn(.postgres, .cluster)) struct RedisLossTests {
     /// One issue request, retried while it is answered 503 (fenced or Redis away) for at most
     /// `patience`, as a client honouring `Retry-After` would (faster, to keep the test short).
     static func issueRetrying(_ connection: TestClient, user: Int64, coupon: Int64, patience: Duration = .seconds(10)) async throws -> Reply {

@@ -11,7 +11,7 @@ import TestSupport
 
 /// Two `commerce serve` processes sharing one PostgreSQL database and one Redis, requests spread
 /// over both: what a shop behind a load balancer runs.
-@Suite(.enabled(if: TestDatabase.isPostgres, "several processes share PostgreSQL only"))
+@Suite(.alsoOn(.postgres, .clusterPostgres), .enabled(if: TestDatabase.isPostgres, "several processes share PostgreSQL only"))
 struct SharedDatabaseTests {
     /// Two servers on a fresh database of the shared PostgreSQL and a fresh Redis.
     struct Pair: Sendable {

@@ -9,7 +9,7 @@ import TestSupport
 /// Redis answers that go astray — late, lost, from a Redis that forgot — cost a refusal or a
 /// retry, never a coupon or an event: the store decides (docs/design-notes.md, "The store is
 /// the truth"). Each test is an interleaving that oversold or lost events before.
-@Suite struct StoreIsTheTruthTests {
+@Suite(.alsoOn(.postgres, .cluster)) struct StoreIsTheTruthTests {
     /// The store's stock, its holders, and Redis's holders and remaining stock agree, and the
     /// holders are within the stock.
     private func expectConverged(_ app: TestApp, _ coupon: Int64, stock: Int64, sourceLocation: SourceLocation = #_sourceLocation) async throws {
