@@ -309,3 +309,15 @@ measure_wrk() {
     /Socket errors/ { gsub(/,/, ""); errors += $4 + $6 + $8 + $10 }
     END { printf "%s %s %s %d %d\n", rps, p50, p99, errors, requests }' <<<"$out"
 }
+
+# The commerce binary a benchmark measures: $COMMERCE_BIN (one built elsewhere, another commit's,
+# to compare in one session), else this tree's release build.
+release_commerce_bin() {
+  if [ -n "${COMMERCE_BIN:-}" ]; then
+    echo "$COMMERCE_BIN"
+    return
+  fi
+  say "building (release)"
+  swift build -c release --product commerce >&2
+  echo "$(swift build -c release --show-bin-path)/commerce"
+}
