@@ -51,8 +51,7 @@ public struct Commerce: Sendable {
         self.popularItems = PopularItems(ranking: ranking, itemCache: itemCache, items: store.items, sales: store.sales)
         self.now = now
         self.issueActivity = IssueActivity(counters: coupons.counters, latency: metrics.issueLatency)
-        self.reconciler = Reconciler(store: store, redis: redis, ranking: ranking, itemCache: itemCache, logger: logger,
-                                     now: now, metrics: metrics)
+        self.reconciler = Reconciler(store: store, redis: redis, timeZone: timeZone, logger: logger, now: now, metrics: metrics)
         self.redisRepair = RedisRepair(dataGuard: dataGuard, redis: redis, reconciler: reconciler, metrics: metrics, logger: logger,
                                        interval: redisCheckInterval)
     }

@@ -36,31 +36,26 @@ public final class Reconciler: Sendable {
     /// The server's metrics (runs and their changes); nil in `commerce reconcile`.
     private let metrics: CommerceMetrics?
 
-    init(
-        store: any StoreDriver, redis: any RedisClient, ranking: SalesRanking, itemCache: ItemCache, logger: Logger,
-        now: @escaping @Sendable () -> Int64, lockLifetime: Duration = .seconds(60),
+    /// The engine over `store` and `redis`, with its own view of the ranking (days in
+    /// `timeZone`) and of the item cache: `serve` and `commerce reconcile` build it alike.
+    /// - Parameters:
+    ///   - progress: where a one-line progress message goes (a terminal), besides the log.
+    ///   - metrics: the server's (runs and their changes); nil in `commerce reconcile`.
+    public init(
+        store: any StoreDriver, redis: any RedisClient, timeZone: TimeZone, logger: Logger,
+        now: @escaping @Sendable () -> Int64 = Timestamp.now, lockLifetime: Duration = .seconds(60),
         progress: (@Sendable (String) -> Void)? = nil, metrics: CommerceMetrics? = nil
     ) {
         self.store = store
         self.redis = redis
         self.coupons = CouponRepair(redis: redis, store: store.coupons)
-        self.ranking = ranking
-        self.itemCache = itemCache
+        self.ranking = SalesRanking(redis: redis, timeZone: timeZone)
+        self.itemCache = ItemCache(redis: redis, items: store.items, logger: logger)
         self.logger = logger
         self.now = now
         self.lockLifetime = lockLifetime
         self.progress = progress
         self.metrics = metrics
-    }
-
-    /// A reconciler for the given stores, for `commerce reconcile`.
-    public convenience init(
-        store: any StoreDriver, redis: any RedisClient, timeZone: TimeZone, logger: Logger,
-        progress: (@Sendable (String) -> Void)? = nil
-    ) {
-        self.init(store: store, redis: redis, ranking: SalesRanking(redis: redis, timeZone: timeZone),
-                  itemCache: ItemCache(redis: redis, items: store.items, logger: logger), logger: logger,
-                  now: Timestamp.now, progress: progress)
     }
 
     /// Runs once. With `dryRun` nothing changes and the report counts what would.
