@@ -1,5 +1,12 @@
 /// Placing and reading paid orders.
 public protocol OrderStore: Sendable {
+    /// Places `order`: quoted, priced by ``OrderPricing``, carried out (see
+    /// ``carryOut(_:at:idempotency:)``). The default quotes and carries out in two steps and
+    /// quotes again when the store changed in between; a driver that can do both in one
+    /// transaction of its own (SQLite, on its one writer) does, with the same pricing.
+    func place(_ order: NewOrder, at now: Int64,
+               idempotency: IdempotencyRequest<Order>?) async throws -> IdempotentResult<Order>
+
     /// What pricing `order` needs (``OrderQuote``), read as the store holds it now.
     func quote(_ order: NewOrder) async throws -> OrderQuote
 

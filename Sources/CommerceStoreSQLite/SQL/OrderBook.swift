@@ -3,13 +3,14 @@ import GRDB
 
 /// Placing and reading orders.
 enum OrderBook {
-    /// What pricing the order needs, read in one snapshot: its live items, the user's hold of
-    /// the coupon with the coupon's terms, the user's balance.
+    /// What pricing the order needs, read in one snapshot (the caller's transaction): its live
+    /// items, the user's hold of the coupon with the coupon's terms, the user's balance.
     static func quote(_ db: Database, _ order: NewOrder) throws -> OrderQuote {
-        let ids = order.lines.map(\.itemID)
-        let items = try Row.fetchAll(db, sql: """
-            SELECT id, name, price, stock FROM items WHERE id IN (\(databaseQuestionMarks(count: ids.count))) AND deleted_at IS NULL
-            """, arguments: StatementArguments(ids)).map { Item(itemID: $0[0], name: $0[1], price: $0[2], stock: $0[3]) }
+        // One cached statement per line: this runs on the writer, once per order.
+        let find = try db.cachedStatement(sql: "SELECT id, name, price, stock FROM items WHERE id = ? AND deleted_at IS NULL")
+        let items = try order.lines.compactMap { line in
+            try Row.fetchOne(find, arguments: [line.itemID]).map { Item(itemID: $0[0], name: $0[1], price: $0[2], stock: $0[3]) }
+        }
         var coupon: OrderQuote.HeldCoupon?
         if let couponID = order.couponID, let row = try Row.fetchOne(db.cachedStatement(sql: """
             SELECT uc.used_at IS NOT NULL, c.discount_type, c.discount_value, c.valid_from, c.valid_until, c.terms_version

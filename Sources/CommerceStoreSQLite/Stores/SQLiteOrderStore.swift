@@ -3,6 +3,15 @@ import CommerceStore
 struct SQLiteOrderStore: OrderStore {
     let store: SQLiteStore
 
+    /// Quoted, priced and carried out in one write on the writer: nothing can change in between.
+    func place(_ order: NewOrder, at now: Int64,
+               idempotency: IdempotencyRequest<Order>?) async throws -> IdempotentResult<Order> {
+        try await store.idempotentWrite(userID: order.userID, at: now, idempotency) { db in
+            let plan = OrderPricing.plan(order, quote: try OrderBook.quote(db, order), at: now)
+            return try OrderBook.carryOut(db, try plan.outcome.get(), at: now)
+        }
+    }
+
     func quote(_ order: NewOrder) async throws -> OrderQuote {
         try await store.read { try OrderBook.quote($0, order) }
     }
