@@ -108,6 +108,21 @@ public enum OrderPricing {
     }
 }
 
+extension OrderPricing {
+    /// Runs `attempt` (quote, price, carry out) again while it throws ``OrderQuoteStale``: each
+    /// round sees what changed, so a few suffice; past eight the store is too busy to say.
+    public static func retryingStaleQuotes<Result>(_ attempt: () async throws -> Result) async throws -> Result {
+        for _ in 0..<8 {
+            do {
+                return try await attempt()
+            } catch is OrderQuoteStale {
+                continue
+            }
+        }
+        throw StoreError(.unavailable, "the order's items, coupon or balance kept changing while it was placed; try again")
+    }
+}
+
 /// The store changed between an order's quote and its writing (a price, the coupon's terms or
 /// use, the stock or the balance): nothing was written; quote again.
 public struct OrderQuoteStale: Error, Sendable {
@@ -120,14 +135,8 @@ extension OrderStore {
     /// A refusal changes nothing; with `idempotency` it is stored under the key like an order.
     public func place(_ order: NewOrder, at now: Int64,
                       idempotency: IdempotencyRequest<Order>?) async throws -> IdempotentResult<Order> {
-        for _ in 0..<8 {
-            let plan = OrderPricing.plan(order, quote: try await quote(order), at: now)
-            do {
-                return try await carryOut(plan, at: now, idempotency: idempotency)
-            } catch is OrderQuoteStale {
-                continue
-            }
+        try await OrderPricing.retryingStaleQuotes {
+            try await carryOut(OrderPricing.plan(order, quote: try await quote(order), at: now), at: now, idempotency: idempotency)
         }
-        throw StoreError(.unavailable, "the order's items, coupon or balance kept changing while it was placed; try again")
     }
 }

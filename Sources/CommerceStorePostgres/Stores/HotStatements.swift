@@ -56,6 +56,41 @@ struct InsertIssuances: PostgresPreparedStatement {
     }
 }
 
+/// What pricing an order needs (see `PostgresOrders.quote`), in one statement: a row per live
+/// item ordered (one with a NULL item when none is), each with the user's balance and hold of
+/// the coupon and its terms.
+struct QuoteOrder: PostgresPreparedStatement {
+    static let sql = """
+        SELECT i.id, i.name, i.price, i.stock, b.balance,
+               h.used, h.discount_type, h.discount_value, h.valid_from, h.valid_until, h.terms_version
+        FROM (SELECT coalesce((SELECT balance FROM user_point WHERE user_id = $1), 0) AS balance) b
+        LEFT JOIN LATERAL (
+            SELECT uc.used_at IS NOT NULL AS used, c.discount_type, c.discount_value, c.valid_from, c.valid_until, c.terms_version
+            FROM user_coupons uc JOIN coupons c ON c.id = uc.coupon_id
+            WHERE uc.user_id = $1 AND uc.coupon_id = $2
+        ) h ON true
+        LEFT JOIN items i ON i.id = ANY($3) AND i.deleted_at IS NULL
+        """
+    static let bindingDataTypes: [PostgresDataType] = [.int8, .int8, .int8Array]
+    typealias Row = (Int64?, String?, Int64?, Int64?, Int64, Bool?, String?, Int64?, Int64?, Int64?, Int64?)
+
+    let userID: Int64
+    let couponID: Int64?
+    let items: [Int64]
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 3)
+        try bindings.append(userID)
+        try bindings.append(couponID)
+        try bindings.append(items)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row {
+        try row.decode(Row.self)
+    }
+}
+
 /// Writes a priced order with `carry_out_order` (see ``PostgresSchema``).
 struct CarryOutOrder: PostgresPreparedStatement {
     static let sql = "SELECT * FROM carry_out_order($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"

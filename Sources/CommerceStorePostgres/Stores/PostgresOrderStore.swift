@@ -4,19 +4,33 @@ import PostgresNIO
 struct PostgresOrderStore: OrderStore {
     let store: PostgresStore
 
+    /// Quoted and carried out on one connection: one lease, two statements (with a key, inside
+    /// the key's transaction).
+    func place(_ order: NewOrder, at now: Int64,
+               idempotency: IdempotencyRequest<Order>?) async throws -> IdempotentResult<Order> {
+        try await OrderPricing.retryingStaleQuotes {
+            try await write(userID: order.userID, at: now, idempotency) { connection in
+                let plan = OrderPricing.plan(order, quote: try await PostgresOrders.quote(connection, order), at: now)
+                return try await PostgresOrders.carryOut(connection, plan.outcome.get(), at: now)
+            }
+        }
+    }
+
     func quote(_ order: NewOrder) async throws -> OrderQuote {
         try await store.connection { try await PostgresOrders.quote($0, order) }
     }
 
     func carryOut(_ plan: OrderPlan, at now: Int64,
                   idempotency: IdempotencyRequest<Order>?) async throws -> IdempotentResult<Order> {
-        // Without a key the order is one statement, its own transaction: one round trip.
-        guard let idempotency else {
-            return try await .running { try await store.connection { try await PostgresOrders.carryOut($0, plan.outcome.get(), at: now) } }
-        }
-        return try await store.idempotentTransaction(userID: plan.userID, at: now, idempotency) {
-            try await PostgresOrders.carryOut($0, plan.outcome.get(), at: now)
-        }
+        try await write(userID: plan.userID, at: now, idempotency) { try await PostgresOrders.carryOut($0, plan.outcome.get(), at: now) }
+    }
+
+    /// Without a key each statement is its own transaction; with one, all of them and the key's
+    /// answer are one.
+    private func write(userID: Int64, at now: Int64, _ idempotency: IdempotencyRequest<Order>?,
+                       _ body: @escaping @Sendable (PostgresConnection) async throws -> Order) async throws -> IdempotentResult<Order> {
+        guard let idempotency else { return try await .running { try await store.connection(body) } }
+        return try await store.idempotentTransaction(userID: userID, at: now, idempotency, body)
     }
 
     func order(_ orderID: Int64) async throws -> Order? {
@@ -35,25 +49,14 @@ struct PostgresOrderStore: OrderStore {
 
 /// Placing and reading orders. Each function runs inside the caller's transaction.
 enum PostgresOrders {
-    /// What pricing the order needs, in one statement (one snapshot): a row per live item
+    /// What pricing the order needs, in one statement (``QuoteOrder``, one snapshot): a row per live item
     /// ordered (one with a NULL item when none is), each with the user's balance and hold of
     /// the coupon.
     static func quote(_ connection: PostgresConnection, _ order: NewOrder) async throws -> OrderQuote {
-        let rows = try await connection.rows("""
-            SELECT i.id, i.name, i.price, i.stock, b.balance,
-                   h.used, h.discount_type, h.discount_value, h.valid_from, h.valid_until, h.terms_version
-            FROM (SELECT coalesce((SELECT balance FROM user_point WHERE user_id = \(order.userID)), 0) AS balance) b
-            LEFT JOIN LATERAL (
-                SELECT uc.used_at IS NOT NULL AS used, c.discount_type, c.discount_value, c.valid_from, c.valid_until, c.terms_version
-                FROM user_coupons uc JOIN coupons c ON c.id = uc.coupon_id
-                WHERE uc.user_id = \(order.userID) AND uc.coupon_id = \(order.couponID)
-            ) h ON true
-            LEFT JOIN items i ON i.id = ANY(\(order.lines.map(\.itemID))) AND i.deleted_at IS NULL
-            """)
+        let rows = try await connection.rows(QuoteOrder(userID: order.userID, couponID: order.couponID, items: order.lines.map(\.itemID)))
         var quote = OrderQuote(items: [], coupon: nil, balance: 0)
         for row in rows {
-            let (id, name, price, stock, balance, used, type, value, validFrom, validUntil, version) = try row.decode(
-                (Int64?, String?, Int64?, Int64?, Int64, Bool?, String?, Int64?, Int64?, Int64?, Int64?).self)
+            let (id, name, price, stock, balance, used, type, value, validFrom, validUntil, version) = row
             quote.balance = balance
             if let id, let name, let price, let stock {
                 quote.items.append(Item(itemID: id, name: name, price: price, stock: stock))
